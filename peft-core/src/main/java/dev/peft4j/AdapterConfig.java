@@ -1,0 +1,29 @@
+package dev.peft4j;
+
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/**
+ * The immutable description of one PEFT method's adapter: what a method's builder produces and what a saved
+ * adapter's {@code adapter_config.json} holds. A config can be applied to any number of graphs.
+ */
+public interface AdapterConfig {
+
+  /** Hugging Face PEFT's name of the method, e.g. {@code "LORA"}. */
+  String peftType();
+
+  /** The modules this adapter rewrites. */
+  Targets targets();
+
+  /** A fresh, not yet applied adapter of this config, named {@code adapterName}. */
+  Adapter newAdapter(String adapterName);
+
+  /**
+   * Freezes the graph's base parameters and applies this config as the adapter {@code "default"}.
+   *
+   * @throws IllegalArgumentException if the config does not fit the graph (targets that match nothing, a target
+   *     that is not a layer this method can adapt); the graph is then left exactly as it was
+   */
+  default PeftModel apply(SameDiff sameDiff) {
+    return PeftModel.wrap(sameDiff).addAdapter(PeftModel.DEFAULT_ADAPTER, this);
+  }
+}

@@ -1,0 +1,197 @@
+package dev.peft4j;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.peft4j.graph.GraphRewriter;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * A SameDiff graph with its base parameters frozen and one or more named adapters applied to it.
+ *
+ * <pre>{@code
+ * PeftModel m = Peft.lora(16).alpha(32).target("q_proj", "v_proj").apply(sameDiff);
+ * System.out.println(m.trainableParameters());  // trainable params: … || all params: … || trainable%: …
+ * new Trainer.Builder(m).steps(100).build().fit(batches);
+ * SameDiff merged = m.mergeAndUnload();         // base graph, adapter folded into its weights
+ * }</pre>
+ *
+ * <p>The graph is modified in place, as Hugging Face PEFT modifies the model it wraps. Base variables are frozen
+ * when the first adapter is added and made trainable again by {@link #unload()} and {@link #mergeAndUnload()}.
+ */
+public final class PeftModel {
+
+  /** The adapter name {@link AdapterConfig#apply(SameDiff)} uses, as in Hugging Face PEFT. */
+  public static final String DEFAULT_ADAPTER = "default";
+
+  private final SameDiff sd;
+  private final GraphRewriter graph;
+  private final Map<String, Adapter> adapters = new LinkedHashMap<>();
+  private final Set<String> frozenBase = new LinkedHashSet<>();
+  private boolean training;
+
+  private PeftModel(SameDiff sd) {
+    this.sd = sd;
+    this.graph = GraphRewriter.of(sd);
+  }
+
+  /** A model over {@code sameDiff} with no adapter yet; nothing is frozen until the first adapter is added. */
+  public static PeftModel wrap(SameDiff sameDiff) {
+    checkArgument(sameDiff != null, "sameDiff must not be null");
+    return new PeftModel(sameDiff);
+  }
+
+  /**
+   * Applies {@code config} as a new adapter called {@code name} and freezes every base variable.
+   *
+   * @throws IllegalArgumentException if the name is blank, contains '/', is taken, or the config does not fit the
+   *     graph; the graph is then untouched
+   */
+  public PeftModel addAdapter(String name, AdapterConfig config) {
+    checkArgument(name != null && !name.isBlank() && !name.contains("/"),
+        "adapter name must be non-blank and contain no '/', got '%s'", name);
+    checkArgument(config != null, "config must not be null");
+    checkArgument(!adapters.containsKey(name), "an adapter named '%s' exists already; adapters: %s", name,
+        adapters.keySet());
+    Set<String> adapterParameters = new HashSet<>();
+    adapters.values().forEach(a -> adapterParameters.addAll(a.trainableParameters().names()));
+    List<String> base = new ArrayList<>(graph.trainableVariables());
+    base.removeAll(adapterParameters);
+
+    Adapter adapter = config.newAdapter(name);
+    adapter.apply(sd); // validates before it rewrites: a failure leaves the graph as it was
+    graph.freeze(base);
+    frozenBase.addAll(base);
+    adapter.setTraining(training);
+    adapters.put(name, adapter);
+    return this;
+  }
+
+  /** The adapted graph (the same instance that was wrapped). */
+  public SameDiff sameDiff() {
+    return sd;
+  }
+
+  /** @throws IllegalArgumentException if no adapter has that name */
+  public Adapter adapter(String name) {
+    Adapter a = adapters.get(name);
+    checkArgument(a != null, "no adapter named '%s'; adapters: %s", name, adapters.keySet());
+    return a;
+  }
+
+  /** Adapter names in the order they were added. */
+  public Set<String> adapterNames() {
+    return Set.copyOf(adapters.keySet());
+  }
+
+  /**
+   * The parameters that train: those of every adapter that is enabled and not merged. Prints like Hugging Face's
+   * {@code print_trainable_parameters()}.
+   */
+  public TrainableParameterSet trainableParameters() {
+    TrainableParameterSet set = TrainableParameterSet.empty(TrainableParameterSet.parameterCount(sd));
+    for (Adapter a : adapters.values()) {
+      if (isActive(a)) {
+        set = set.union(a.trainableParameters());
+      }
+    }
+    return set;
+  }
+
+  /** Training behaviour for every adapter (dropout active). */
+  public void train() {
+    setTraining(true);
+  }
+
+  /** Inference behaviour for every adapter (dropout off). The mode after construction. */
+  public void eval() {
+    setTraining(false);
+  }
+
+  public boolean isTraining() {
+    return training;
+  }
+
+  private void setTraining(boolean on) {
+    training = on;
+    adapters.values().forEach(a -> a.setTraining(on));
+  }
+
+  /**
+   * Disables every enabled adapter until the returned scope is closed, which re-enables exactly those. Weights are
+   * untouched. Merged adapters stay merged.
+   * <pre>{@code try (var base = model.disableAdapters()) { baseOutput = model.output(...); } }</pre>
+   */
+  public AdapterScope disableAdapters() {
+    List<Adapter> disabled = new ArrayList<>();
+    for (Adapter a : adapters.values()) {
+      if (a.isEnabled() && !(a instanceof MergeableAdapter m && m.isMerged())) {
+        a.disable();
+        disabled.add(a);
+      }
+    }
+    return () -> disabled.forEach(Adapter::enable);
+  }
+
+  /** A scope that undoes a temporary change when closed. */
+  @FunctionalInterface
+  public interface AdapterScope extends AutoCloseable {
+    @Override
+    void close();
+  }
+
+  /**
+   * Merges every enabled adapter into the base weights and returns the base graph with no adapter op or variable
+   * left; base variables are trainable again.
+   *
+   * @throws IllegalStateException if an adapter cannot be merged; nothing is changed then
+   */
+  public SameDiff mergeAndUnload() {
+    for (Adapter a : adapters.values()) {
+      checkState(a instanceof MergeableAdapter, "adapter '%s' (%s) cannot be merged", a.name(), a.config().peftType());
+    }
+    for (Adapter a : adapters.values()) {
+      if (a.isEnabled()) {
+        ((MergeableAdapter) a).mergeAndUnload();
+      } else {
+        a.unload();
+      }
+    }
+    return release();
+  }
+
+  /** Removes every adapter without merging and returns the base graph as it was; base variables train again. */
+  public SameDiff unload() {
+    adapters.values().forEach(Adapter::unload);
+    return release();
+  }
+
+  private SameDiff release() {
+    adapters.clear();
+    graph.unfreeze(new ArrayList<>(frozenBase));
+    frozenBase.clear();
+    return sd;
+  }
+
+  /** Runs the graph in its current mode and returns the requested outputs. */
+  public Map<String, INDArray> output(Map<String, INDArray> inputs, String... outputs) {
+    return sd.output(inputs, outputs);
+  }
+
+  private static boolean isActive(Adapter a) {
+    return a.isEnabled() && !(a instanceof MergeableAdapter m && m.isMerged());
+  }
+
+  @Override
+  public String toString() {
+    return "PeftModel" + adapters.keySet() + " " + trainableParameters();
+  }
+}

@@ -1,0 +1,306 @@
+package dev.peft4j.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.peft4j.PeftModel;
+import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.graph.GraphRewriter;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Trains the trainable set of a {@link PeftModel} and nothing else.
+ *
+ * <pre>{@code
+ * TrainingHistory h = new Trainer.Builder(model)
+ *     .steps(200).learningRate(3e-4).warmupSteps(20).schedule(LearningRateSchedule.COSINE)
+ *     .gradientAccumulation(2).maxGradNorm(1.0).seed(7)
+ *     .evaluateEvery(50, (step, m) -> Map.of("accuracy", accuracy(m)))
+ *     .build()
+ *     .fit(batches);
+ * }</pre>
+ *
+ * <p>One optimizer step averages the gradients of {@code gradientAccumulation} micro-batches, clips them to a global
+ * L2 norm of {@code maxGradNorm}, and applies AdamW with the scheduled learning rate. The graph must have exactly one
+ * loss variable. The data is cycled when it runs out. The model is in training mode (dropout on) while it trains and
+ * in inference mode while the evaluation callback runs and after {@code fit} returns. With the same seed, data and
+ * initial weights, two runs give the same losses.
+ */
+public final class Trainer {
+
+  /** Called every {@code evaluateEvery} steps and after the last step, with the model in inference mode. */
+  @FunctionalInterface
+  public interface Evaluator {
+    Map<String, Double> evaluate(int step, PeftModel model);
+  }
+
+  private final PeftModel model;
+  private final int steps;
+  private final double learningRate;
+  private final double weightDecay;
+  private final double beta1;
+  private final double beta2;
+  private final double epsilon;
+  private final int warmupSteps;
+  private final LearningRateSchedule schedule;
+  private final int accumulation;
+  private final double maxGradNorm;
+  private final long seed;
+  private final int evaluateEvery;
+  private final Evaluator evaluator;
+  private final PrintStream progress;
+
+  private Trainer(Builder b) {
+    this.model = b.model;
+    this.steps = b.steps;
+    this.learningRate = b.learningRate;
+    this.weightDecay = b.weightDecay;
+    this.beta1 = b.beta1;
+    this.beta2 = b.beta2;
+    this.epsilon = b.epsilon;
+    this.warmupSteps = b.warmupSteps;
+    this.schedule = b.schedule;
+    this.accumulation = b.accumulation;
+    this.maxGradNorm = b.maxGradNorm;
+    this.seed = b.seed;
+    this.evaluateEvery = b.evaluateEvery;
+    this.evaluator = b.evaluator;
+    this.progress = b.progress;
+  }
+
+  /**
+   * Runs {@code steps} optimizer steps over {@code data} (cycled).
+   *
+   * @throws IllegalStateException if nothing is trainable (every adapter disabled or merged) or the graph does not
+   *     have exactly one loss variable
+   * @throws IllegalArgumentException if {@code data} is empty
+   */
+  public TrainingHistory fit(Iterable<Batch> data) {
+    SameDiff sd = model.sameDiff();
+    TrainableParameterSet trainable = model.trainableParameters();
+    checkState(!trainable.isEmpty(), "nothing to train: every adapter is disabled or merged (%s)", model);
+    List<String> losses = sd.getLossVariables();
+    checkState(losses.size() == 1, "the graph needs exactly one loss variable, has %s", losses);
+    String loss = losses.get(0);
+    checkArgument(data.iterator().hasNext(), "no training data");
+
+    List<String> names = trainable.names();
+    AdamW optimizer = new AdamW(sd, names, beta1, beta2, epsilon, weightDecay);
+    ProgressBar bar = progress == null ? null : new ProgressBar(progress, steps, System.console() != null);
+    List<TrainingHistory.Step> history = new ArrayList<>();
+    List<TrainingHistory.Evaluation> evaluations = new ArrayList<>();
+    Iterator<Batch> batches = data.iterator();
+
+    long[] microBatch = {0};
+    model.train();
+    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0])) {
+      GraphRewriter.prepareGradients(sd);
+      for (int step = 1; step <= steps; step++) {
+        long start = System.nanoTime();
+        Map<String, INDArray> gradients = new HashMap<>();
+        double lossSum = 0;
+        long tokens = 0;
+        for (int micro = 0; micro < accumulation; micro++) {
+          if (!batches.hasNext()) {
+            batches = data.iterator();
+          }
+          Batch batch = batches.next();
+          microBatch[0]++;
+          OutAndGrad result = sd.calculateGradientsAndOutputs(batch.inputs(), List.of(loss), names);
+          lossSum += result.getOutputs().get(loss).getDouble(0);
+          tokens += batch.tokens();
+          for (String p : names) {
+            INDArray g = result.getGradients().get(p);
+            checkState(g != null, "no gradient for '%s': it does not reach the loss '%s'", p, loss);
+            gradients.merge(p, g.dup(), INDArray::addi);
+          }
+        }
+        if (accumulation > 1) {
+          gradients.values().forEach(g -> g.divi(accumulation));
+        }
+        double norm = globalNorm(gradients);
+        if (maxGradNorm > 0 && norm > maxGradNorm) {
+          double scale = maxGradNorm / (norm + 1e-6);
+          gradients.values().forEach(g -> g.muli(scale));
+        }
+        double lr = learningRate * schedule.factor(step - 1, warmupSteps, steps);
+        optimizer.step(gradients, lr);
+        double meanLoss = lossSum / accumulation;
+        history.add(new TrainingHistory.Step(step, meanLoss, lr, norm, tokens, (System.nanoTime() - start) / 1e9));
+        if (bar != null) {
+          bar.update(step, meanLoss, tokens);
+        }
+        if (evaluator != null && (step % evaluateEvery == 0 || step == steps)) {
+          model.eval();
+          evaluations.add(new TrainingHistory.Evaluation(step, Map.copyOf(evaluator.evaluate(step, model))));
+          model.train();
+        }
+      }
+    } finally {
+      model.eval();
+    }
+    return new TrainingHistory(history, evaluations, optimizer.stateBytes(), optimizer.parameters());
+  }
+
+  private static double globalNorm(Map<String, INDArray> gradients) {
+    double sumSquares = 0;
+    for (INDArray g : gradients.values()) {
+      double n = g.norm2Number().doubleValue();
+      sumSquares += n * n;
+    }
+    return Math.sqrt(sumSquares);
+  }
+
+  /** Options of a {@link Trainer}; each can be set once. */
+  public static final class Builder {
+    private final PeftModel model;
+    private int steps = -1;
+    private double learningRate = Double.NaN;
+    private double weightDecay = Double.NaN;
+    private double beta1 = Double.NaN;
+    private double beta2 = Double.NaN;
+    private double epsilon = Double.NaN;
+    private int warmupSteps = -1;
+    private LearningRateSchedule schedule;
+    private int accumulation = -1;
+    private double maxGradNorm = Double.NaN;
+    private Long seed;
+    private int evaluateEvery = -1;
+    private Evaluator evaluator;
+    private PrintStream progress;
+    private boolean progressSet;
+
+    public Builder(PeftModel model) {
+      checkArgument(model != null, "model must not be null");
+      this.model = model;
+    }
+
+    /** Optimizer steps to run (required, &gt; 0). */
+    public Builder steps(int steps) {
+      checkState(this.steps == -1, "steps was already set to %s", this.steps);
+      checkArgument(steps > 0, "steps must be > 0, got %s", steps);
+      this.steps = steps;
+      return this;
+    }
+
+    /** Peak learning rate; default 1e-3. */
+    public Builder learningRate(double lr) {
+      checkState(Double.isNaN(learningRate), "learning rate was already set to %s", learningRate);
+      checkArgument(lr > 0 && Double.isFinite(lr), "learning rate must be > 0 and finite, got %s", lr);
+      this.learningRate = lr;
+      return this;
+    }
+
+    /** Decoupled weight decay λ; default 0. */
+    public Builder weightDecay(double wd) {
+      checkState(Double.isNaN(weightDecay), "weight decay was already set to %s", weightDecay);
+      checkArgument(wd >= 0 && Double.isFinite(wd), "weight decay must be >= 0, got %s", wd);
+      this.weightDecay = wd;
+      return this;
+    }
+
+    /** Adam's β₁ and β₂; default 0.9 and 0.999. */
+    public Builder betas(double b1, double b2) {
+      checkState(Double.isNaN(beta1), "betas were already set to (%s, %s)", beta1, beta2);
+      checkArgument(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, "betas must be in [0, 1), got (%s, %s)", b1, b2);
+      this.beta1 = b1;
+      this.beta2 = b2;
+      return this;
+    }
+
+    /** Adam's ε; default 1e-8. */
+    public Builder epsilon(double eps) {
+      checkState(Double.isNaN(epsilon), "epsilon was already set to %s", epsilon);
+      checkArgument(eps > 0, "epsilon must be > 0, got %s", eps);
+      this.epsilon = eps;
+      return this;
+    }
+
+    /** Steps of linear warm-up from 0 to the peak learning rate; default 0. */
+    public Builder warmupSteps(int warmup) {
+      checkState(warmupSteps == -1, "warm-up steps were already set to %s", warmupSteps);
+      checkArgument(warmup >= 0, "warm-up steps must be >= 0, got %s", warmup);
+      this.warmupSteps = warmup;
+      return this;
+    }
+
+    /** Decay after warm-up; default {@link LearningRateSchedule#LINEAR}, as Hugging Face's Trainer. */
+    public Builder schedule(LearningRateSchedule s) {
+      checkState(schedule == null, "schedule was already set to %s", schedule);
+      checkArgument(s != null, "schedule must not be null");
+      this.schedule = s;
+      return this;
+    }
+
+    /** Micro-batches per optimizer step; default 1. */
+    public Builder gradientAccumulation(int microBatches) {
+      checkState(accumulation == -1, "gradient accumulation was already set to %s", accumulation);
+      checkArgument(microBatches > 0, "gradient accumulation must be > 0, got %s", microBatches);
+      this.accumulation = microBatches;
+      return this;
+    }
+
+    /** Clip gradients to this global L2 norm; 0 turns clipping off; default 1.0, as Hugging Face's Trainer. */
+    public Builder maxGradNorm(double norm) {
+      checkState(Double.isNaN(maxGradNorm), "max grad norm was already set to %s", maxGradNorm);
+      checkArgument(norm >= 0, "max grad norm must be >= 0, got %s", norm);
+      this.maxGradNorm = norm;
+      return this;
+    }
+
+    /** Seed of the dropout masks (each micro-batch and module draws its own, reproducibly); default 42. */
+    public Builder seed(long s) {
+      checkState(seed == null, "seed was already set to %s", seed);
+      this.seed = s;
+      return this;
+    }
+
+    /** Calls {@code evaluator} every {@code everySteps} steps and after the last one. */
+    public Builder evaluateEvery(int everySteps, Evaluator eval) {
+      checkState(evaluator == null, "an evaluator was already set");
+      checkArgument(everySteps > 0, "evaluation interval must be > 0, got %s", everySteps);
+      checkArgument(eval != null, "evaluator must not be null");
+      this.evaluateEvery = everySteps;
+      this.evaluator = eval;
+      return this;
+    }
+
+    /** Where the progress bar goes; {@code null} for none; default standard error. */
+    public Builder progress(PrintStream out) {
+      checkState(!progressSet, "progress output was already set");
+      this.progress = out;
+      this.progressSet = true;
+      return this;
+    }
+
+    /**
+     * @throws IllegalStateException if {@code steps} was not set, or warm-up is longer than the run
+     */
+    public Trainer build() {
+      checkState(steps > 0, "steps must be set");
+      learningRate = Double.isNaN(learningRate) ? 1e-3 : learningRate;
+      weightDecay = Double.isNaN(weightDecay) ? 0 : weightDecay;
+      if (Double.isNaN(beta1)) {
+        beta1 = 0.9;
+        beta2 = 0.999;
+      }
+      epsilon = Double.isNaN(epsilon) ? 1e-8 : epsilon;
+      warmupSteps = warmupSteps == -1 ? 0 : warmupSteps;
+      checkState(warmupSteps <= steps, "warm-up steps (%s) exceed steps (%s)", warmupSteps, steps);
+      schedule = schedule == null ? LearningRateSchedule.LINEAR : schedule;
+      accumulation = accumulation == -1 ? 1 : accumulation;
+      maxGradNorm = Double.isNaN(maxGradNorm) ? 1.0 : maxGradNorm;
+      seed = seed == null ? 42L : seed;
+      progress = progressSet ? progress : System.err;
+      return new Trainer(this);
+    }
+  }
+}

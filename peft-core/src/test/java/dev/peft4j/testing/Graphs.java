@@ -1,0 +1,69 @@
+package dev.peft4j.testing;
+
+import dev.peft4j.model.Mlp;
+import dev.peft4j.train.Batch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Data and comparisons for tests over graphs with the {@link Mlp} placeholders. */
+public final class Graphs {
+
+  private Graphs() {}
+
+  /** {@code count} fixed batches of {@code rows} random inputs with random one-hot labels, from {@code seed}. */
+  public static List<Batch> batches(SameDiff sd, long seed, int count, int rows) {
+    Random random = new Random(seed);
+    DataType dataType = sd.getVariable(Mlp.INPUT).dataType();
+    long features = sd.getVariable(Mlp.INPUT).getShape()[1];
+    long classes = sd.getVariable(Mlp.LABELS).getShape()[1];
+    List<Batch> out = new ArrayList<>();
+    for (int b = 0; b < count; b++) {
+      INDArray x = Mlp.uniform(random, 1, dataType, rows, features);
+      INDArray y = Nd4j.zeros(dataType, rows, classes);
+      for (int i = 0; i < rows; i++) {
+        y.putScalar(i, random.nextInt((int) classes), 1);
+      }
+      out.add(Batch.of(Map.of(Mlp.INPUT, x, Mlp.LABELS, y), Mlp.INPUT));
+    }
+    return out;
+  }
+
+  /** The graph's {@code logits} for a batch. */
+  public static INDArray logits(SameDiff sd, Batch batch) {
+    return sd.output(batch.inputs(), Mlp.LOGITS).get(Mlp.LOGITS);
+  }
+
+  /** A copy of every variable and constant array of the graph, by name. */
+  public static Map<String, INDArray> parameters(SameDiff sd) {
+    Map<String, INDArray> out = new TreeMap<>();
+    for (SDVariable v : sd.variables()) {
+      if ((v.getVariableType() == VariableType.VARIABLE || v.getVariableType() == VariableType.CONSTANT)
+          && v.getArr() != null) {
+        out.put(v.name(), v.getArr().dup());
+      }
+    }
+    return out;
+  }
+
+  /** Name → variable type of every variable. */
+  public static Map<String, VariableType> types(SameDiff sd) {
+    Map<String, VariableType> out = new TreeMap<>();
+    sd.variables().forEach(v -> out.put(v.name(), v.getVariableType()));
+    return out;
+  }
+
+  /** max |a − b| / max(max |b|, tiny). */
+  public static double relativeError(INDArray a, INDArray b) {
+    double scale = Math.max(b.amaxNumber().doubleValue(), 1e-12);
+    return a.sub(b).amaxNumber().doubleValue() / scale;
+  }
+}

@@ -1,0 +1,279 @@
+package dev.peft4j.lora;
+
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.peft4j.MergeableAdapter;
+import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.GraphRewriter.Created;
+import dev.peft4j.graph.GraphRewriter.Splice;
+import dev.peft4j.graph.LinearModule;
+import dev.peft4j.model.Mlp;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import org.nd4j.autodiff.samediff.NameScope;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.random.custom.RandomBernoulli;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Low-rank adaptation: adds {@code s · (x·A)·B} beside each targeted linear layer's frozen weight W.
+ * <pre>
+ *   x: [n, in]   W: [in, out]   A: [in, r]   B: [r, out]     y' = y + s · (dropout(x)·A)·B
+ *   merge: W ← W + s·A·B       unmerge: W ← W − s·A·B
+ * </pre>
+ * The branch of module {@code m} lives under the name scope {@code peft/<adapter>/lora/<m>/}: variables
+ * {@code lora_A} and {@code lora_B}, and the ops of the dropout mask, the two matmuls and the sum. Every reader of the
+ * module's output reads the sum instead. Disabling points the readers back at the module's output (the branch stays,
+ * unread); merging adds {@code s·A·B} to W and does the same.
+ *
+ * @see LoraConfig
+ * @see <a href="https://arxiv.org/abs/2106.09685">Hu et al., LoRA: Low-Rank Adaptation of Large Language Models</a>
+ */
+public final class Lora implements MergeableAdapter {
+
+  /** One adapted linear layer. */
+  private record Layer(LinearModule module, String a, String b, String input, String droppedInput,
+      String firstMatmulOp, Created created, Splice splice) {}
+
+  private enum State { NEW, ENABLED, DISABLED, MERGED, UNLOADED }
+
+  private final String name;
+  private final LoraConfig config;
+  private final List<Layer> layers = new ArrayList<>();
+  private SameDiff sd;
+  private GraphRewriter graph;
+  private State state = State.NEW;
+  private boolean training;
+
+  Lora(String name, LoraConfig config) {
+    this.name = name;
+    this.config = config;
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  @Override
+  public LoraConfig config() {
+    return config;
+  }
+
+  @Override
+  public void apply(SameDiff sameDiff) {
+    checkState(state == State.NEW, "adapter '%s' was applied already", name);
+    GraphRewriter g = GraphRewriter.of(sameDiff);
+    String scope = "peft/" + name + "/";
+    for (String v : sameDiff.getVariables().keySet()) {
+      checkState(!v.startsWith(scope), "the graph already holds variables of an adapter named '%s' (%s)", name, v);
+    }
+    List<LinearModule> modules = config.targets().selectLinear(g, "LoRA");
+    for (LinearModule m : modules) {
+      for (String reader : g.consumersOf(m.output())) {
+        checkState(!reader.startsWith("peft/"), "module '%s' already carries an adapter (op '%s')", m.name(), reader);
+      }
+    }
+    Random random = new Random(config.seed());
+    List<Layer> built = new ArrayList<>();
+    try {
+      for (LinearModule m : modules) {
+        built.add(insert(sameDiff, g, m, random));
+      }
+    } catch (RuntimeException e) {
+      for (Layer l : built) {
+        g.unsplice(l.splice());
+        g.remove(l.created());
+      }
+      throw e;
+    }
+    layers.addAll(built);
+    sd = sameDiff;
+    graph = g;
+    state = State.ENABLED;
+  }
+
+  private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
+    DataType dataType = sameDiff.getVariable(m.weight()).dataType();
+    long in = m.inFeatures();
+    long out = m.outFeatures();
+    int r = config.r();
+    // Kaiming-uniform with a = √5 on HF's [r, in] lora_A: bound = √(2/(1+a²)) · √(3/in) = 1/√in
+    INDArray a0 = Mlp.uniform(random, 1 / Math.sqrt(in), dataType, in, r);
+    String[] names = new String[5]; // a, b, dropped input, first matmul op, sum
+    Created created = g.capture(() -> {
+      String scope = "peft/" + name + "/lora/" + m.name();
+      try (NameScope ignored = sameDiff.withNameScope(scope)) { // names the ops; variables are named in full
+
+        SDVariable x = sameDiff.getVariable(m.input());                             // [n, in]
+        SDVariable a = sameDiff.var(scope + "/lora_A", a0);                                // [in, r]
+        SDVariable b = sameDiff.var(scope + "/lora_B", Nd4j.zeros(dataType, r, out));      // [r, out]
+        SDVariable dropped = null;
+        if (config.dropout() > 0) {
+          double keep = 1 - config.dropout();
+          SDVariable mask = new RandomBernoulli(sameDiff, sameDiff.shape(x), keep).outputVariable(); // [n, in]
+          dropped = x.mul(mask.castTo(dataType)).mul(1 / keep);                      // inverted dropout
+        }
+        SDVariable xa = (training && dropped != null ? dropped : x).mmul(a);         // [n, r]
+        SDVariable delta = xa.mul(config.scaling()).mmul(b);                         // [n, out]
+        // named for what it will hold once spliced in: the module's original output
+        SDVariable sum = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta); // [n, out]
+        names[0] = a.name();
+        names[1] = b.name();
+        names[2] = dropped == null ? null : dropped.name();
+        names[3] = sameDiff.getVariableOutputOp(xa.name()).getOwnName();
+        names[4] = sum.name();
+      }
+    });
+    Splice splice = g.splice(m.output(), names[4], created.ops());
+    return new Layer(m, names[0], names[1], m.input(), names[2], names[3], created, splice);
+  }
+
+  @Override
+  public TrainableParameterSet trainableParameters() {
+    checkState(state != State.NEW && state != State.UNLOADED, "adapter '%s' is %s", name, state);
+    List<String> names = new ArrayList<>();
+    for (Layer l : layers) {
+      names.add(l.a());
+      names.add(l.b());
+    }
+    return TrainableParameterSet.of(sd, names);
+  }
+
+  @Override
+  public boolean isEnabled() {
+    return state == State.ENABLED || state == State.MERGED;
+  }
+
+  @Override
+  public void enable() {
+    requireApplied();
+    if (state == State.DISABLED) {
+      layers.forEach(l -> graph.resplice(l.splice()));
+      state = State.ENABLED;
+    }
+  }
+
+  @Override
+  public void disable() {
+    requireApplied();
+    checkState(state != State.MERGED, "adapter '%s' is merged; unmerge it before disabling", name);
+    if (state == State.ENABLED) {
+      layers.forEach(l -> graph.unsplice(l.splice()));
+      state = State.DISABLED;
+    }
+  }
+
+  @Override
+  public void setTraining(boolean training) {
+    this.training = training;
+    for (Layer l : layers) {
+      if (l.droppedInput() != null) {
+        graph.setInput(l.firstMatmulOp(), 0, training ? l.droppedInput() : l.input());
+      }
+    }
+  }
+
+  @Override
+  public boolean isMerged() {
+    return state == State.MERGED;
+  }
+
+  @Override
+  public void merge() {
+    mergeChecked(false);
+  }
+
+  @Override
+  public void safeMerge() {
+    mergeChecked(true);
+  }
+
+  private void mergeChecked(boolean safe) {
+    requireApplied();
+    checkState(state != State.MERGED, "adapter '%s' is merged already", name);
+    checkState(state == State.ENABLED, "adapter '%s' is disabled; enable it before merging", name);
+    List<INDArray> deltas = new ArrayList<>();
+    for (Layer l : layers) {
+      INDArray delta = delta(l);
+      if (safe) {
+        INDArray merged = sd.getArrForVarName(l.module().weight()).add(delta);
+        checkState(!merged.isNaN().any() && !merged.isInfinite().any(),
+            "merging adapter '%s' would put NaN or infinity into '%s'; nothing was merged", name, l.module().weight());
+      }
+      deltas.add(delta);
+    }
+    for (int i = 0; i < layers.size(); i++) {
+      Layer l = layers.get(i);
+      sd.getArrForVarName(l.module().weight()).addi(deltas.get(i));
+      graph.unsplice(l.splice());
+    }
+    state = State.MERGED;
+  }
+
+  @Override
+  public void unmerge() {
+    requireApplied();
+    checkState(state == State.MERGED, "adapter '%s' is not merged", name);
+    for (Layer l : layers) {
+      sd.getArrForVarName(l.module().weight()).subi(delta(l));
+      graph.resplice(l.splice());
+    }
+    state = State.ENABLED;
+  }
+
+  @Override
+  public void mergeAndUnload() {
+    requireApplied();
+    if (state != State.MERGED) {
+      merge();
+    }
+    removeBranches();
+  }
+
+  @Override
+  public void unload() {
+    requireApplied();
+    if (state == State.MERGED) {
+      unmerge();
+    }
+    if (state == State.ENABLED) {
+      layers.forEach(l -> graph.unsplice(l.splice()));
+    }
+    removeBranches();
+  }
+
+  private void removeBranches() {
+    for (Layer l : layers) {
+      graph.remove(l.created());
+    }
+    layers.clear();
+    state = State.UNLOADED;
+  }
+
+  /** {@code s · A · B}: the layer's update in W's [in, out] orientation. */
+  private INDArray delta(Layer l) {
+    return sd.getArrForVarName(l.a()).mmul(sd.getArrForVarName(l.b())).muli(config.scaling());
+  }
+
+  private void requireApplied() {
+    checkState(state != State.NEW, "adapter '%s' has not been applied", name);
+    checkState(state != State.UNLOADED, "adapter '%s' was unloaded", name);
+  }
+
+  /** The names of the modules this adapter adapted, in graph order. */
+  public List<String> adaptedModules() {
+    return layers.stream().map(l -> l.module().name()).toList();
+  }
+
+  @Override
+  public String toString() {
+    return "Lora[" + name + ", " + state + ", " + config + "]";
+  }
+}

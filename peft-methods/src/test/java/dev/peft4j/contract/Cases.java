@@ -1,0 +1,83 @@
+package dev.peft4j.contract;
+
+import static dev.peft4j.testing.ToyModels.CLASSES;
+import static dev.peft4j.testing.ToyModels.D;
+import static dev.peft4j.testing.ToyModels.FFN;
+import static dev.peft4j.testing.ToyModels.MLP_HIDDEN;
+import static dev.peft4j.testing.ToyModels.MLP_IN;
+
+import dev.peft4j.AdapterConfig;
+import dev.peft4j.Peft;
+import dev.peft4j.testing.ToyModels;
+import java.util.EnumSet;
+import java.util.Set;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.provider.Arguments;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * The table of the contract suite: model × method config × what the method promises. A new method joins the suite by
+ * adding its rows here; the properties in {@link AdapterContractTest} contain no per-method cases.
+ */
+public final class Cases {
+
+  /** What a method promises; a property that needs a capability is skipped for rows without it. */
+  public enum Capability {
+    /** Output equals the base output right after apply. */
+    IDENTITY_AT_INIT,
+    /** merge / unmerge / mergeAndUnload exist and preserve the output. */
+    MERGEABLE
+  }
+
+  /**
+   * One row.
+   *
+   * @param name           shown in the test report
+   * @param base           a fresh base graph each call
+   * @param config         the method's config
+   * @param expectedParams the closed-form trainable count, written out from the model's dimensions
+   * @param capabilities   what the method promises
+   */
+  public record Case(String name, Supplier<SameDiff> base, Supplier<AdapterConfig> config, long expectedParams,
+      Set<Capability> capabilities) {
+    @Override
+    public String toString() {
+      return name;
+    }
+  }
+
+  private static final Set<Capability> LORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+
+  private Cases() {}
+
+  public static Stream<Case> cases() {
+    Supplier<SameDiff> mlp = () -> ToyModels.mlp(DataType.FLOAT);
+    Supplier<SameDiff> attention = () -> ToyModels.attention(DataType.FLOAT);
+    int blocks = ToyModels.BLOCKS;
+    return Stream.of(
+        new Case("lora r4 mlp all-linear", mlp,
+            () -> Peft.lora(4).alpha(8).target("all-linear").build(),
+            4L * (MLP_IN + MLP_HIDDEN) + 4L * (MLP_HIDDEN + MLP_HIDDEN), LORA),
+        new Case("lora r2 mlp fc+head dropout", mlp,
+            () -> Peft.lora(2).alpha(4).dropout(0.1).target("fc", "head").build(),
+            2L * (MLP_IN + MLP_HIDDEN) + 2L * (MLP_HIDDEN + MLP_HIDDEN) + 2L * (MLP_HIDDEN + CLASSES), LORA),
+        new Case("lora r4 attention q,v", attention,
+            () -> Peft.lora(4).alpha(16).target("q_proj", "v_proj").build(),
+            blocks * 2L * 4 * (D + D), LORA),
+        new Case("rslora r8 attention all-linear", attention,
+            () -> Peft.lora(8).alpha(4).rsLora().dropout(0.05).target("all-linear").build(),
+            blocks * (4L * 8 * (D + D) + 8L * (D + FFN) + 8L * (FFN + D)), LORA),
+        new Case("lora r2 attention regex layer 1 mlp", attention,
+            () -> Peft.lora(2).targetRegex("layers\\.1\\.mlp\\..*").build(),
+            2L * (D + FFN) + 2L * (FFN + D), LORA),
+        new Case("lora r3 attention layers(0) exclude k", attention,
+            () -> Peft.lora(3).target("self_attn.q_proj", "k_proj", "o_proj").exclude("k_proj").layers(0).build(),
+            2L * 3 * (D + D), LORA));
+  }
+
+  public static Stream<Arguments> all() {
+    return cases().map(Arguments::of);
+  }
+}
