@@ -107,7 +107,7 @@ public final class Targets {
   }
 
   /** The list entries (empty for a regex). */
-  public List<String> names() {
+  public List<String> entries() {
     return names;
   }
 

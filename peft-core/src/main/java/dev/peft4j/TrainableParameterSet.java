@@ -48,15 +48,22 @@ public final class TrainableParameterSet {
   }
 
   /**
-   * All parameters of the graph: the elements of every variable and constant array (frozen base weights included),
-   * as Hugging Face counts every {@code nn.Parameter} of the model.
+   * All parameters of the graph, as Hugging Face counts every {@code nn.Parameter} of the model: the elements of
+   * every {@code VARIABLE}, and of every {@code CONSTANT} that looks like a frozen parameter — at least rank 1 and
+   * named like a module parameter ({@code module.param} or {@code peft/...}). Scalars and unnamed constants that
+   * ops create (a loss's smoothing factor, say) are not parameters.
    */
   public static long parameterCount(SameDiff sameDiff) {
     long total = 0;
     for (SDVariable v : sameDiff.variables()) {
-      VariableType type = v.getVariableType();
-      if ((type == VariableType.VARIABLE || type == VariableType.CONSTANT) && v.getArr() != null) {
-        total += v.getArr().length();
+      INDArray array = v.getArr();
+      if (array == null) {
+        continue;
+      }
+      boolean parameterLike = array.rank() >= 1 && (v.name().contains(".") || v.name().startsWith("peft/"));
+      if (v.getVariableType() == VariableType.VARIABLE
+          || (v.getVariableType() == VariableType.CONSTANT && parameterLike)) {
+        total += array.length();
       }
     }
     return total;
