@@ -172,6 +172,9 @@ public final class Lora implements MergeableAdapter {
 
   @Override
   public void setTraining(boolean training) {
+    if (this.training == training) {
+      return;
+    }
     this.training = training;
     for (Layer l : layers) {
       if (l.droppedInput() != null) {
