@@ -14,6 +14,14 @@ public interface AdapterConfig {
   /** The modules this adapter rewrites. */
   Targets targets();
 
+  /**
+   * The closed-form number of trainable scalars this config would create on {@code sameDiff}, computed from the
+   * config and the graph's shapes without rewriting anything (LoRA: Σ r·(in + out) over its targets).
+   *
+   * @throws IllegalArgumentException if the config does not fit the graph
+   */
+  long parameterCount(SameDiff sameDiff);
+
   /** A fresh, not yet applied adapter of this config, named {@code adapterName}. */
   Adapter newAdapter(String adapterName);
 

@@ -8,7 +8,6 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
-import dev.peft4j.model.Mlp;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -104,8 +103,7 @@ public final class Lora implements MergeableAdapter {
     long in = m.inFeatures();
     long out = m.outFeatures();
     int r = config.r();
-    // Kaiming-uniform with a = √5 on HF's [r, in] lora_A: bound = √(2/(1+a²)) · √(3/in) = 1/√in
-    INDArray a0 = Mlp.uniform(random, 1 / Math.sqrt(in), dataType, in, r);
+    INDArray a0 = kaimingUniform(random, in, r, dataType);
     String[] names = new String[5]; // a, b, dropped input, first matmul op, sum
     Created created = g.capture(() -> {
       String scope = "peft/" + name + "/lora/" + m.name();
@@ -258,6 +256,19 @@ public final class Lora implements MergeableAdapter {
     }
     layers.clear();
     state = State.UNLOADED;
+  }
+
+  /**
+   * HF's {@code lora_A} init, {@code kaiming_uniform_(a=√5)} on {@code [r, in]}: bound = √(2/(1+a²))·√(3/in) = 1/√in.
+   * Returned as {@code [in, r]}.
+   */
+  private static INDArray kaimingUniform(Random random, long in, int r, DataType dataType) {
+    double bound = 1 / Math.sqrt(in);
+    double[] values = new double[Math.toIntExact(in * r)];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (2 * random.nextDouble() - 1) * bound;
+    }
+    return Nd4j.create(values, new long[] {in, r}, DataType.DOUBLE).castTo(dataType);
   }
 
   /** {@code s · A · B}: the layer's update in W's [in, out] orientation. */

@@ -85,7 +85,8 @@ public final class LoraConfig implements AdapterConfig {
     return rsLora ? alpha / Math.sqrt(r) : alpha / r;
   }
 
-  /** The closed-form trainable count on {@code sameDiff}: Σ r·(in + out) over the targeted linear layers. */
+  /** Σ r·(in + out) over the targeted linear layers. */
+  @Override
   public long parameterCount(SameDiff sameDiff) {
     return targets.selectLinear(GraphRewriter.of(sameDiff), "LoRA").stream()
         .mapToLong((LinearModule m) -> (long) r * (m.inFeatures() + m.outFeatures())).sum();

@@ -27,6 +27,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Properties every PEFT method must have, over the whole table of {@link Cases}. */
@@ -49,7 +50,7 @@ class AdapterContractTest {
   @MethodSource(ALL)
   void outputEqualsBaseAtInit(Case c) {
     assumeTrue(c.capabilities().contains(Capability.IDENTITY_AT_INIT));
-    SameDiff sd = c.base().get();
+    SameDiff sd = c.base();
     Batch batch = Graphs.batches(sd, 1, 1, 5).get(0);
     INDArray before = Graphs.logits(sd, batch);
     apply(c, sd);
@@ -59,7 +60,7 @@ class AdapterContractTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource(ALL)
   void onlyAdapterParametersChangeAndLossFalls(Case c) {
-    SameDiff sd = c.base().get();
+    SameDiff sd = c.base();
     PeftModel model = apply(c, sd);
     Set<String> trainable = new HashSet<>(model.trainableParameters().names());
     Map<String, INDArray> before = Graphs.parameters(sd);
@@ -81,13 +82,14 @@ class AdapterContractTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource(ALL)
   void trainableCountEqualsArraysAndFormula(Case c) {
-    SameDiff sd = c.base().get();
+    SameDiff sd = c.base();
     long allBefore = TrainableParameterSet.parameterCount(sd);
     AdapterConfig config = c.config().get();
     PeftModel model = config.apply(sd);
     TrainableParameterSet set = model.trainableParameters();
     long fromArrays = set.names().stream().mapToLong(n -> sd.getArrForVarName(n).length()).sum();
     assertEquals(c.expectedParams(), set.count(), "closed-form count from the model's dimensions");
+    assertEquals(c.expectedParams(), config.parameterCount(c.base()), "the config's own closed-form count");
     assertEquals(fromArrays, set.count(), "count from the arrays");
     assertEquals(allBefore + set.count(), set.allParameters(), "all params = base + adapter");
     for (String n : set.names()) {
@@ -104,7 +106,7 @@ class AdapterContractTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource(ALL)
   void updaterStateOnlyForTrainableSet(Case c) {
-    SameDiff sd = c.base().get();
+    SameDiff sd = c.base();
     PeftModel model = apply(c, sd);
     long count = model.trainableParameters().count();
     TrainingHistory history = train(model, Graphs.batches(sd, 3, 1, 4), 2);
@@ -115,7 +117,7 @@ class AdapterContractTest {
   @MethodSource(ALL)
   void mergedEqualsUnmerged(Case c) {
     assumeTrue(c.capabilities().contains(Capability.MERGEABLE));
-    SameDiff sd = c.base().get();
+    SameDiff sd = c.base();
     PeftModel model = apply(c, sd);
     Batch batch = Graphs.batches(sd, 4, 1, 6).get(0);
     train(model, Graphs.batches(sd, 5, 2, 8), 15);
@@ -140,7 +142,7 @@ class AdapterContractTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource(ALL)
   void unloadRestoresTheBaseExactly(Case c) {
-    SameDiff sd = c.base().get();
+    SameDiff sd = c.base();
     Batch batch = Graphs.batches(sd, 6, 1, 6).get(0);
     INDArray baseOutput = Graphs.logits(sd, batch);
     Map<String, VariableType> types = Graphs.types(sd);
@@ -159,7 +161,7 @@ class AdapterContractTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource(ALL)
   void disableIsNonDestructive(Case c) {
-    SameDiff sd = c.base().get();
+    SameDiff sd = c.base();
     Batch batch = Graphs.batches(sd, 8, 1, 6).get(0);
     INDArray baseOutput = Graphs.logits(sd, batch);
     PeftModel model = apply(c, sd);
@@ -185,7 +187,7 @@ class AdapterContractTest {
     double[] losses = new double[2];
     INDArray[] outputs = new INDArray[2];
     for (int run = 0; run < 2; run++) {
-      SameDiff sd = c.base().get();
+      SameDiff sd = c.base();
       PeftModel model = apply(c, sd);
       TrainingHistory h = train(model, Graphs.batches(sd, 10, 2, 8), 6);
       losses[run] = h.lastLoss();
@@ -193,6 +195,40 @@ class AdapterContractTest {
     }
     assertEquals(losses[0], losses[1], "same seed, same data: same losses");
     assertEquals(outputs[0], outputs[1]);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource(ALL)
+  void gradientsMatchFiniteDifferences(Case c) {
+    SameDiff sd = c.model().apply(DataType.DOUBLE);
+    PeftModel model = c.config().get().apply(sd);
+    List<String> params = model.trainableParameters().names();
+    java.util.Random random = new java.util.Random(17);
+    for (String p : params) { // move every parameter off its initial value so no gradient is trivially zero
+      INDArray a = sd.getArrForVarName(p);
+      for (long i = 0; i < a.length(); i++) {
+        a.putScalar(i, a.getDouble(i) + 0.3 * (random.nextDouble() - 0.5));
+      }
+    }
+    Batch batch = Graphs.batches(sd, 12, 1, 5).get(0);
+    GraphRewriter.prepareGradients(sd);
+    Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), params);
+    double eps = 1e-6;
+    for (String p : params) {
+      INDArray a = sd.getArrForVarName(p);
+      for (long i = 0; i < a.length(); i += Math.max(1, a.length() / 6)) {
+        double original = a.getDouble(i);
+        a.putScalar(i, original + eps);
+        double plus = sd.output(batch.inputs(), "loss").get("loss").getDouble(0);
+        a.putScalar(i, original - eps);
+        double minus = sd.output(batch.inputs(), "loss").get("loss").getDouble(0);
+        a.putScalar(i, original);
+        double numeric = (plus - minus) / (2 * eps);
+        double analytic = grads.get(p).getDouble(i);
+        assertTrue(Math.abs(numeric - analytic) <= 1e-6 * Math.max(1, Math.abs(numeric)),
+            p + "[" + i + "]: analytic " + analytic + " vs numeric " + numeric);
+      }
+    }
   }
 
   static void assertNoAdapterLeft(SameDiff sd) {

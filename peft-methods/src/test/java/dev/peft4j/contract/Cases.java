@@ -11,6 +11,7 @@ import dev.peft4j.Peft;
 import dev.peft4j.testing.ToyModels;
 import java.util.EnumSet;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.provider.Arguments;
@@ -35,13 +36,19 @@ public final class Cases {
    * One row.
    *
    * @param name           shown in the test report
-   * @param base           a fresh base graph each call
+   * @param model          a fresh base graph of the given data type each call
    * @param config         the method's config
    * @param expectedParams the closed-form trainable count, written out from the model's dimensions
    * @param capabilities   what the method promises
    */
-  public record Case(String name, Supplier<SameDiff> base, Supplier<AdapterConfig> config, long expectedParams,
-      Set<Capability> capabilities) {
+  public record Case(String name, Function<DataType, SameDiff> model, Supplier<AdapterConfig> config,
+      long expectedParams, Set<Capability> capabilities) {
+
+    /** A fresh float base graph. */
+    public SameDiff base() {
+      return model.apply(DataType.FLOAT);
+    }
+
     @Override
     public String toString() {
       return name;
@@ -53,8 +60,8 @@ public final class Cases {
   private Cases() {}
 
   public static Stream<Case> cases() {
-    Supplier<SameDiff> mlp = () -> ToyModels.mlp(DataType.FLOAT);
-    Supplier<SameDiff> attention = () -> ToyModels.attention(DataType.FLOAT);
+    Function<DataType, SameDiff> mlp = ToyModels::mlp;
+    Function<DataType, SameDiff> attention = ToyModels::attention;
     int blocks = ToyModels.BLOCKS;
     return Stream.of(
         new Case("lora r4 mlp all-linear", mlp,
