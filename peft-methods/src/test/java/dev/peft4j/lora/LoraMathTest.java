@@ -25,7 +25,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
-/** LoRA's arithmetic checked against the formula computed by hand, and its gradients against finite differences. */
+/**
+ * LoRA's arithmetic checked against the formula computed by hand. (Gradients against finite differences: the contract
+ * suite, for every case.)
+ */
 class LoraMathTest {
 
   private static final String A = "peft/default/lora/head/lora_A";
@@ -94,48 +97,6 @@ class LoraMathTest {
     Peft.lora(4).target("head").seed(4).apply(three);
     assertEquals(one.getArrForVarName(A), two.getArrForVarName(A));
     assertNotEquals(one.getArrForVarName(A), three.getArrForVarName(A));
-  }
-
-  @Test
-  void gradientsOfAAndBMatchFiniteDifferences() {
-    SameDiff sd = ToyModels.attention(DataType.DOUBLE);
-    Peft.lora(3).alpha(6).target("q_proj", "v_proj", "lm_head").apply(sd);
-    Random random = new Random(99);
-    for (String v : List.copyOf(sd.getVariables().keySet())) {
-      if (v.endsWith("/lora_B")) {
-        INDArray b = sd.getArrForVarName(v);
-        b.assign(Mlp.uniform(random, 0.5, DataType.DOUBLE, b.shape())); // B ≠ 0, so dL/dA ≠ 0
-      }
-    }
-    Batch batch = Graphs.batches(sd, 5, 1, 4).get(0);
-    List<String> params = sd.getVariables().keySet().stream().filter(n -> n.contains("/lora_")).toList();
-    GraphRewriter.prepareGradients(sd);
-    Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), params);
-    double eps = 1e-6;
-    int checked = 0;
-    for (String p : params) {
-      INDArray param = sd.getArrForVarName(p);
-      INDArray grad = grads.get(p);
-      for (int i = 0; i < param.length(); i += 3) {
-        double original = param.getDouble(i);
-        param.putScalar(i, original + eps);
-        double plus = loss(sd, batch);
-        param.putScalar(i, original - eps);
-        double minus = loss(sd, batch);
-        param.putScalar(i, original);
-        double numeric = (plus - minus) / (2 * eps);
-        double analytic = grad.getDouble(i);
-        double denominator = Math.max(1e-8, Math.abs(numeric) + Math.abs(analytic));
-        assertTrue(Math.abs(numeric - analytic) / denominator < 1e-5 || Math.abs(numeric - analytic) < 1e-9,
-            p + "[" + i + "]: analytic " + analytic + " vs numeric " + numeric);
-        checked++;
-      }
-    }
-    assertTrue(checked > 50, "checked " + checked + " entries");
-  }
-
-  private static double loss(SameDiff sd, Batch batch) {
-    return sd.output(batch.inputs(), Mlp.LOSS).get(Mlp.LOSS).getDouble(0);
   }
 
   @Test
