@@ -1,0 +1,106 @@
+package dev.peft4j.model;
+
+import static dev.peft4j.model.Layers.dimension;
+import static dev.peft4j.model.Layers.gelu;
+import static dev.peft4j.model.Layers.layerNorm;
+import static dev.peft4j.model.Layers.linear;
+import static dev.peft4j.model.Layers.longs;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * A BERT encoder (Hugging Face's {@code BertModel} without pooler) as a SameDiff graph with Hugging Face's module
+ * names, so {@code target("query", "value")} means what it means in Hugging Face PEFT.
+ * <pre>
+ *   input_ids, token_type_ids, attention_mask: [b, s] INT64            (placeholders)
+ *   x = LayerNorm(word[input_ids] + position[0..s) + token_type[token_type_ids])   "embeddings.*"       [b·s, H]
+ *   per layer i ("encoder.layer.i."):
+ *     q, k, v = x·Wq + bq, x·Wk + bk, x·Wv + bv      "attention.self.{query,key,value}"            [b·s, H]
+ *     heads: [b, nh, s, d]; scores = q·kᵀ/√d + (1 − mask)·min_float; p = softmax(scores)           [b, nh, s, s]
+ *     ctx = p·v → [b·s, H];  x = LayerNorm(x + ctx·Wo + bo)  "attention.output.{dense,LayerNorm}"
+ *     x = LayerNorm(x + GELU(x·W1 + b1)·W2 + b2)     "intermediate.dense", "output.{dense,LayerNorm}"
+ *   last_hidden_state: [b, s, H]
+ * </pre>
+ * Linear layers work on 2-D {@code [b·s, H]} rows; only attention uses the 4-D head layout. Each layer's key and
+ * value states, {@code [b, nh, s, d]}, are named {@code encoder.layer.i.attention.self.key_states} and
+ * {@code ...value_states} for methods that act on them (prefix tuning, IA³).
+ */
+public final class Bert {
+
+  public static final String INPUT_IDS = "input_ids";
+  public static final String ATTENTION_MASK = "attention_mask";
+  public static final String TOKEN_TYPE_IDS = "token_type_ids";
+  public static final String LAST_HIDDEN_STATE = "last_hidden_state";
+  /** The encoder output as rows, {@code [b·s, H]}; what heads read. */
+  public static final String HIDDEN_ROWS = "hidden_rows";
+
+  private Bert() {}
+
+  /**
+   * Builds the encoder with weights from {@code weights}.
+   *
+   * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
+   */
+  public static SameDiff encoder(BertConfig config, Weights weights) {
+    SameDiff sd = SameDiff.create();
+    int h = config.hiddenSize();
+    SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT64, -1, -1);                // [b, s]
+    SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.INT64, -1, -1);          // [b, s]
+    SDVariable types = sd.placeHolder(TOKEN_TYPE_IDS, DataType.INT64, -1, -1);         // [b, s]
+    SDVariable seq = dimension(sd, sd.shape(ids), 1);                                  // [1] = s
+
+    SDVariable words = sd.gather(param(sd, weights, "embeddings.word_embeddings.weight", config.vocabSize(), h),
+        sd.reshape(ids, -1), 0);                                                       // [b·s, H]
+    SDVariable typeEmbeddings = sd.gather(param(sd, weights, "embeddings.token_type_embeddings.weight",
+        config.typeVocabSize(), h), sd.reshape(types, -1), 0);                         // [b·s, H]
+    SDVariable positions = sd.slice(param(sd, weights, "embeddings.position_embeddings.weight",
+        config.maxPositions(), h), longs(sd, 0, 0), sd.concat(0, seq, longs(sd, h)));  // [s, H]
+    SDVariable rows3 = sd.concat(0, longs(sd, -1), seq, longs(sd, h));                 // shape [-1, s, H]
+    SDVariable embedded = sd.reshape(sd.reshape(words.add(typeEmbeddings), rows3).add(positions), -1, h);
+    SDVariable x = layerNorm(sd, weights, "embeddings.LayerNorm", embedded, config.layerNormEps()); // [b·s, H]
+
+    // additive mask, as transformers builds it: 0 on real tokens, the most negative float on padding
+    SDVariable maskRows = sd.reshape(mask.castTo(DataType.FLOAT), sd.concat(0, longs(sd, -1, 1, 1), seq));
+    SDVariable additiveMask = maskRows.rsub(1.0).mul(-Float.MAX_VALUE);               // [b, 1, 1, s]
+
+    int nh = config.numHeads();
+    int d = config.headDim();
+    SDVariable headShape = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));         // [-1, s, nh, d]
+    for (int i = 0; i < config.numLayers(); i++) {
+      String p = "encoder.layer." + i + ".";
+      SDVariable q = heads(sd, linear(sd, weights, p + "attention.self.query", x, true), headShape); // [b,nh,s,d]
+      SDVariable k = heads(sd, linear(sd, weights, p + "attention.self.key", x, true), headShape)
+          .rename(p + "attention.self.key_states");
+      SDVariable v = heads(sd, linear(sd, weights, p + "attention.self.value", x, true), headShape)
+          .rename(p + "attention.self.value_states");
+      SDVariable scores = sd.mmul(q, k, false, true, false).mul(1 / Math.sqrt(d)).add(additiveMask); // [b,nh,s,s]
+      SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), v);                       // [b, nh, s, d]
+      SDVariable merged = sd.reshape(sd.permute(context, 0, 2, 1, 3), -1, h);          // [b·s, H]
+      x = layerNorm(sd, weights, p + "attention.output.LayerNorm",
+          x.add(linear(sd, weights, p + "attention.output.dense", merged, true)), config.layerNormEps());
+      SDVariable inner = gelu(sd, linear(sd, weights, p + "intermediate.dense", x, true)); // [b·s, I]
+      x = layerNorm(sd, weights, p + "output.LayerNorm",
+          x.add(linear(sd, weights, p + "output.dense", inner, true)), config.layerNormEps());
+    }
+    x = x.rename(HIDDEN_ROWS);
+    sd.reshape(LAST_HIDDEN_STATE, x, rows3);                                           // [b, s, H]
+    sd.setOutputs(LAST_HIDDEN_STATE);
+    return sd;
+  }
+
+  /** {@code [b·s, H] → [b, nh, s, d]}. */
+  private static SDVariable heads(SameDiff sd, SDVariable rows, SDVariable headShape) {
+    return sd.permute(sd.reshape(rows, headShape), 0, 2, 1, 3);
+  }
+
+  private static SDVariable param(SameDiff sd, Weights weights, String name, long... shape) {
+    var array = weights.tensor(name).castTo(DataType.FLOAT);
+    if (!java.util.Arrays.equals(array.shape(), shape)) {
+      throw new IllegalArgumentException(String.format("tensor '%s' has shape %s, the config needs %s", name,
+          java.util.Arrays.toString(array.shape()), java.util.Arrays.toString(shape)));
+    }
+    return sd.var(name, array);
+  }
+}

@@ -1,0 +1,53 @@
+package dev.peft4j.model;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Building blocks shared by the architectures; every parameter is a variable named {@code <module>.<param>}. */
+final class Layers {
+
+  private Layers() {}
+
+  /** {@code x · W (+ b)}: x {@code [n, in]}, W {@code [in, out]} as {@code module.weight}. */
+  static SDVariable linear(SameDiff sd, Weights w, String module, SDVariable x, boolean bias) {
+    SDVariable y = x.mmul(sd.var(module + ".weight", w.linearWeight(module).castTo(DataType.FLOAT)));
+    return bias ? y.add(sd.var(module + ".bias", w.tensor(module + ".bias").castTo(DataType.FLOAT))) : y;
+  }
+
+  /**
+   * LayerNorm over the last axis of {@code x [n, h]}: {@code (x − μ) / √(σ² + eps) · γ + β}, with the
+   * checkpoint's eps (ND4J's own layer_norm has no eps argument).
+   */
+  static SDVariable layerNorm(SameDiff sd, Weights w, String module, SDVariable x, double eps) {
+    SDVariable centered = x.sub(x.mean(true, 1));                                  // [n, h]
+    SDVariable variance = centered.mul(centered).mean(true, 1);                    // [n, 1]
+    SDVariable normed = centered.div(sd.math.sqrt(variance.add(eps)));             // [n, h]
+    SDVariable gamma = sd.var(module + ".weight", w.tensor(module + ".weight").castTo(DataType.FLOAT));
+    SDVariable beta = sd.var(module + ".bias", w.tensor(module + ".bias").castTo(DataType.FLOAT));
+    return normed.mul(gamma).add(beta);
+  }
+
+  /** RMSNorm over the last axis of {@code x [n, h]}: {@code x / √(mean(x²) + eps) · γ}. */
+  static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, double eps) {
+    SDVariable rms = sd.math.sqrt(x.mul(x).mean(true, 1).add(eps));               // [n, 1]
+    SDVariable gamma = sd.var(module + ".weight", w.tensor(module + ".weight").castTo(DataType.FLOAT));
+    return x.div(rms).mul(gamma);
+  }
+
+  /** The exact GELU of transformers' {@code "gelu"}: {@code ½x(1 + erf(x/√2))}. */
+  static SDVariable gelu(SameDiff sd, SDVariable x) {
+    return x.mul(0.5).mul(sd.math.erf(x.mul(1 / Math.sqrt(2))).add(1.0));
+  }
+
+  /** A 1-D INT64 constant. */
+  static SDVariable longs(SameDiff sd, long... values) {
+    return sd.constant(Nd4j.createFromArray(values));
+  }
+
+  /** The {@code axis}-th entry of {@code shape} as a 1-element INT64 vector. */
+  static SDVariable dimension(SameDiff sd, SDVariable shape, int axis) {
+    return sd.stridedSlice(shape, new long[] {axis}, new long[] {axis + 1}, new long[] {1});
+  }
+}

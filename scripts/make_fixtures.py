@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Generate the golden test fixtures for peft4j from the Hugging Face reference code.
+
+Writes, under peft-core/src/test/resources/fixtures/:
+
+  tiny-llama/  LlamaForCausalLM  (config.json, model.safetensors, golden.safetensors)
+  tiny-qwen3/  Qwen3ForCausalLM  (tied lm_head; falls back to Qwen2 if Qwen3 is missing)
+  tiny-bert/   BertModel         (no pooler; SHARDED: model.safetensors.index.json + shards)
+
+Every model is float32, built right after torch.manual_seed(0), re-initialised so that
+no weight is tiny or zero, run in eval() mode with attn_implementation="eager".
+After saving, each model is loaded back with from_pretrained and re-run to check that the
+files on disk reproduce the golden outputs.
+
+Usage (see scripts/README.md):
+    python scripts/make_fixtures.py [--out DIR]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import sys
+
+import safetensors
+import torch
+import transformers
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(REPO_ROOT, "peft-core", "src", "test", "resources", "fixtures")
+
+SEQ_LEN = 10
+REAL_LENGTHS = [10, 7, 4]  # right padding with id 0
+PAD_ID = 0
+INPUT_SEED = 1234
+TOL = 1e-6
+
+VERSIONS = {
+    "torch": torch.__version__,
+    "transformers": transformers.__version__,
+    "safetensors": safetensors.__version__,
+}
+
+
+# --------------------------------------------------------------------------- inputs
+
+def make_inputs():
+    """input_ids/attention_mask [3, 10] int64; right-padded with PAD_ID=0."""
+    g = torch.Generator().manual_seed(INPUT_SEED)
+    ids = torch.randint(1, 128, (len(REAL_LENGTHS), SEQ_LEN), generator=g, dtype=torch.int64)
+    mask = torch.zeros_like(ids)
+    for b, n in enumerate(REAL_LENGTHS):
+        mask[b, :n] = 1
+    ids = torch.where(mask.bool(), ids, torch.full_like(ids, PAD_ID))
+    return ids.contiguous(), mask.contiguous()
+
+
+# --------------------------------------------------------------------------- re-init
+
+def is_norm_module(m):
+    name = type(m).__name__
+    return "RMSNorm" in name or isinstance(m, torch.nn.LayerNorm) or name.endswith("LayerNorm")
+
+
+@torch.no_grad()
+def reinit_(model):
+    """normal(0, 0.2) everywhere; norm weights 1 + 0.1*randn; biases 0.1*randn.
+
+    Goes module by module in a fixed order (named_modules, then their direct
+    parameters) so the result depends only on the seed.  Tied parameters are
+    visited once.
+    """
+    seen = set()
+    for _, module in model.named_modules():
+        norm = is_norm_module(module)
+        for pname, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            if norm and pname == "weight":
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+            elif pname == "bias":
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                p.normal_(0.0, 0.2)
+    n_params = sum(1 for _ in model.parameters())
+    assert len(seen) == n_params, (len(seen), n_params)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def clean_dir(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+
+
+def golden_metadata(extra=None):
+    md = {"format": "pt", "torch": VERSIONS["torch"], "transformers": VERSIONS["transformers"],
+          "safetensors": VERSIONS["safetensors"]}
+    if extra:
+        md.update({k: str(v) for k, v in extra.items()})
+    return md
+
+
+def save_golden(tensors, path, metadata):
+    """save_file, then rewrite the header with the metadata keys sorted.
+
+    safetensors writes __metadata__ from a hash map, so its key order (and the file's
+    bytes) would change from run to run; sorting keeps re-generation byte-identical.
+    """
+    save_file(tensors, path, metadata=metadata)
+    with open(path, "r+b") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        md = header.pop("__metadata__")
+        canon = json.dumps({"__metadata__": dict(sorted(md.items())), **header},
+                           separators=(",", ":")).encode("utf-8")
+        assert len(canon) <= n, (len(canon), n)
+        f.seek(8)
+        f.write(canon + b" " * (n - len(canon)))
+    with safe_open(path, framework="pt") as f:  # still a valid file
+        assert f.metadata() == md and sorted(f.keys()) == sorted(tensors)
+
+
+def saved_tensor_names(model_dir):
+    idx = os.path.join(model_dir, "model.safetensors.index.json")
+    names = []
+    if os.path.exists(idx):
+        with open(idx) as f:
+            weight_map = json.load(f)["weight_map"]
+        files = sorted(set(weight_map.values()))
+    else:
+        files = ["model.safetensors"]
+    for fn in files:
+        with safe_open(os.path.join(model_dir, fn), framework="pt") as f:
+            names.extend(f.keys())
+    return sorted(names), files
+
+
+def max_abs_diff(a, b):
+    return (a.float() - b.float()).abs().max().item()
+
+
+def report_model_dir(tag, model_dir):
+    names, files = saved_tensor_names(model_dir)
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    print(f"[{tag}] weight files: {files}")
+    print(f"[{tag}] {len(names)} tensors; first few: {names[:4]}")
+    print(f"[{tag}] config.json keys: {sorted(cfg.keys())}")
+    return names
+
+
+# --------------------------------------------------------------------------- decoders
+
+DECODER_DIMS = dict(
+    vocab_size=128,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    rms_norm_eps=1e-6,
+    rope_theta=10000.0,
+    hidden_act="silu",
+)
+
+
+def run_decoder(model, ids, mask):
+    labels = ids.masked_fill(mask == 0, -100)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    return out, labels, loss
+
+
+def build_decoder_fixture(tag, out_dir, model_cls, config):
+    model_dir = os.path.join(out_dir, tag)
+    clean_dir(model_dir)
+    print(f"\n=== {tag}: {model_cls.__name__} (transformers {VERSIONS['transformers']}) ===")
+
+    torch.manual_seed(0)
+    model = model_cls(config)
+    reinit_(model)
+    model = model.float().eval()
+    assert model.config._attn_implementation == "eager", model.config._attn_implementation
+
+    ids, mask = make_inputs()
+    out, labels, loss = run_decoder(model, ids, mask)
+    logits = out.logits.detach().float().contiguous()
+    assert logits.shape == (3, SEQ_LEN, config.vocab_size), logits.shape
+
+    # Independent check of the loss semantics (shift by one, ignore -100, mean over valid).
+    shift_logits = logits[:, :-1, :].reshape(-1, config.vocab_size)
+    shift_labels = labels[:, 1:].reshape(-1)
+    ref_loss = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+    assert abs(ref_loss.item() - loss.item()) < 1e-5, (ref_loss.item(), loss.item())
+
+    model.save_pretrained(model_dir, safe_serialization=True)
+
+    golden = {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "logits": logits,
+        "loss_labels": labels.contiguous(),
+        "loss": loss.detach().float().reshape(()).contiguous(),
+    }
+    # Extra (debug aid): output of the embedding (index 0) and of every decoder layer;
+    # the last one is the final-norm output ("last_hidden_state"), as HF reports it.
+    for i, h in enumerate(out.hidden_states):
+        golden[f"hidden_states.{i}"] = h.detach().float().clone().contiguous()
+    save_golden(golden, os.path.join(model_dir, "golden.safetensors"),
+                metadata=golden_metadata({"model_class": model_cls.__name__,
+                                          "padding_side": "right", "pad_token_id": PAD_ID,
+                                          "hidden_states_count": len(out.hidden_states)}))
+
+    names = report_model_dir(tag, model_dir)
+    print(f"[{tag}] tied lm_head: {config.tie_word_embeddings}; 'lm_head.weight' in file: "
+          f"{'lm_head.weight' in names}")
+    print(f"[{tag}] loss = {loss.item():.6f}; max|logits| = {logits.abs().max().item():.4f}; "
+          f"std(logits) = {logits.std().item():.4f}")
+
+    # Round trip through the files on disk.
+    reloaded = model_cls.from_pretrained(model_dir, attn_implementation="eager",
+                                         dtype=torch.float32).eval()
+    out2, _, loss2 = run_decoder(reloaded, ids, mask)
+    d = max_abs_diff(out2.logits, logits)
+    dl = abs(loss2.item() - loss.item())
+    print(f"[{tag}] reload: max|dlogits| = {d:.3e}, |dloss| = {dl:.3e}")
+    assert d < TOL and dl < TOL, (d, dl)
+    return model_dir
+
+
+def tiny_llama(out_dir):
+    cfg = transformers.LlamaConfig(tie_word_embeddings=False, attn_implementation="eager",
+                                   **DECODER_DIMS)
+    return build_decoder_fixture("tiny-llama", out_dir, transformers.LlamaForCausalLM, cfg)
+
+
+def tiny_qwen3(out_dir):
+    if hasattr(transformers, "Qwen3ForCausalLM"):
+        cfg_cls, model_cls = transformers.Qwen3Config, transformers.Qwen3ForCausalLM
+    else:
+        print("WARNING: this transformers has no Qwen3; using Qwen2 instead", file=sys.stderr)
+        cfg_cls, model_cls = transformers.Qwen2Config, transformers.Qwen2ForCausalLM
+    extra = {"head_dim": 16} if model_cls.__name__.startswith("Qwen3") else {}
+    cfg = cfg_cls(tie_word_embeddings=True, attn_implementation="eager", **extra, **DECODER_DIMS)
+    return build_decoder_fixture("tiny-qwen3", out_dir, model_cls, cfg)
+
+
+# --------------------------------------------------------------------------- bert
+
+def bert_inputs():
+    ids, mask = make_inputs()
+    tt = torch.zeros_like(ids)
+    tt[0, 5:10] = 1
+    return ids, mask, tt
+
+
+def tiny_bert(out_dir):
+    tag = "tiny-bert"
+    model_dir = os.path.join(out_dir, tag)
+    clean_dir(model_dir)
+    print(f"\n=== {tag}: BertModel (transformers {VERSIONS['transformers']}) ===")
+    cfg = transformers.BertConfig(
+        vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
+        hidden_act="gelu", layer_norm_eps=1e-12, attn_implementation="eager")
+
+    torch.manual_seed(0)
+    model = transformers.BertModel(cfg, add_pooling_layer=False)
+    reinit_(model)
+    model = model.float().eval()
+    assert model.config._attn_implementation == "eager", model.config._attn_implementation
+
+    ids, mask, tt = bert_inputs()
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, token_type_ids=tt,
+                    output_hidden_states=True)
+    last = out.last_hidden_state.detach().float().contiguous()
+    assert last.shape == (3, SEQ_LEN, 32), last.shape
+
+    model.save_pretrained(model_dir, safe_serialization=True, max_shard_size="20KB")
+
+    golden = {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "token_type_ids": tt.contiguous(),
+        "last_hidden_state": last,
+    }
+    # Extra (debug aid): embeddings output (after LayerNorm) and every encoder layer output.
+    for i, h in enumerate(out.hidden_states):
+        golden[f"hidden_states.{i}"] = h.detach().float().clone().contiguous()
+    save_golden(golden, os.path.join(model_dir, "golden.safetensors"),
+                metadata=golden_metadata({"model_class": "BertModel", "add_pooling_layer": False,
+                                          "padding_side": "right", "pad_token_id": PAD_ID,
+                                          "hidden_states_count": len(out.hidden_states)}))
+
+    names = report_model_dir(tag, model_dir)
+    assert os.path.exists(os.path.join(model_dir, "model.safetensors.index.json")), "not sharded"
+    prefixed = [n for n in names if n.startswith("bert.")]
+    print(f"[{tag}] names with 'bert.' prefix: {len(prefixed)} of {len(names)}")
+    print(f"[{tag}] max|last_hidden_state| = {last.abs().max().item():.4f}; "
+          f"std = {last.std().item():.4f}")
+
+    reloaded = transformers.BertModel.from_pretrained(
+        model_dir, add_pooling_layer=False, attn_implementation="eager",
+        dtype=torch.float32).eval()
+    with torch.no_grad():
+        last2 = reloaded(input_ids=ids, attention_mask=mask, token_type_ids=tt).last_hidden_state
+    d = max_abs_diff(last2, last)
+    print(f"[{tag}] reload: max|dlast_hidden_state| = {d:.3e}")
+    assert d < TOL, d
+    return model_dir
+
+
+# --------------------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=DEFAULT_OUT, help="fixtures root (default: %(default)s)")
+    args = ap.parse_args()
+
+    transformers.utils.logging.disable_progress_bar()
+    torch.set_num_threads(1)  # fewer sources of run-to-run variation in the reductions
+    print("versions:", VERSIONS)
+    os.makedirs(args.out, exist_ok=True)
+    dirs = [tiny_llama(args.out), tiny_qwen3(args.out), tiny_bert(args.out)]
+
+    print("\n=== sizes ===")
+    total = 0
+    for d in dirs:
+        for fn in sorted(os.listdir(d)):
+            sz = os.path.getsize(os.path.join(d, fn))
+            total += sz
+            print(f"{sz:>9,d}  {os.path.relpath(os.path.join(d, fn), args.out)}")
+    print(f"{total:>9,d}  total ({total / 1024 / 1024:.3f} MiB)")
+    assert total < 2 * 1024 * 1024, "fixtures exceed 2 MB"
+
+
+if __name__ == "__main__":
+    main()
