@@ -319,6 +319,157 @@ def tiny_bert(out_dir):
     return model_dir
 
 
+# --------------------------------------------------------------------------- independent check
+#
+# A plain float64 numpy re-implementation that reads ONLY the files written to disk
+# (config.json, weights, golden.safetensors).  It pins down the exact math the Java code
+# must follow, and shows the tolerance a float32 re-implementation can expect (~1e-5).
+
+REF_TOL = 1e-4
+
+
+def _np_load_weights(model_dir):
+    from safetensors.numpy import load_file
+    idx = os.path.join(model_dir, "model.safetensors.index.json")
+    if not os.path.exists(idx):
+        return load_file(os.path.join(model_dir, "model.safetensors"))
+    w = {}
+    with open(idx) as f:
+        for fn in sorted(set(json.load(f)["weight_map"].values())):
+            w.update(load_file(os.path.join(model_dir, fn)))
+    return w
+
+
+def _np_softmax_masked(s, allowed):
+    import numpy as np
+    s = np.where(allowed, s, -np.inf)
+    s = np.exp(s - s.max(-1, keepdims=True))
+    return s / s.sum(-1, keepdims=True)
+
+
+def ref_check_decoder(model_dir, qk_norm):
+    """Llama / Qwen3 decoder: pre-norm RMSNorm blocks, GQA, RoPE (rotate_half), SwiGLU."""
+    import numpy as np
+    from safetensors.numpy import load_file
+    with open(os.path.join(model_dir, "config.json")) as f:
+        c = json.load(f)
+    w = {k: v.astype(np.float64) for k, v in _np_load_weights(model_dir).items()}
+    g = load_file(os.path.join(model_dir, "golden.safetensors"))
+    n_h, n_kv, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+    eps, theta = c["rms_norm_eps"], c["rope_parameters"]["rope_theta"]
+    emb = w["model.embed_tokens.weight"]
+    lm_head = w.get("lm_head.weight", emb)  # tied: lm_head.weight is not in the file
+
+    def rms(x, weight):
+        return weight * x / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
+
+    def rope(x, pos):  # x [T, heads, hd]; halves rotated (rotate_half), not interleaved pairs
+        inv = 1.0 / (theta ** (np.arange(0, hd, 2) / hd))
+        ang = np.concatenate([np.outer(pos, inv)] * 2, -1)[:, None, :]
+        rot = np.concatenate([-x[..., hd // 2:], x[..., :hd // 2]], -1)
+        return x * np.cos(ang) + rot * np.sin(ang)
+
+    ids, mask = g["input_ids"], g["attention_mask"]
+    B, T = ids.shape
+    logits = np.zeros(g["logits"].shape)
+    err_h = 0.0
+    for b in range(B):
+        pos = np.arange(T)  # position ids are 0..T-1 whatever the mask (right padding)
+        # query t may see key s iff s <= t and key s is a real token (padded queries too)
+        allowed = (np.tril(np.ones((T, T), bool)) & (mask[b][None, :] == 1))[None]
+        x = emb[ids[b]]
+        hs = [x]
+        for i in range(c["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            h = rms(x, w[p + "input_layernorm.weight"])
+            q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, n_h, hd)
+            k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, n_kv, hd)
+            v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, n_kv, hd)
+            if qk_norm:  # Qwen3: per-head RMSNorm over head_dim, BEFORE RoPE
+                q = rms(q, w[p + "self_attn.q_norm.weight"])
+                k = rms(k, w[p + "self_attn.k_norm.weight"])
+            q, k = rope(q, pos), rope(k, pos)
+            k = np.repeat(k, n_h // n_kv, axis=1)  # query head j uses kv head j // (n_h/n_kv)
+            v = np.repeat(v, n_h // n_kv, axis=1)
+            a = _np_softmax_masked(np.einsum("thd,shd->hts", q, k) / np.sqrt(hd), allowed)
+            x = x + np.einsum("hts,shd->thd", a, v).reshape(T, n_h * hd) @ w[p + "self_attn.o_proj.weight"].T
+            h = rms(x, w[p + "post_attention_layernorm.weight"])
+            gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
+            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
+            hs.append(x)
+        x = rms(x, w["model.norm.weight"])
+        hs[-1] = x  # HF's last hidden_states entry is AFTER the final norm
+        logits[b] = x @ lm_head.T
+        for i, hh in enumerate(hs):
+            err_h = max(err_h, np.abs(hh - g[f"hidden_states.{i}"][b]).max())
+    # next-token CE: logits[:, t] predicts labels[:, t+1]; -100 ignored; mean over the rest
+    labels, nll = g["loss_labels"], []
+    for b in range(B):
+        for t in range(T - 1):
+            y = labels[b, t + 1]
+            if y != -100:
+                z = logits[b, t]
+                nll.append(np.log(np.exp(z - z.max()).sum()) + z.max() - z[y])
+    err_l = np.abs(logits - g["logits"]).max()
+    err_loss = abs(float(np.mean(nll)) - float(g["loss"]))
+    print(f"[{os.path.basename(model_dir)}] numpy reference: max|dlogits| = {err_l:.2e}, "
+          f"max|dhidden| = {err_h:.2e}, |dloss| = {err_loss:.2e}")
+    assert max(err_l, err_h, err_loss) < REF_TOL
+
+
+def ref_check_bert(model_dir):
+    """BERT encoder: post-LN blocks, exact (erf) GELU, key-padding mask only."""
+    import numpy as np
+    from math import erf
+    from safetensors.numpy import load_file
+    with open(os.path.join(model_dir, "config.json")) as f:
+        c = json.load(f)
+    w = {k: v.astype(np.float64) for k, v in _np_load_weights(model_dir).items()}
+    g = load_file(os.path.join(model_dir, "golden.safetensors"))
+    n_h = c["num_attention_heads"]
+    hd = c["hidden_size"] // n_h
+    eps = c["layer_norm_eps"]
+    gelu = np.vectorize(lambda v: 0.5 * v * (1.0 + erf(v / np.sqrt(2.0))))
+
+    def ln(x, pfx):
+        m = x.mean(-1, keepdims=True)
+        var = ((x - m) ** 2).mean(-1, keepdims=True)
+        return (x - m) / np.sqrt(var + eps) * w[pfx + ".weight"] + w[pfx + ".bias"]
+
+    ids, mask, tt = g["input_ids"], g["attention_mask"], g["token_type_ids"]
+    B, T = ids.shape
+    out = np.zeros(g["last_hidden_state"].shape)
+    err_h = 0.0
+    for b in range(B):
+        e = "embeddings."
+        x = (w[e + "word_embeddings.weight"][ids[b]] + w[e + "position_embeddings.weight"][:T]
+             + w[e + "token_type_embeddings.weight"][tt[b]])
+        x = ln(x, e + "LayerNorm")
+        hs = [x]
+        allowed = (mask[b] == 1)[None, None, :]  # every query (padded ones too) sees real keys
+        for i in range(c["num_hidden_layers"]):
+            p = f"encoder.layer.{i}."
+
+            def lin(name, z):
+                return z @ w[p + name + ".weight"].T + w[p + name + ".bias"]
+
+            q = lin("attention.self.query", x).reshape(T, n_h, hd)
+            k = lin("attention.self.key", x).reshape(T, n_h, hd)
+            v = lin("attention.self.value", x).reshape(T, n_h, hd)
+            a = _np_softmax_masked(np.einsum("thd,shd->hts", q, k) / np.sqrt(hd), allowed)
+            a = np.einsum("hts,shd->thd", a, v).reshape(T, n_h * hd)
+            x = ln(x + lin("attention.output.dense", a), p + "attention.output.LayerNorm")
+            x = ln(x + lin("output.dense", gelu(lin("intermediate.dense", x))), p + "output.LayerNorm")
+            hs.append(x)
+        out[b] = x
+        for i, hh in enumerate(hs):
+            err_h = max(err_h, np.abs(hh - g[f"hidden_states.{i}"][b]).max())
+    err = np.abs(out - g["last_hidden_state"]).max()
+    print(f"[{os.path.basename(model_dir)}] numpy reference: max|dlast_hidden_state| = {err:.2e}, "
+          f"max|dhidden| = {err_h:.2e}")
+    assert max(err, err_h) < REF_TOL
+
+
 # --------------------------------------------------------------------------- main
 
 def main():
@@ -332,6 +483,12 @@ def main():
     print("versions:", VERSIONS)
     os.makedirs(args.out, exist_ok=True)
     dirs = [tiny_llama(args.out), tiny_qwen3(args.out), tiny_bert(args.out)]
+
+    print("\n=== independent numpy re-implementation vs golden ===")
+    ref_check_decoder(dirs[0], qk_norm=False)
+    if hasattr(transformers, "Qwen3ForCausalLM"):  # (the Qwen2 fallback has q/k/v biases)
+        ref_check_decoder(dirs[1], qk_norm=True)
+    ref_check_bert(dirs[2])
 
     print("\n=== sizes ===")
     total = 0

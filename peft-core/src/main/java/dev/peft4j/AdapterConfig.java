@@ -15,6 +15,14 @@ public interface AdapterConfig {
   Targets targets();
 
   /**
+   * Modules trained in full beside the adapter and saved with it (Hugging Face's {@code modules_to_save}), e.g. a
+   * task head. Empty by default.
+   */
+  default java.util.List<String> modulesToSave() {
+    return java.util.List.of();
+  }
+
+  /**
    * The closed-form number of trainable scalars this config would create on {@code sameDiff}, computed from the
    * config and the graph's shapes without rewriting anything (LoRA: Σ r·(in + out) over its targets).
    *

@@ -1,8 +1,10 @@
 package dev.peft4j.lora;
 
+import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.MergeableAdapter;
+import dev.peft4j.ModulesToSave;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
@@ -47,6 +49,7 @@ public final class Lora implements MergeableAdapter {
   private final List<Layer> layers = new ArrayList<>();
   private SameDiff sd;
   private GraphRewriter graph;
+  private ModulesToSave saved;
   private State state = State.NEW;
   private boolean training;
 
@@ -74,6 +77,12 @@ public final class Lora implements MergeableAdapter {
       checkState(!v.startsWith(scope), "the graph already holds variables of an adapter named '%s' (%s)", name, v);
     }
     List<LinearModule> modules = config.targets().selectLinear(g, "LoRA");
+    for (String keep : config.modulesToSave()) {
+      for (LinearModule m : modules) {
+        checkArgument(!m.name().equals(keep) && !m.name().endsWith("." + keep),
+            "module '%s' is both a LoRA target and in modules_to_save", m.name());
+      }
+    }
     for (LinearModule m : modules) {
       for (String reader : g.consumersOf(m.output())) {
         checkState(!reader.startsWith("peft/"), "module '%s' already carries an adapter (op '%s')", m.name(), reader);
@@ -85,6 +94,15 @@ public final class Lora implements MergeableAdapter {
       for (LinearModule m : modules) {
         built.add(insert(sameDiff, g, m, random));
       }
+    } catch (RuntimeException e) {
+      for (Layer l : built) {
+        g.unsplice(l.splice());
+        g.remove(l.created());
+      }
+      throw e;
+    }
+    try {
+      saved = ModulesToSave.apply(sameDiff, name, config.modulesToSave());
     } catch (RuntimeException e) {
       for (Layer l : built) {
         g.unsplice(l.splice());
@@ -141,6 +159,7 @@ public final class Lora implements MergeableAdapter {
       names.add(l.a());
       names.add(l.b());
     }
+    names.addAll(saved.parameters());
     return TrainableParameterSet.of(sd, names);
   }
 
@@ -154,6 +173,7 @@ public final class Lora implements MergeableAdapter {
     requireApplied();
     if (state == State.DISABLED) {
       layers.forEach(l -> graph.resplice(l.splice()));
+      saved.enable();
       state = State.ENABLED;
     }
   }
@@ -164,6 +184,7 @@ public final class Lora implements MergeableAdapter {
     checkState(state != State.MERGED, "adapter '%s' is merged; unmerge it before disabling", name);
     if (state == State.ENABLED) {
       layers.forEach(l -> graph.unsplice(l.splice()));
+      saved.disable();
       state = State.DISABLED;
     }
   }
@@ -235,6 +256,7 @@ public final class Lora implements MergeableAdapter {
     if (state != State.MERGED) {
       merge();
     }
+    saved.mergeAndUnload();
     removeBranches();
   }
 
@@ -247,6 +269,7 @@ public final class Lora implements MergeableAdapter {
     if (state == State.ENABLED) {
       layers.forEach(l -> graph.unsplice(l.splice()));
     }
+    saved.unload();
     removeBranches();
   }
 

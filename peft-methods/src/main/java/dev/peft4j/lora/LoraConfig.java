@@ -5,10 +5,12 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.Adapter;
 import dev.peft4j.AdapterConfig;
+import dev.peft4j.ModulesToSave;
 import dev.peft4j.PeftModel;
 import dev.peft4j.Targets;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
+import java.util.List;
 import java.util.Objects;
 import org.nd4j.autodiff.samediff.SameDiff;
 
@@ -30,14 +32,17 @@ public final class LoraConfig implements AdapterConfig {
   private final boolean rsLora;
   private final Targets targets;
   private final long seed;
+  private final List<String> modulesToSave;
 
-  private LoraConfig(int r, double alpha, double dropout, boolean rsLora, Targets targets, long seed) {
+  private LoraConfig(int r, double alpha, double dropout, boolean rsLora, Targets targets, long seed,
+      List<String> modulesToSave) {
     this.r = r;
     this.alpha = alpha;
     this.dropout = dropout;
     this.rsLora = rsLora;
     this.targets = targets;
     this.seed = seed;
+    this.modulesToSave = modulesToSave;
   }
 
   /** A builder for rank {@code r}; validated in {@link Builder#build()}. */
@@ -80,16 +85,22 @@ public final class LoraConfig implements AdapterConfig {
     return seed;
   }
 
+  @Override
+  public List<String> modulesToSave() {
+    return modulesToSave;
+  }
+
   /** The scale s of the update: α/r, or α/√r with rsLoRA. */
   public double scaling() {
     return rsLora ? alpha / Math.sqrt(r) : alpha / r;
   }
 
-  /** Σ r·(in + out) over the targeted linear layers. */
+  /** Σ r·(in + out) over the targeted linear layers, plus every parameter of the modules to save. */
   @Override
   public long parameterCount(SameDiff sameDiff) {
-    return targets.selectLinear(GraphRewriter.of(sameDiff), "LoRA").stream()
+    long lora = targets.selectLinear(GraphRewriter.of(sameDiff), "LoRA").stream()
         .mapToLong((LinearModule m) -> (long) r * (m.inFeatures() + m.outFeatures())).sum();
+    return lora + ModulesToSave.parameterCount(sameDiff, modulesToSave);
   }
 
   @Override
@@ -100,18 +111,18 @@ public final class LoraConfig implements AdapterConfig {
   @Override
   public boolean equals(Object o) {
     return o instanceof LoraConfig c && r == c.r && alpha == c.alpha && dropout == c.dropout && rsLora == c.rsLora
-        && targets.equals(c.targets) && seed == c.seed;
+        && targets.equals(c.targets) && seed == c.seed && modulesToSave.equals(c.modulesToSave);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(r, alpha, dropout, rsLora, targets, seed);
+    return Objects.hash(r, alpha, dropout, rsLora, targets, seed, modulesToSave);
   }
 
   @Override
   public String toString() {
     return "LoraConfig{r=" + r + ", alpha=" + alpha + ", dropout=" + dropout + ", rsLora=" + rsLora
-        + ", targets=" + targets + ", seed=" + seed + "}";
+        + ", targets=" + targets + ", seed=" + seed + ", modulesToSave=" + modulesToSave + "}";
   }
 
   /** Builds a {@link LoraConfig}; each option can be set once. */
@@ -124,6 +135,7 @@ public final class LoraConfig implements AdapterConfig {
     private String[] exclude;
     private int[] layers;
     private Long seed;
+    private List<String> modulesToSave;
 
     private Builder(int r) {
       this.r = r;
@@ -185,6 +197,13 @@ public final class LoraConfig implements AdapterConfig {
       return this;
     }
 
+    /** Modules (e.g. a task head) trained in full beside the adapter, as HF's {@code modules_to_save}; default none. */
+    public Builder modulesToSave(String... modules) {
+      checkState(modulesToSave == null, "modules to save were already set to %s", modulesToSave);
+      this.modulesToSave = List.of(modules);
+      return this;
+    }
+
     /**
      * @throws IllegalArgumentException naming the bad value and the allowed range: r ≤ 0, α ≤ 0 or not finite,
      *     dropout outside [0, 1), no targets
@@ -203,7 +222,8 @@ public final class LoraConfig implements AdapterConfig {
       if (layers != null) {
         t = t.layers(layers);
       }
-      return new LoraConfig(r, a, p, rsLora, t, seed == null ? 0 : seed);
+      return new LoraConfig(r, a, p, rsLora, t, seed == null ? 0 : seed,
+          modulesToSave == null ? List.of() : modulesToSave);
     }
 
     /** {@code build().apply(sameDiff)}. */

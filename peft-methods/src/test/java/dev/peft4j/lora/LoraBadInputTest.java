@@ -84,6 +84,14 @@ class LoraBadInputTest {
   }
 
   @Test
+  void modulesToSaveMustExistAndNotBeTargets() {
+    rejects(IllegalArgumentException.class, sd -> Peft.lora(4).target("q_proj").modulesToSave("classifier").apply(sd),
+        "'classifier' matches no module", "lm_head");
+    rejects(IllegalArgumentException.class, sd -> Peft.lora(4).target("q_proj", "lm_head").modulesToSave("lm_head")
+        .apply(sd), "both a LoRA target and in modules_to_save");
+  }
+
+  @Test
   void filtersThatLeaveNothingAreRejected() {
     rejects(IllegalArgumentException.class, sd -> Peft.lora(4).target("q_proj").layers(7).apply(sd),
         "no module left");

@@ -1,0 +1,125 @@
+package dev.peft4j;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import com.google.common.collect.ImmutableMap;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.GraphRewriter.Created;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+
+/**
+ * Hugging Face PEFT's {@code modules_to_save}: whole modules (a classification head, say) trained in full beside an
+ * adapter. Each parameter {@code <module>.<p>} gets a trainable copy {@code peft/<adapter>/modules_to_save/<module>.<p>}
+ * and every op that read the original reads the copy; the original stays frozen, so disabling or unloading the
+ * adapter gives the base model back exactly. {@link #mergeAndUnload()} writes the trained values into the originals.
+ * An adapter owns one instance and forwards its enable, disable and unload calls.
+ */
+public final class ModulesToSave {
+
+  private final SameDiff sd;
+  private final GraphRewriter graph;
+  private final ImmutableMap<String, String> copies; // original parameter → trainable copy
+  private final Created created;
+  private boolean active = true;
+
+  private ModulesToSave(SameDiff sd, ImmutableMap<String, String> copies, Created created) {
+    this.sd = sd;
+    this.graph = GraphRewriter.of(sd);
+    this.copies = copies;
+    this.created = created;
+  }
+
+  /** Nothing to save. */
+  public static ModulesToSave none(SameDiff sameDiff) {
+    return new ModulesToSave(sameDiff, ImmutableMap.of(), new Created(Set.of(), Set.of()));
+  }
+
+  /**
+   * Makes trainable copies of every parameter of {@code modules} and points their readers at them.
+   *
+   * @throws IllegalArgumentException listing the modules that exist, if a name matches no module
+   */
+  public static ModulesToSave apply(SameDiff sameDiff, String adapterName, List<String> modules) {
+    if (modules.isEmpty()) {
+      return none(sameDiff);
+    }
+    GraphRewriter g = GraphRewriter.of(sameDiff);
+    List<String> parameters = parametersOf(sameDiff, modules);
+    Map<String, String> copies = new LinkedHashMap<>();
+    Created created = g.capture(() -> {
+      for (String p : parameters) {
+        String copy = "peft/" + adapterName + "/modules_to_save/" + p;
+        sameDiff.var(copy, sameDiff.getArrForVarName(p).dup());
+        copies.put(p, copy);
+      }
+    });
+    copies.forEach((original, copy) -> g.redirect(original, copy, Set.of()));
+    return new ModulesToSave(sameDiff, ImmutableMap.copyOf(copies), created);
+  }
+
+  /** Every array-backed parameter {@code <module>.<p>} of the named modules (exact or {@code .name} suffix). */
+  private static List<String> parametersOf(SameDiff sameDiff, List<String> modules) {
+    List<String> existing = GraphRewriter.of(sameDiff).moduleNames();
+    List<String> parameters = new ArrayList<>();
+    for (String module : modules) {
+      List<String> matched = existing.stream().filter(m -> m.equals(module) || m.endsWith("." + module)).toList();
+      checkArgument(!matched.isEmpty(), "modules_to_save entry '%s' matches no module. Modules that exist: %s",
+          module, existing);
+      for (SDVariable v : sameDiff.variables()) {
+        boolean array = v.getVariableType() == VariableType.VARIABLE || v.getVariableType() == VariableType.CONSTANT;
+        int dot = v.name().lastIndexOf('.');
+        if (array && v.getArr() != null && dot > 0 && matched.contains(v.name().substring(0, dot))) {
+          parameters.add(v.name());
+        }
+      }
+    }
+    return parameters;
+  }
+
+  /** The number of scalars {@link #apply} would copy: every parameter of the named modules. */
+  public static long parameterCount(SameDiff sameDiff, List<String> modules) {
+    return parametersOf(sameDiff, modules).stream().mapToLong(p -> sameDiff.getArrForVarName(p).length()).sum();
+  }
+
+  /** The trainable copies, in the order of the originals. */
+  public List<String> parameters() {
+    return copies.values().asList();
+  }
+
+  /** Readers use the trained copies. */
+  public void enable() {
+    if (!active) {
+      copies.forEach((original, copy) -> graph.redirect(original, copy, Set.of()));
+      active = true;
+    }
+  }
+
+  /** Readers use the frozen originals. */
+  public void disable() {
+    if (active) {
+      copies.forEach((original, copy) -> graph.redirect(copy, original, Set.of()));
+      active = false;
+    }
+  }
+
+  /** Removes the copies; the originals, untouched, are read again. */
+  public void unload() {
+    disable();
+    graph.remove(created);
+  }
+
+  /** Writes the trained values into the originals, then removes the copies. */
+  public void mergeAndUnload() {
+    checkState(active, "modules_to_save copies are disabled; enable them before merging");
+    copies.forEach((original, copy) -> sd.getArrForVarName(original).assign(sd.getArrForVarName(copy)));
+    unload();
+  }
+}
