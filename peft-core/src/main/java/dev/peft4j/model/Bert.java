@@ -59,7 +59,7 @@ public final class Bert {
         config.maxPositions(), h), longs(sd, 0, 0), sd.concat(0, seq, longs(sd, h)));  // [s, H]
     SDVariable rows3 = sd.concat(0, longs(sd, -1), seq, longs(sd, h));                 // shape [-1, s, H]
     SDVariable embedded = sd.reshape(sd.reshape(words.add(typeEmbeddings), rows3).add(positions), -1, h);
-    SDVariable x = layerNorm(sd, weights, "embeddings.LayerNorm", embedded, config.layerNormEps()); // [b·s, H]
+    SDVariable x = layerNorm(sd, weights, "embeddings.LayerNorm", embedded, h, config.layerNormEps()); // [b·s, H]
 
     // additive mask, as transformers builds it: 0 on real tokens, the most negative float on padding
     SDVariable maskRows = sd.reshape(mask.castTo(DataType.FLOAT), sd.concat(0, longs(sd, -1, 1, 1), seq));
@@ -70,19 +70,20 @@ public final class Bert {
     SDVariable headShape = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));         // [-1, s, nh, d]
     for (int i = 0; i < config.numLayers(); i++) {
       String p = "encoder.layer." + i + ".";
-      SDVariable q = heads(sd, linear(sd, weights, p + "attention.self.query", x, true), headShape); // [b,nh,s,d]
-      SDVariable k = heads(sd, linear(sd, weights, p + "attention.self.key", x, true), headShape)
+      SDVariable q = heads(sd, linear(sd, weights, p + "attention.self.query", x, h, h, true), headShape); // [b,nh,s,d]
+      SDVariable k = heads(sd, linear(sd, weights, p + "attention.self.key", x, h, h, true), headShape)
           .rename(p + "attention.self.key_states");
-      SDVariable v = heads(sd, linear(sd, weights, p + "attention.self.value", x, true), headShape)
+      SDVariable v = heads(sd, linear(sd, weights, p + "attention.self.value", x, h, h, true), headShape)
           .rename(p + "attention.self.value_states");
       SDVariable scores = sd.mmul(q, k, false, true, false).mul(1 / Math.sqrt(d)).add(additiveMask); // [b,nh,s,s]
       SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), v);                       // [b, nh, s, d]
       SDVariable merged = sd.reshape(sd.permute(context, 0, 2, 1, 3), -1, h);          // [b·s, H]
       x = layerNorm(sd, weights, p + "attention.output.LayerNorm",
-          x.add(linear(sd, weights, p + "attention.output.dense", merged, true)), config.layerNormEps());
-      SDVariable inner = gelu(sd, linear(sd, weights, p + "intermediate.dense", x, true)); // [b·s, I]
+          x.add(linear(sd, weights, p + "attention.output.dense", merged, h, h, true)), h, config.layerNormEps());
+      int inner = config.intermediateSize();
+      SDVariable activated = gelu(sd, linear(sd, weights, p + "intermediate.dense", x, h, inner, true)); // [b·s, I]
       x = layerNorm(sd, weights, p + "output.LayerNorm",
-          x.add(linear(sd, weights, p + "output.dense", inner, true)), config.layerNormEps());
+          x.add(linear(sd, weights, p + "output.dense", activated, inner, h, true)), h, config.layerNormEps());
     }
     x = x.rename(HIDDEN_ROWS);
     sd.reshape(LAST_HIDDEN_STATE, x, rows3);                                           // [b, s, H]
@@ -96,11 +97,6 @@ public final class Bert {
   }
 
   private static SDVariable param(SameDiff sd, Weights weights, String name, long... shape) {
-    var array = weights.tensor(name).castTo(DataType.FLOAT);
-    if (!java.util.Arrays.equals(array.shape(), shape)) {
-      throw new IllegalArgumentException(String.format("tensor '%s' has shape %s, the config needs %s", name,
-          java.util.Arrays.toString(array.shape()), java.util.Arrays.toString(shape)));
-    }
-    return sd.var(name, array);
+    return sd.var(name, Layers.shaped(weights.tensor(name), name, shape));
   }
 }

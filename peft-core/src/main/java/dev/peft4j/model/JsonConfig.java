@@ -98,6 +98,36 @@ final class JsonConfig {
     return has(field) ? primitive(field).getAsBoolean() : fallback;
   }
 
+  /** Whether {@code field} holds a JSON object. */
+  boolean isObject(String field) {
+    return has(field) && root.get(field).isJsonObject();
+  }
+
+  /** {@code field.key} as a string, or null when the field is no object or the key is absent or null. */
+  String nestedString(String field, String key) {
+    if (!isObject(field)) {
+      return null;
+    }
+    JsonElement value = root.getAsJsonObject(field).get(key);
+    return value == null || value.isJsonNull() ? null : value.getAsString();
+  }
+
+  /** {@code field.key} as a number, or {@code fallback} when absent. */
+  double nestedNumber(String field, String key, double fallback) throws IOException {
+    if (!has(field) || !root.get(field).isJsonObject()) {
+      return fallback;
+    }
+    JsonElement value = root.getAsJsonObject(field).get(key);
+    if (value == null || value.isJsonNull()) {
+      return fallback;
+    }
+    try {
+      return value.getAsDouble();
+    } catch (NumberFormatException | UnsupportedOperationException e) {
+      throw new IOException(String.format("%s: field '%s.%s' must be a number, got %s", file, field, key, value));
+    }
+  }
+
   private JsonElement primitive(String field) throws IOException {
     if (!has(field)) {
       throw new IOException(String.format("%s: missing field '%s'", file, field));

@@ -1,8 +1,10 @@
 package dev.peft4j.model;
 
+import java.util.Arrays;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /** Building blocks shared by the architectures; every parameter is a variable named {@code <module>.<param>}. */
@@ -10,29 +12,46 @@ final class Layers {
 
   private Layers() {}
 
-  /** {@code x · W (+ b)}: x {@code [n, in]}, W {@code [in, out]} as {@code module.weight}. */
-  static SDVariable linear(SameDiff sd, Weights w, String module, SDVariable x, boolean bias) {
-    SDVariable y = x.mmul(sd.var(module + ".weight", w.linearWeight(module).castTo(DataType.FLOAT)));
-    return bias ? y.add(sd.var(module + ".bias", w.tensor(module + ".bias").castTo(DataType.FLOAT))) : y;
+  /**
+   * {@code x · W (+ b)}: x {@code [n, in]}, W {@code [in, out]} as {@code module.weight}, b {@code [out]}.
+   *
+   * @throws IllegalArgumentException naming both shapes, if the checkpoint's weight is not {@code [in, out]}
+   */
+  static SDVariable linear(SameDiff sd, Weights w, String module, SDVariable x, long in, long out, boolean bias) {
+    SDVariable y = x.mmul(sd.var(module + ".weight", shaped(w.linearWeight(module), module + ".weight", in, out)));
+    return bias ? y.add(sd.var(module + ".bias", shaped(w.tensor(module + ".bias"), module + ".bias", out))) : y;
+  }
+
+  /**
+   * {@code array} as FLOAT, checked to have {@code shape}.
+   *
+   * @throws IllegalArgumentException naming the tensor and both shapes
+   */
+  static INDArray shaped(INDArray array, String name, long... shape) {
+    if (!Arrays.equals(array.shape(), shape)) {
+      throw new IllegalArgumentException(String.format("tensor '%s' has shape %s, the config needs %s", name,
+          Arrays.toString(array.shape()), Arrays.toString(shape)));
+    }
+    return array.castTo(DataType.FLOAT);
   }
 
   /**
    * LayerNorm over the last axis of {@code x [n, h]}: {@code (x − μ) / √(σ² + eps) · γ + β}, with the
    * checkpoint's eps (ND4J's own layer_norm has no eps argument).
    */
-  static SDVariable layerNorm(SameDiff sd, Weights w, String module, SDVariable x, double eps) {
+  static SDVariable layerNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps) {
     SDVariable centered = x.sub(x.mean(true, 1));                                  // [n, h]
     SDVariable variance = centered.mul(centered).mean(true, 1);                    // [n, 1]
     SDVariable normed = centered.div(sd.math.sqrt(variance.add(eps)));             // [n, h]
-    SDVariable gamma = sd.var(module + ".weight", w.tensor(module + ".weight").castTo(DataType.FLOAT));
-    SDVariable beta = sd.var(module + ".bias", w.tensor(module + ".bias").castTo(DataType.FLOAT));
+    SDVariable gamma = sd.var(module + ".weight", shaped(w.tensor(module + ".weight"), module + ".weight", width));
+    SDVariable beta = sd.var(module + ".bias", shaped(w.tensor(module + ".bias"), module + ".bias", width));
     return normed.mul(gamma).add(beta);
   }
 
   /** RMSNorm over the last axis of {@code x [n, h]}: {@code x / √(mean(x²) + eps) · γ}. */
-  static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, double eps) {
+  static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps) {
     SDVariable rms = sd.math.sqrt(x.mul(x).mean(true, 1).add(eps));               // [n, 1]
-    SDVariable gamma = sd.var(module + ".weight", w.tensor(module + ".weight").castTo(DataType.FLOAT));
+    SDVariable gamma = sd.var(module + ".weight", shaped(w.tensor(module + ".weight"), module + ".weight", width));
     return x.div(rms).mul(gamma);
   }
 

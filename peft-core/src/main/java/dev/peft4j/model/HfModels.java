@@ -1,0 +1,54 @@
+package dev.peft4j.model;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/**
+ * Loads a Hugging Face checkpoint directory ({@code config.json} plus safetensors) as a peft4j graph, offline.
+ *
+ * <pre>{@code
+ * HfModels.Loaded m = HfModels.load(Path.of("Qwen3-0.6B"));
+ * PeftModel peft = Peft.lora(16).target("q_proj", "v_proj").apply(m.sameDiff());
+ * }</pre>
+ */
+public final class HfModels {
+
+  private HfModels() {}
+
+  /**
+   * A loaded model.
+   *
+   * @param sameDiff      the graph: {@link Bert#encoder} for {@code bert}, {@link Llama#causalLm} for llama, mistral,
+   *                      qwen2, qwen3
+   * @param config        {@link BertConfig} or {@link LlamaConfig}
+   * @param unusedTensors checkpoint tensors the architecture did not use (as transformers warns about them)
+   */
+  public record Loaded(SameDiff sameDiff, Record config, Set<String> unusedTensors) {}
+
+  /**
+   * @throws IOException naming the file and the problem (missing files, unsupported model_type, missing config
+   *     fields, corrupt safetensors); no graph is returned then
+   * @throws IllegalArgumentException naming the tensor, if a tensor the architecture needs is missing or misshapen
+   */
+  public static Loaded load(Path dir) throws IOException {
+    Path configJson = dir.resolve("config.json");
+    if (!Files.isRegularFile(configJson)) {
+      throw new IOException(dir + ": no config.json");
+    }
+    String type = JsonConfig.read(configJson).modelType();
+    Record config = switch (type) {
+      case "bert" -> BertConfig.read(configJson);
+      case "llama", "mistral", "qwen2", "qwen3" -> LlamaConfig.read(configJson);
+      default -> throw new IOException(String.format("%s: model_type '%s' is not supported; supported: bert, llama, "
+          + "mistral, qwen2, qwen3", configJson, type));
+    };
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      SameDiff sd = config instanceof BertConfig b ? Bert.encoder(b, weights)
+          : Llama.causalLm((LlamaConfig) config, weights);
+      return new Loaded(sd, config, weights.unused());
+    }
+  }
+}

@@ -1,0 +1,188 @@
+package dev.peft4j.model;
+
+import static dev.peft4j.model.Layers.dimension;
+import static dev.peft4j.model.Layers.linear;
+import static dev.peft4j.model.Layers.longs;
+import static dev.peft4j.model.Layers.rmsNorm;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) with a causal-LM head as a SameDiff graph, with Hugging
+ * Face's module names ({@code model.layers.i.self_attn.q_proj}, {@code model.layers.i.mlp.gate_proj}, …).
+ * <pre>
+ *   input_ids, attention_mask: [b, s] INT64 placeholders;  x = embed_tokens[input_ids]           [b·s, H]
+ *   per layer i ("model.layers.i."):
+ *     h = RMSNorm(x)                                        "input_layernorm"
+ *     q = h·Wq → [b·s·nh, d], k, v = h·Wk, h·Wv → [b·s·nkv, d]  "self_attn.{q,k,v}_proj"
+ *     (qwen3) q, k = RMSNorm_d(q), RMSNorm_d(k)             "self_attn.{q,k}_norm"
+ *     q, k = q·cos + rotate_half(q)·sin (positions 0..s−1, rotate_half(x) = [−x₂, x₁])
+ *     k, v repeated nh/nkv times per head (grouped-query attention)                      [b, nh, s, d]
+ *     scores = q·kᵀ/√d + mask, mask = 0 where key ≤ query and the key is a real token, else min_float
+ *     x = x + (softmax(scores)·v → [b·s, nh·d])·Wo          "self_attn.o_proj"
+ *     x = x + (SiLU(h₂·Wg) ⊙ h₂·Wu)·Wd, h₂ = RMSNorm(x)     "post_attention_layernorm", "mlp.{gate,up,down}_proj"
+ *   logits = RMSNorm(x)·W_lm    "model.norm", "lm_head" (or embed_tokenᵀ when tied)               [b, s, V]
+ *   loss (with labels [b, s], −100 ignored) = mean next-token cross-entropy, as transformers shifts it
+ * </pre>
+ * Each layer's key and value states after RoPE and head repetition, {@code [b, nh, s, d]}, are named
+ * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}.
+ */
+public final class Llama {
+
+  public static final String INPUT_IDS = "input_ids";
+  public static final String ATTENTION_MASK = "attention_mask";
+  public static final String LABELS = "labels";
+  public static final String LOGITS = "logits";
+  public static final String LOSS = "loss";
+  /** The label value that contributes nothing to the loss (padding, prompt tokens). */
+  public static final long IGNORE_INDEX = -100;
+
+  private Llama() {}
+
+  /**
+   * Builds the decoder and its causal-LM loss with weights from {@code weights}.
+   *
+   * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
+   */
+  public static SameDiff causalLm(LlamaConfig c, Weights weights) {
+    SameDiff sd = SameDiff.create();
+    int h = c.hiddenSize();
+    int nh = c.numHeads();
+    int nkv = c.numKvHeads();
+    int d = c.headDim();
+    SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT64, -1, -1);                 // [b, s]
+    SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.INT64, -1, -1);           // [b, s]
+    SDVariable seq = dimension(sd, sd.shape(ids), 1);                                   // [1] = s
+
+    SDVariable embedding = param(sd, weights, "model.embed_tokens.weight", c.vocabSize(), h);
+    SDVariable x = sd.gather(embedding, sd.reshape(ids, -1), 0);                        // [b·s, H]
+
+    // rotary tables for positions 0..s−1, broadcast over batch and heads: [s, 1, d]
+    SDVariable cos = sd.reshape(sd.slice(sd.constant("rope_cos", rope(c, true)), longs(sd, 0, 0),
+        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
+    SDVariable sin = sd.reshape(sd.slice(sd.constant("rope_sin", rope(c, false)), longs(sd, 0, 0),
+        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
+    SDVariable rotateHalf = sd.constant("rope_rotate_half", rotateHalf(d));              // [d, d]
+
+    // additive mask [b, 1, s, s]: causal ∧ real key, else the most negative float
+    SDVariable causal = sd.slice(sd.constant("causal_allowed", lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
+        sd.concat(0, seq, seq));                                                        // [s, s]
+    SDVariable keys = sd.reshape(mask.castTo(DataType.FLOAT), sd.concat(0, longs(sd, -1, 1, 1), seq)); // [b,1,1,s]
+    SDVariable additiveMask = causal.mul(keys).rsub(1.0).mul(-Float.MAX_VALUE);         // [b, 1, s, s]
+
+    SDVariable qHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));             // [-1, s, nh, d]
+    SDVariable kvHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nkv, d));           // [-1, s, nkv, d]
+    for (int i = 0; i < c.numLayers(); i++) {
+      String p = "model.layers." + i + ".";
+      SDVariable normed = rmsNorm(sd, weights, p + "input_layernorm", x, h, c.rmsNormEps());
+      SDVariable q = linear(sd, weights, p + "self_attn.q_proj", normed, h, nh * d, c.qkvBias());  // [b·s, nh·d]
+      SDVariable k = linear(sd, weights, p + "self_attn.k_proj", normed, h, nkv * d, c.qkvBias());  // [b·s, nkv·d]
+      SDVariable v = linear(sd, weights, p + "self_attn.v_proj", normed, h, nkv * d, c.qkvBias());  // [b·s, nkv·d]
+      if (c.qkNorm()) {
+        q = sd.reshape(rmsNorm(sd, weights, p + "self_attn.q_norm", sd.reshape(q, -1, d), d, c.rmsNormEps()), -1, nh * d);
+        k = sd.reshape(rmsNorm(sd, weights, p + "self_attn.k_norm", sd.reshape(k, -1, d), d, c.rmsNormEps()),
+            -1, nkv * d);
+      }
+      SDVariable qRot = rope(sd, q, qHeads, cos, sin, rotateHalf, d);                   // [b, s, nh, d]
+      SDVariable kRot = rope(sd, k, kvHeads, cos, sin, rotateHalf, d);                  // [b, s, nkv, d]
+      SDVariable qh = sd.permute(qRot, 0, 2, 1, 3);                                     // [b, nh, s, d]
+      SDVariable kh = repeatHeads(sd, kRot, c, seq).rename(p + "self_attn.key_states");
+      SDVariable vh = repeatHeads(sd, sd.reshape(v, kvHeads), c, seq).rename(p + "self_attn.value_states");
+      SDVariable scores = sd.mmul(qh, kh, false, true, false).mul(1 / Math.sqrt(d)).add(additiveMask); // [b,nh,s,s]
+      SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), vh);                       // [b, nh, s, d]
+      SDVariable merged = sd.reshape(sd.permute(context, 0, 2, 1, 3), -1, nh * d);      // [b·s, nh·d]
+      x = x.add(linear(sd, weights, p + "self_attn.o_proj", merged, nh * d, h, false));
+      SDVariable normed2 = rmsNorm(sd, weights, p + "post_attention_layernorm", x, h, c.rmsNormEps());
+      int inner = c.intermediateSize();
+      SDVariable gate = linear(sd, weights, p + "mlp.gate_proj", normed2, h, inner, c.mlpBias());  // [b·s, I]
+      SDVariable up = linear(sd, weights, p + "mlp.up_proj", normed2, h, inner, c.mlpBias());      // [b·s, I]
+      SDVariable activated = gate.mul(sd.nn.sigmoid(gate)).mul(up);                               // SwiGLU
+      x = x.add(linear(sd, weights, p + "mlp.down_proj", activated, inner, h, c.mlpBias()));
+    }
+    SDVariable last = rmsNorm(sd, weights, "model.norm", x, h, c.rmsNormEps());           // [b·s, H]
+    SDVariable logitRows = c.tieWordEmbeddings()
+        ? sd.mmul(last, embedding, false, true, false)                                  // [b·s, V]
+        : linear(sd, weights, "lm_head", last, h, c.vocabSize(), false);
+    sd.reshape(LOGITS, logitRows, sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())));
+    causalLmLoss(sd, logitRows, seq, c.vocabSize());
+    sd.setOutputs(LOGITS, LOSS);
+    return sd;
+  }
+
+  /** Next-token cross-entropy: row t predicts label t+1; labels equal to −100 (and the last position) count 0. */
+  private static void causalLmLoss(SameDiff sd, SDVariable logitRows, SDVariable seq, int vocab) {
+    SDVariable labels = sd.placeHolder(LABELS, DataType.INT64, -1, -1);                 // [b, s]
+    SDVariable next = sd.stridedSlice(labels, new long[] {0, 1}, new long[] {0, 0}, new long[] {1, 1},
+        1, 3, 0, 0, 0);                                                                 // [b, s−1] = labels[:, 1:]
+    SDVariable column = sd.fill(sd.concat(0, dimension(sd, sd.shape(labels), 0), longs(sd, 1)), DataType.INT64,
+        IGNORE_INDEX);                                                                  // [b, 1]
+    SDVariable target = sd.reshape(sd.concat(1, next, column), -1);                     // [b·s]
+    SDVariable counted = sd.neq(target, IGNORE_INDEX).castTo(DataType.FLOAT);           // [b·s]
+    SDVariable safeTarget = target.mul(counted.castTo(DataType.INT64));                 // −100 → 0
+    SDVariable logProbabilities = Heads.logSoftmax(sd, logitRows);                      // [b·s, V]
+    SDVariable picked = logProbabilities.mul(sd.oneHot(safeTarget, vocab, -1, 1.0, 0.0, DataType.FLOAT)).sum(1);
+    picked.mul(counted).sum().div(counted.sum()).neg(LOSS);
+    sd.setLossVariables(LOSS);
+  }
+
+  /** Rows {@code [b·s, n·d]} → heads {@code [b, s, n, d]} rotated: {@code x·cos + rotate_half(x)·sin}. */
+  private static SDVariable rope(SameDiff sd, SDVariable rows, SDVariable headShape, SDVariable cos, SDVariable sin,
+      SDVariable rotateHalf, int d) {
+    SDVariable heads = sd.reshape(rows, headShape);                                     // [b, s, n, d]
+    SDVariable rotated = sd.reshape(sd.reshape(rows, -1, d).mmul(rotateHalf), headShape);
+    return heads.mul(cos).add(rotated.mul(sin));
+  }
+
+  /** {@code [b, s, nkv, d]} → {@code [b, nh, s, d]}, query head j reading key/value head j / (nh/nkv). */
+  private static SDVariable repeatHeads(SameDiff sd, SDVariable kv, LlamaConfig c, SDVariable seq) {
+    SDVariable heads = sd.permute(kv, 0, 2, 1, 3);                                      // [b, nkv, s, d]
+    if (c.kvGroups() == 1) {
+      return heads;
+    }
+    SDVariable tiled = sd.tile(sd.expandDims(heads, 2), 1, 1, c.kvGroups(), 1, 1);     // [b, nkv, g, s, d]
+    return sd.reshape(tiled, sd.concat(0, longs(sd, -1, c.numHeads()), seq, longs(sd, c.headDim())));
+  }
+
+  /** cos or sin of {@code position · θ^(−2j/d)}, duplicated across the two halves: {@code [maxPositions, d]}. */
+  private static INDArray rope(LlamaConfig c, boolean cosine) {
+    int d = c.headDim();
+    float[] table = new float[c.maxPositions() * d];
+    for (int pos = 0; pos < c.maxPositions(); pos++) {
+      for (int j = 0; j < d / 2; j++) {
+        double angle = pos * Math.pow(c.ropeTheta(), -2.0 * j / d);
+        float value = (float) (cosine ? Math.cos(angle) : Math.sin(angle));
+        table[pos * d + j] = value;
+        table[pos * d + j + d / 2] = value;
+      }
+    }
+    return Nd4j.create(table, new long[] {c.maxPositions(), d}, 'c');
+  }
+
+  /** R with {@code x·R = rotate_half(x) = [−x[d/2:], x[:d/2]]}. */
+  private static INDArray rotateHalf(int d) {
+    INDArray r = Nd4j.zeros(DataType.FLOAT, d, d);
+    for (int j = 0; j < d / 2; j++) {
+      r.putScalar(j + d / 2, j, -1);
+      r.putScalar(j, j + d / 2, 1);
+    }
+    return r;
+  }
+
+  private static INDArray lowerTriangle(int n) {
+    INDArray t = Nd4j.zeros(DataType.FLOAT, n, n);
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j <= i; j++) {
+        t.putScalar(i, j, 1);
+      }
+    }
+    return t;
+  }
+
+  private static SDVariable param(SameDiff sd, Weights weights, String name, long... shape) {
+    return sd.var(name, Layers.shaped(weights.tensor(name), name, shape));
+  }
+}
