@@ -107,13 +107,16 @@ public final class GraphRewriter {
         .orElseThrow(() -> new IllegalArgumentException("no linear module named '" + name + "'"));
   }
 
-  /** Linear modules with no other linear module downstream: the output heads that {@code all-linear} skips. */
+  /**
+   * Linear modules with no matmul downstream: the output heads that {@code all-linear} skips. (Any matmul counts, so
+   * a tied LM head, which multiplies by the transposed embedding matrix and is no linear module itself, still makes
+   * the last MLP layer a non-head.)
+   */
   public Set<String> outputHeads() {
-    List<LinearModule> linear = linearModules();
     Set<String> matmuls = new HashSet<>();
-    linear.forEach(m -> matmuls.add(m.matmulOp()));
+    sd.getOps().values().stream().filter(op -> op.getOp() instanceof Mmul).forEach(op -> matmuls.add(op.getName()));
     Set<String> heads = new LinkedHashSet<>();
-    for (LinearModule m : linear) {
+    for (LinearModule m : linearModules()) {
       if (!reachesAny(m.output(), matmuls)) {
         heads.add(m.name());
       }
