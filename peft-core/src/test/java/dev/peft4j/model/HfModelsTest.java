@@ -7,8 +7,8 @@ import dev.peft4j.Targets;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.io.SafetensorsFile;
+import dev.peft4j.testing.Fixtures;
 import java.io.IOException;
-import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
@@ -26,11 +26,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class HfModelsTest {
 
   static Path fixture(String name) {
-    try {
-      return Path.of(HfModelsTest.class.getResource("/fixtures/" + name + "/config.json").toURI()).getParent();
-    } catch (URISyntaxException e) {
-      throw new IllegalStateException(e);
-    }
+    return Fixtures.dir(name);
   }
 
   static Map<String, INDArray> golden(String name) throws IOException {
