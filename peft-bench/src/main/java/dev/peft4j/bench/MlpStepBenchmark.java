@@ -4,6 +4,7 @@ import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Mlp;
+import dev.peft4j.train.NativeMemoryGuard;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -53,6 +54,7 @@ public class MlpStepBenchmark {
   private SameDiff lora;
   private List<String> loraParameters;
   private Map<String, INDArray> batch;
+  private final NativeMemoryGuard memory = new NativeMemoryGuard();
 
   @Setup
   public void setUp() {
@@ -93,6 +95,7 @@ public class MlpStepBenchmark {
     for (String p : parameters) {
       last = sd.getArrForVarName(p).subi(gradients.get(p).muli(LR));
     }
+    memory.afterStep();
     return last;
   }
 }

@@ -100,6 +100,7 @@ public final class Trainer {
     Iterator<Batch> batches = data.iterator();
 
     long[] microBatch = {0};
+    NativeMemoryGuard memory = new NativeMemoryGuard();
     model.train();
     try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0])) {
       for (int step = 1; step <= steps; step++) {
@@ -122,6 +123,7 @@ public final class Trainer {
             checkState(g != null, "no gradient for '%s': it does not reach the loss '%s'", p, loss);
             gradients.merge(p, g.dup(), INDArray::addi);
           }
+          memory.afterStep();
         }
         if (accumulation > 1) {
           gradients.values().forEach(g -> g.divi(accumulation));
