@@ -28,7 +28,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>The data are 48 short review sentences written for this demo (24 positive, 24 negative), split 32 / 16 with a
  * fixed seed. The comparison of every method on real data is a job of its own. Options: {@code --steps N}
- * (default 60), {@code --rank R} (default 8), {@code --seed S} (default 7).
+ * (default 40), {@code --rank R} (default 8), {@code --seed S} (default 7).
  */
 public final class Demo {
 
@@ -62,7 +62,7 @@ public final class Demo {
   private Demo() {}
 
   public static void main(String[] args) {
-    int steps = intOption(args, "--steps", 60);
+    int steps = intOption(args, "--steps", 40);
     int rank = intOption(args, "--rank", 8);
     long seed = intOption(args, "--seed", 7);
 
@@ -91,7 +91,7 @@ public final class Demo {
     TrainableParameterSet trainable = model.trainableParameters();
     System.out.println(trainable);
     TrainingHistory history = new Trainer.Builder(model)
-        .steps(steps).learningRate(2e-3).warmupSteps(steps / 10).schedule(LearningRateSchedule.COSINE)
+        .steps(steps).learningRate(5e-4).warmupSteps(steps / 10).schedule(LearningRateSchedule.COSINE)
         .weightDecay(0.01).seed(seed)
         .evaluateEvery(Math.max(1, steps / 3), (step, m) -> Map.of("accuracy", accuracy(m.sameDiff(), held)))
         .build()
