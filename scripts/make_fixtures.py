@@ -6,6 +6,7 @@ Writes, under peft-core/src/test/resources/fixtures/:
   tiny-llama/  LlamaForCausalLM  (config.json, model.safetensors, golden.safetensors)
   tiny-qwen3/  Qwen3ForCausalLM  (tied lm_head; falls back to Qwen2 if Qwen3 is missing)
   tiny-bert/   BertModel         (no pooler; SHARDED: model.safetensors.index.json + shards)
+  tiny-qwen2/  Qwen2ForCausalLM  (q/k/v biases, untied lm_head)
 
 Every model is float32, built right after torch.manual_seed(0), re-initialised so that
 no weight is tiny or zero, run in eval() mode with attn_implementation="eager".
@@ -253,6 +254,12 @@ def tiny_qwen3(out_dir):
     return build_decoder_fixture("tiny-qwen3", out_dir, model_cls, cfg)
 
 
+def tiny_qwen2(out_dir):
+    """Qwen2: q/k/v projections WITH biases (the qkv-bias path), untied lm_head."""
+    cfg = transformers.Qwen2Config(tie_word_embeddings=False, attn_implementation="eager", **DECODER_DIMS)
+    return build_decoder_fixture("tiny-qwen2", out_dir, transformers.Qwen2ForCausalLM, cfg)
+
+
 # --------------------------------------------------------------------------- bert
 
 def bert_inputs():
@@ -482,7 +489,7 @@ def main():
     torch.set_num_threads(1)  # fewer sources of run-to-run variation in the reductions
     print("versions:", VERSIONS)
     os.makedirs(args.out, exist_ok=True)
-    dirs = [tiny_llama(args.out), tiny_qwen3(args.out), tiny_bert(args.out)]
+    dirs = [tiny_llama(args.out), tiny_qwen3(args.out), tiny_bert(args.out), tiny_qwen2(args.out)]
 
     print("\n=== independent numpy re-implementation vs golden ===")
     ref_check_decoder(dirs[0], qk_norm=False)

@@ -55,7 +55,7 @@ class HfModelsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"tiny-llama", "tiny-qwen3"})
+  @ValueSource(strings = {"tiny-llama", "tiny-qwen3", "tiny-qwen2"})
   void decoderLogitsAndLossMatchTransformers(String name) throws IOException {
     HfModels.Loaded m = HfModels.load(fixture(name));
     assertEquals(Set.of(), m.unusedTensors(), "every checkpoint tensor is used");
