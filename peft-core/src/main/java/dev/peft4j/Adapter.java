@@ -1,6 +1,8 @@
 package dev.peft4j;
 
+import java.util.Map;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * One named PEFT modification of one SameDiff graph.
@@ -29,6 +31,22 @@ public interface Adapter {
 
   /** Exactly the variables this adapter created to be trained, with their current sizes. */
   TrainableParameterSet trainableParameters();
+
+  /**
+   * The adapter's tensors as Hugging Face PEFT names and lays them out in {@code adapter_model.safetensors}, keyed
+   * relative to the model ({@code model.layers.0.self_attn.q_proj.lora_A.weight}, without the
+   * {@code base_model.model.} prefix), in PyTorch's orientation.
+   */
+  Map<String, INDArray> stateDict();
+
+  /**
+   * Replaces the adapter's tensors with {@code tensors} (keys and layout as {@link #stateDict()}). Checks every key
+   * and shape before it assigns anything.
+   *
+   * @throws IllegalArgumentException naming the key, the module and both shapes, or the missing and unexpected keys;
+   *     nothing is assigned then
+   */
+  void loadStateDict(Map<String, INDArray> tensors);
 
   /** Whether the adapter contributes to the graph's outputs. A freshly applied adapter is enabled. */
   boolean isEnabled();

@@ -1,5 +1,6 @@
 package dev.peft4j;
 
+import java.util.Map;
 import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
@@ -29,6 +30,12 @@ public interface AdapterConfig {
    * @throws IllegalArgumentException if the config does not fit the graph
    */
   long parameterCount(SameDiff sameDiff);
+
+  /**
+   * This config as Hugging Face PEFT's {@code adapter_config.json} fields ({@code peft_type}, {@code r},
+   * {@code lora_alpha}, {@code target_modules}, …); values are strings, numbers, booleans, lists, maps or null.
+   */
+  Map<String, Object> toHfConfig();
 
   /** A fresh, not yet applied adapter of this config, named {@code adapterName}. */
   Adapter newAdapter(String adapterName);

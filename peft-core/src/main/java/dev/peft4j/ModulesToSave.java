@@ -14,6 +14,7 @@ import java.util.Set;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Hugging Face PEFT's {@code modules_to_save}: whole modules (a classification head, say) trained in full beside an
@@ -92,6 +93,31 @@ public final class ModulesToSave {
   /** The trainable copies, in the order of the originals. */
   public List<String> parameters() {
     return copies.values().asList();
+  }
+
+  /**
+   * The trained copies under their originals' names, as Hugging Face PEFT saves {@code modules_to_save}; the weights
+   * of linear modules in PyTorch's {@code [out, in]}.
+   */
+  public Map<String, INDArray> stateDict() {
+    Set<String> linearWeights = new java.util.HashSet<>();
+    graph.linearModules().forEach(m -> linearWeights.add(m.weight()));
+    Map<String, INDArray> out = new LinkedHashMap<>();
+    copies.forEach((original, copy) -> {
+      INDArray value = sd.getArrForVarName(copy);
+      out.put(original, linearWeights.contains(original) ? value.transpose().dup('c') : value.dup());
+    });
+    return out;
+  }
+
+  /** Assigns tensors laid out as {@link #stateDict()}, already checked for keys and shapes. */
+  public void load(Map<String, INDArray> tensors) {
+    Set<String> linearWeights = new java.util.HashSet<>();
+    graph.linearModules().forEach(m -> linearWeights.add(m.weight()));
+    copies.forEach((original, copy) -> {
+      INDArray value = tensors.get(original);
+      sd.getArrForVarName(copy).assign(linearWeights.contains(original) ? value.transpose() : value);
+    });
   }
 
   /** Readers use the trained copies. */

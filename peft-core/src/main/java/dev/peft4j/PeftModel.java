@@ -4,6 +4,9 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.io.AdapterFiles;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -73,6 +76,51 @@ public final class PeftModel {
     adapter.setTraining(training);
     adapters.put(name, adapter);
     return this;
+  }
+
+  /**
+   * Like {@link #addAdapter(String, AdapterConfig)}, then loads {@code tensors} (laid out as
+   * {@link Adapter#stateDict()}) into the new adapter. If they do not fit, the adapter is removed again and the
+   * model is as it was.
+   *
+   * @throws IllegalArgumentException naming the problem (unmatched targets, missing or unexpected tensors, a shape
+   *     that differs, with both shapes)
+   */
+  public PeftModel addAdapter(String name, AdapterConfig config, Map<String, INDArray> tensors) {
+    addAdapter(name, config);
+    try {
+      adapters.get(name).loadStateDict(tensors);
+    } catch (RuntimeException e) {
+      deleteAdapter(name);
+      throw e;
+    }
+    return this;
+  }
+
+  /**
+   * Removes adapter {@code name} (unmerging it if merged); when it was the last one, base variables train again.
+   *
+   * @throws IllegalArgumentException if no adapter has that name
+   */
+  public void deleteAdapter(String name) {
+    adapter(name).unload();
+    adapters.remove(name);
+    if (adapters.isEmpty()) {
+      release();
+    }
+  }
+
+  /**
+   * Saves every adapter in Hugging Face PEFT's layout: the adapter {@value #DEFAULT_ADAPTER} in {@code dir}, any
+   * other in {@code dir/<name>}, each as {@code adapter_config.json} and {@code adapter_model.safetensors}, written
+   * atomically file by file.
+   */
+  public void save(Path dir) throws IOException {
+    for (Adapter a : adapters.values()) {
+      Map<String, Object> config = new LinkedHashMap<>(a.config().toHfConfig());
+      config.putIfAbsent("base_model_name_or_path", null);
+      AdapterFiles.write(a.name().equals(DEFAULT_ADAPTER) ? dir : dir.resolve(a.name()), config, a.stateDict());
+    }
   }
 
   /** The adapted graph (the same instance that was wrapped). */

@@ -1,6 +1,13 @@
 package dev.peft4j;
 
+import com.google.gson.JsonElement;
+import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.lora.LoraConfig;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.TreeSet;
+import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
  * The fluent entry point: one factory per PEFT method, taking the method's required values.
@@ -21,4 +28,43 @@ public final class Peft {
   public static LoraConfig.Builder lora(int r) {
     return LoraConfig.builder(r);
   }
+
+  /** The {@code peft_type} values {@link #load} reads. */
+  public static final Set<String> LOADABLE = Set.of("LORA");
+
+  /**
+   * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
+   * {@value PeftModel#DEFAULT_ADAPTER}. Both files are read and validated completely before the model is touched.
+   *
+   * @throws IOException naming the file and the problem (missing, corrupt or truncated files, an unknown peft_type)
+   * @throws IllegalArgumentException if the adapter does not fit {@code base} (naming the module and both shapes);
+   *     {@code base} is unchanged then
+   */
+  public static PeftModel load(SameDiff base, Path dir) throws IOException {
+    return loadAdapter(PeftModel.wrap(base), PeftModel.DEFAULT_ADAPTER, dir);
+  }
+
+  /** Loads the adapter in {@code dir} into {@code model} under {@code name}; see {@link #load}. */
+  public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
+    AdapterFiles.Read read = AdapterFiles.read(dir);
+    JsonElement type = read.config().get("peft_type");
+    String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
+    Set<String> ignored = new TreeSet<>();
+    AdapterConfig config;
+    try {
+      config = switch (peftType == null ? "" : peftType) {
+        case "LORA" -> LoraConfig.fromHf(read.config(), ignored);
+        default -> throw new IOException(String.format("%s: peft_type '%s' is not supported; supported: %s",
+            dir.resolve(AdapterFiles.CONFIG), peftType, LOADABLE));
+      };
+    } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
+      throw new IOException(dir.resolve(AdapterFiles.CONFIG) + ": " + e.getMessage(), e);
+    }
+    if (!ignored.isEmpty()) {
+      LOG.warn("{}: ignoring fields peft4j does not know: {}", dir.resolve(AdapterFiles.CONFIG), ignored);
+    }
+    return model.addAdapter(name, config, read.tensors());
+  }
+
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);
 }

@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * The golden checkpoints of scripts/make_fixtures.py, as directories. From peft-core's own tests they are plain
+ * The golden checkpoints and adapters of scripts/make_fixtures.py and make_adapter_fixtures.py, as directories. From peft-core's own tests they are plain
  * files; from another module they may sit inside peft-core's test-jar, and are then copied to a temporary directory.
  */
 public final class Fixtures {
@@ -18,13 +18,16 @@ public final class Fixtures {
   private static final List<String> FILES = List.of("config.json", "model.safetensors", "model.safetensors.index.json",
       "golden.safetensors", "model-00001-of-00006.safetensors", "model-00002-of-00006.safetensors",
       "model-00003-of-00006.safetensors", "model-00004-of-00006.safetensors", "model-00005-of-00006.safetensors",
-      "model-00006-of-00006.safetensors");
+      "model-00006-of-00006.safetensors", "adapter_config.json", "adapter_model.safetensors");
 
   private Fixtures() {}
 
-  /** The directory of fixture {@code name} ({@code tiny-llama}, {@code tiny-qwen3}, {@code tiny-bert}). */
+  /** The directory of fixture {@code name} (a checkpoint such as {@code tiny-llama}, or an adapter). */
   public static Path dir(String name) {
     URL config = Fixtures.class.getResource("/fixtures/" + name + "/config.json");
+    if (config == null) {
+      config = Fixtures.class.getResource("/fixtures/" + name + "/adapter_config.json");
+    }
     if (config == null) {
       throw new IllegalArgumentException("no fixture " + name);
     }

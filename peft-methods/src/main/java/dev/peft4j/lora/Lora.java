@@ -11,6 +11,10 @@ import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeSet;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
@@ -161,6 +165,43 @@ public final class Lora implements MergeableAdapter {
     }
     names.addAll(saved.parameters());
     return TrainableParameterSet.of(sd, names);
+  }
+
+  /** {@code <module>.lora_A.weight} {@code [r, in]} and {@code <module>.lora_B.weight} {@code [out, r]}. */
+  @Override
+  public Map<String, INDArray> stateDict() {
+    requireApplied();
+    Map<String, INDArray> out = new LinkedHashMap<>();
+    for (Layer l : layers) { // ours are A: [in, r], B: [r, out]; HF's the transposes — the one place they turn
+      out.put(l.module().name() + ".lora_A.weight", sd.getArrForVarName(l.a()).transpose().dup('c'));
+      out.put(l.module().name() + ".lora_B.weight", sd.getArrForVarName(l.b()).transpose().dup('c'));
+    }
+    out.putAll(saved.stateDict());
+    return out;
+  }
+
+  @Override
+  public void loadStateDict(Map<String, INDArray> tensors) {
+    Map<String, INDArray> expected = stateDict();
+    Set<String> missing = new TreeSet<>(expected.keySet());
+    missing.removeAll(tensors.keySet());
+    Set<String> unexpected = new TreeSet<>(tensors.keySet());
+    unexpected.removeAll(expected.keySet());
+    checkArgument(missing.isEmpty() && unexpected.isEmpty(),
+        "adapter '%s' does not fit this model: missing tensors %s, unexpected tensors %s", name, missing, unexpected);
+    for (Map.Entry<String, INDArray> e : expected.entrySet()) {
+      long[] want = e.getValue().shape();
+      long[] got = tensors.get(e.getKey()).shape();
+      checkArgument(Arrays.equals(want, got), "tensor '%s' has shape %s, but module '%s' of this model needs %s",
+          e.getKey(), Arrays.toString(got), e.getKey().substring(0, e.getKey().lastIndexOf(".lora_") > 0
+              ? e.getKey().lastIndexOf(".lora_") : e.getKey().lastIndexOf('.')), Arrays.toString(want));
+    }
+    for (Layer l : layers) {
+      DataType type = sd.getVariable(l.a()).dataType();
+      sd.getArrForVarName(l.a()).assign(tensors.get(l.module().name() + ".lora_A.weight").transpose().castTo(type));
+      sd.getArrForVarName(l.b()).assign(tensors.get(l.module().name() + ".lora_B.weight").transpose().castTo(type));
+    }
+    saved.load(tensors);
   }
 
   @Override

@@ -3,6 +3,8 @@ package dev.peft4j.lora;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
 import dev.peft4j.Adapter;
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.ModulesToSave;
@@ -10,8 +12,11 @@ import dev.peft4j.PeftModel;
 import dev.peft4j.Targets;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
@@ -101,6 +106,121 @@ public final class LoraConfig implements AdapterConfig {
     long lora = targets.selectLinear(GraphRewriter.of(sameDiff), "LoRA").stream()
         .mapToLong((LinearModule m) -> (long) r * (m.inFeatures() + m.outFeatures())).sum();
     return lora + ModulesToSave.parameterCount(sameDiff, modulesToSave);
+  }
+
+  /** Hugging Face PEFT's {@code LoraConfig} fields for this config. */
+  @Override
+  public Map<String, Object> toHfConfig() {
+    Map<String, Object> hf = new LinkedHashMap<>();
+    hf.put("peft_type", peftType());
+    hf.put("r", r);
+    hf.put("lora_alpha", alpha);
+    hf.put("lora_dropout", dropout);
+    hf.put("use_rslora", rsLora);
+    hf.put("use_dora", false);
+    hf.put("target_modules", targets.regex().<Object>map(x -> x)
+        .orElse(targets.isAllLinear() ? Targets.ALL_LINEAR : targets.entries()));
+    hf.put("exclude_modules", targets.excluded().isEmpty() ? null : targets.excluded());
+    hf.put("layers_to_transform", targets.layers().isEmpty() ? null : List.copyOf(targets.layers()));
+    hf.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
+    hf.put("bias", "none");
+    hf.put("fan_in_fan_out", false);
+    hf.put("init_lora_weights", true);
+    hf.put("rank_pattern", Map.of());
+    hf.put("alpha_pattern", Map.of());
+    hf.put("task_type", null);
+    hf.put("inference_mode", true);
+    return hf;
+  }
+
+  /** Fields of Hugging Face's LoraConfig that peft4j reads, or knows and may ignore. */
+  private static final Set<String> KNOWN_FIELDS = Set.of("peft_type", "r", "lora_alpha", "lora_dropout",
+      "use_rslora", "use_dora", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
+      "modules_to_save", "bias", "fan_in_fan_out", "init_lora_weights", "rank_pattern", "alpha_pattern", "task_type",
+      "inference_mode", "base_model_name_or_path", "revision", "peft_version", "auto_mapping", "lora_bias",
+      "loftq_config", "megatron_config", "megatron_core", "layer_replication", "runtime_config", "eva_config",
+      "corda_config", "use_qalora", "qalora_group_size", "target_parameters", "trainable_token_indices",
+      "alora_invocation_tokens", "arrow_config", "ensure_weight_tying", "kasa_config", "lora_ga_config",
+      "monteclora_config", "use_bdlora", "velora_config");
+
+  /**
+   * A config from Hugging Face PEFT's {@code adapter_config.json}. A missing field takes Hugging Face's default;
+   * fields peft4j does not know (from newer versions) are ignored and returned in {@code ignored}.
+   *
+   * @throws IllegalArgumentException naming the field, for values peft4j does not implement (DoRA, trained biases,
+   *     fan_in_fan_out, per-module rank or alpha patterns, a regex exclude_modules)
+   */
+  public static LoraConfig fromHf(JsonObject json, Set<String> ignored) {
+    for (String key : json.keySet()) {
+      if (!KNOWN_FIELDS.contains(key)) {
+        ignored.add(key);
+      }
+    }
+    checkArgument(!bool(json, "use_dora", false), "use_dora: DoRA adapters are not supported by LoraConfig");
+    checkArgument(string(json, "bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
+        string(json, "bias", "none"));
+    checkArgument(!bool(json, "fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
+    checkArgument(!bool(json, "lora_bias", false), "lora_bias: true is not supported");
+    for (String pattern : List.of("rank_pattern", "alpha_pattern")) {
+      checkArgument(!json.has(pattern) || json.get(pattern).isJsonNull()
+          || json.getAsJsonObject(pattern).size() == 0, "%s: per-module values are not supported", pattern);
+    }
+    checkArgument(json.has("target_modules") && !json.get("target_modules").isJsonNull(),
+        "target_modules is missing: peft4j has no per-architecture default targets");
+    Builder b = builder(integer(json, "r", 8)).alpha(number(json, "lora_alpha", 8))
+        .dropout(number(json, "lora_dropout", 0.0));
+    if (bool(json, "use_rslora", false)) {
+      b.rsLora();
+    }
+    JsonElement targets = json.get("target_modules");
+    if (targets.isJsonPrimitive()) {
+      String value = targets.getAsString();
+      if (value.equals(Targets.ALL_LINEAR)) {
+        b.target(Targets.ALL_LINEAR);
+      } else {
+        b.targetRegex(value);
+      }
+    } else {
+      b.target(strings(targets, "target_modules").toArray(String[]::new));
+    }
+    JsonElement exclude = json.get("exclude_modules");
+    if (exclude != null && !exclude.isJsonNull()) {
+      checkArgument(exclude.isJsonArray(), "exclude_modules as a regex is not supported; give a list");
+      b.exclude(strings(exclude, "exclude_modules").toArray(String[]::new));
+    }
+    JsonElement layersField = json.get("layers_to_transform");
+    if (layersField != null && !layersField.isJsonNull()) {
+      int[] indices = layersField.isJsonArray()
+          ? layersField.getAsJsonArray().asList().stream().mapToInt(JsonElement::getAsInt).toArray()
+          : new int[] {layersField.getAsInt()};
+      b.layers(indices);
+    }
+    JsonElement save = json.get("modules_to_save");
+    if (save != null && !save.isJsonNull()) {
+      b.modulesToSave(strings(save, "modules_to_save").toArray(String[]::new));
+    }
+    return b.build();
+  }
+
+  private static List<String> strings(JsonElement e, String field) {
+    checkArgument(e.isJsonArray(), "%s must be a list of strings, got %s", field, e);
+    return e.getAsJsonArray().asList().stream().map(JsonElement::getAsString).toList();
+  }
+
+  private static boolean bool(JsonObject json, String field, boolean fallback) {
+    return json.has(field) && !json.get(field).isJsonNull() ? json.get(field).getAsBoolean() : fallback;
+  }
+
+  private static String string(JsonObject json, String field, String fallback) {
+    return json.has(field) && !json.get(field).isJsonNull() ? json.get(field).getAsString() : fallback;
+  }
+
+  private static int integer(JsonObject json, String field, int fallback) {
+    return json.has(field) && !json.get(field).isJsonNull() ? json.get(field).getAsInt() : fallback;
+  }
+
+  private static double number(JsonObject json, String field, double fallback) {
+    return json.has(field) && !json.get(field).isJsonNull() ? json.get(field).getAsDouble() : fallback;
   }
 
   @Override

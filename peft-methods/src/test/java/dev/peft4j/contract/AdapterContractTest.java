@@ -231,6 +231,26 @@ class AdapterContractTest {
     }
   }
 
+  @ParameterizedTest(name = "{0}")
+  @MethodSource(ALL)
+  void savedThenLoadedGivesIdenticalOutputs(Case c, @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws java.io.IOException {
+    SameDiff sd = c.base();
+    PeftModel model = apply(c, sd);
+    train(model, Graphs.batches(sd, 13, 2, 8), 5);
+    Batch batch = Graphs.batches(sd, 14, 1, 6).get(0);
+    INDArray trained = Graphs.logits(sd, batch);
+    model.save(dir);
+    assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("adapter_config.json")));
+
+    SameDiff fresh = c.base();
+    PeftModel loaded = dev.peft4j.Peft.load(fresh, dir);
+    GraphRewriter.of(fresh).requireConsistentLinks();
+    assertEquals(trained, Graphs.logits(fresh, batch), "a saved-then-loaded adapter gives identical outputs");
+    assertEquals(model.trainableParameters().count(), loaded.trainableParameters().count());
+    assertEquals(c.config().get().toHfConfig(), loaded.adapter(PeftModel.DEFAULT_ADAPTER).config().toHfConfig());
+  }
+
   static void assertNoAdapterLeft(SameDiff sd) {
     sd.getVariables().keySet().forEach(n -> assertFalse(n.startsWith("peft/"), "left over variable " + n));
     sd.getOps().keySet().forEach(n -> assertFalse(n.startsWith("peft/"), "left over op " + n));

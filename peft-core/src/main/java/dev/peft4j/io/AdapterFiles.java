@@ -1,0 +1,93 @@
+package dev.peft4j.io;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Hugging Face PEFT's adapter directory: {@code adapter_config.json} and {@code adapter_model.safetensors}
+ * (metadata {@code {"format": "pt"}}, tensor keys prefixed {@code base_model.model.}).
+ */
+public final class AdapterFiles {
+
+  public static final String CONFIG = "adapter_config.json";
+  public static final String WEIGHTS = "adapter_model.safetensors";
+  /** The prefix Hugging Face PEFT puts before every module path in the weights file. */
+  public static final String PREFIX = "base_model.model.";
+
+  private AdapterFiles() {}
+
+  /** A read adapter directory: its config and its tensors keyed without {@link #PREFIX}. */
+  public record Read(JsonObject config, Map<String, INDArray> tensors) {}
+
+  /**
+   * Writes an adapter directory. Each file is written to a temporary file and renamed over the old one, the weights
+   * first, so a crash never leaves a half-written file.
+   *
+   * @param tensors keyed relative to the model (without {@link #PREFIX})
+   */
+  public static void write(Path dir, Map<String, Object> config, Map<String, INDArray> tensors) throws IOException {
+    Files.createDirectories(dir);
+    Map<String, INDArray> prefixed = new LinkedHashMap<>();
+    tensors.forEach((k, v) -> prefixed.put(PREFIX + k, v));
+    Safetensors.write(dir.resolve(WEIGHTS), prefixed, Map.of("format", "pt"));
+    String json = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(new TreeMap<>(config));
+    Path temp = dir.resolve(CONFIG + ".tmp");
+    try {
+      Files.writeString(temp, json + "\n", StandardCharsets.UTF_8);
+      Files.move(temp, dir.resolve(CONFIG), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(temp);
+    }
+  }
+
+  /**
+   * Reads and validates an adapter directory completely (the config as JSON, every safetensors header and tensor)
+   * before anything is applied to a model.
+   *
+   * @throws IOException naming the file and the problem: a missing file, invalid JSON, a corrupt or truncated
+   *     safetensors file, a tensor key without the {@code base_model.model.} prefix
+   */
+  public static Read read(Path dir) throws IOException {
+    Path configFile = dir.resolve(CONFIG);
+    JsonObject config;
+    try {
+      JsonElement parsed = JsonParser.parseString(Files.readString(configFile, StandardCharsets.UTF_8));
+      if (!parsed.isJsonObject()) {
+        throw new IOException(configFile + ": not a JSON object");
+      }
+      config = parsed.getAsJsonObject();
+    } catch (NoSuchFileException e) {
+      throw new IOException(configFile + ": no such file", e);
+    } catch (JsonParseException e) {
+      throw new IOException(configFile + ": not valid JSON (" + e.getMessage() + ")", e);
+    }
+    Path weights = dir.resolve(WEIGHTS);
+    if (!Files.isRegularFile(weights)) {
+      throw new IOException(weights + ": no such file");
+    }
+    Map<String, INDArray> tensors = new LinkedHashMap<>();
+    try (SafetensorsFile file = SafetensorsFile.open(weights)) {
+      for (String name : file.names()) {
+        if (!name.startsWith(PREFIX)) {
+          throw new IOException(String.format("%s: tensor '%s' lacks the '%s' prefix of a PEFT adapter", weights,
+              name, PREFIX));
+        }
+        tensors.put(name.substring(PREFIX.length()), file.read(name));
+      }
+    }
+    return new Read(config, tensors);
+  }
+}

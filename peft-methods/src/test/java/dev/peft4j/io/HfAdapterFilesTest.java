@@ -1,0 +1,241 @@
+package dev.peft4j.io;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.peft4j.Peft;
+import dev.peft4j.PeftModel;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.model.HfModels;
+import dev.peft4j.model.Llama;
+import dev.peft4j.testing.Fixtures;
+import dev.peft4j.testing.Graphs;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.LongStream;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Adapter files compatible with Hugging Face PEFT: adapters saved by PEFT 0.21 (scripts/make_adapter_fixtures.py)
+ * load and reproduce PEFT's logits; broken files are refused and leave the model as it was.
+ */
+class HfAdapterFilesTest {
+
+  static Path base;
+  static Map<String, INDArray> inputs;
+
+  @BeforeAll
+  static void fixtures() throws IOException {
+    base = Fixtures.dir("tiny-llama");
+    inputs = new HashMap<>();
+    try (SafetensorsFile g = SafetensorsFile.open(Fixtures.dir("lora-tiny-llama").resolve("golden.safetensors"))) {
+      inputs.put(Llama.INPUT_IDS, g.read("input_ids"));
+      inputs.put(Llama.ATTENTION_MASK, g.read("attention_mask"));
+    }
+  }
+
+  static SameDiff llama() throws IOException {
+    return HfModels.load(base).sameDiff();
+  }
+
+  static INDArray logits(SameDiff sd) {
+    return sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"lora-tiny-llama", "lora-tiny-llama-rs"})
+  void adaptersSavedByHuggingFacePeftReproduceItsLogits(String fixture) throws IOException {
+    Path dir = Fixtures.dir(fixture);
+    SameDiff sd = llama();
+    PeftModel model = Peft.load(sd, dir);
+    INDArray golden;
+    try (SafetensorsFile g = SafetensorsFile.open(dir.resolve("golden.safetensors"))) {
+      golden = g.read("logits");
+    }
+    INDArray ours = logits(sd);
+    double max = 0;
+    INDArray mask = inputs.get(Llama.ATTENTION_MASK);
+    for (int b = 0; b < mask.size(0); b++) {
+      for (int t = 0; t < mask.size(1); t++) {
+        if (mask.getLong(b, t) == 1) {
+          for (int v = 0; v < golden.size(2); v++) {
+            max = Math.max(max, Math.abs(ours.getDouble(b, t, v) - golden.getDouble(b, t, v)));
+          }
+        }
+      }
+    }
+    assertTrue(max <= 1e-4, fixture + ": max |Δlogits| " + max);
+    assertTrue(model.trainableParameters().count() > 0);
+  }
+
+  @Test
+  void peft4jWritesHuggingFaceKeysShapesAndConfig(@TempDir Path dir) throws IOException {
+    SameDiff sd = llama();
+    PeftModel model = Peft.lora(4).alpha(8).target("q_proj", "v_proj").apply(sd);
+    model.addAdapter("second", Peft.lora(2).target("k_proj").build());
+    model.save(dir);
+    try (SafetensorsFile f = SafetensorsFile.open(dir.resolve(AdapterFiles.WEIGHTS))) {
+      assertEquals(Map.of("format", "pt"), f.metadata());
+      assertEquals(Set.of(
+          "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+          "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight",
+          "base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight",
+          "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight",
+          "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight",
+          "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight",
+          "base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight",
+          "base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"), Set.copyOf(f.names()));
+      assertEquals("[4, 64]", java.util.Arrays.toString(
+          f.info("base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight").shape()), "lora_A is [r, in]");
+      assertEquals("[32, 4]", java.util.Arrays.toString(
+          f.info("base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight").shape()), "lora_B is [out, r]");
+    }
+    String config = Files.readString(dir.resolve(AdapterFiles.CONFIG));
+    assertTrue(config.contains("\"peft_type\": \"LORA\"") && config.contains("\"lora_alpha\": 8.0")
+        && config.contains("\"inference_mode\": true"), config);
+    assertTrue(Files.isRegularFile(dir.resolve("second").resolve(AdapterFiles.WEIGHTS)),
+        "a non-default adapter goes in its own subdirectory, as Hugging Face PEFT does");
+    // and what peft4j wrote loads back into peft4j
+    SameDiff again = llama();
+    Peft.load(again, dir);
+    assertEquals(4L * (64 + 64) * 2 + 4L * (64 + 32) * 2, Peft.load(llama(), dir).trainableParameters().count());
+  }
+
+  // ------------------------------------------------------------------------------------------------- bad input
+
+  /** The model's variable types, arrays and output, to prove a refused load changed nothing. */
+  private record Snapshot(Map<String, VariableType> types, Map<String, INDArray> parameters, INDArray output) {
+    static Snapshot of(SameDiff sd) {
+      return new Snapshot(Graphs.types(sd), Graphs.parameters(sd), logits(sd));
+    }
+  }
+
+  private static Path copyOf(Path source, Path target) throws IOException {
+    Files.createDirectories(target);
+    for (String f : new String[] {AdapterFiles.CONFIG, AdapterFiles.WEIGHTS}) {
+      Files.copy(source.resolve(f), target.resolve(f));
+    }
+    return target;
+  }
+
+  private static void refused(Path dir, Class<? extends Exception> type, String... fragments) throws IOException {
+    SameDiff sd = llama();
+    Snapshot before = Snapshot.of(sd);
+    Exception e = assertThrows(type, () -> Peft.load(sd, dir));
+    for (String f : fragments) {
+      assertTrue(e.getMessage().contains(f), "'" + e.getMessage() + "' should mention '" + f + "'");
+    }
+    assertEquals(before, Snapshot.of(sd), "the model is unchanged after a refused load");
+    assertEquals(java.util.List.of(), GraphRewriter.of(sd).checkLinks());
+  }
+
+  @Test
+  void truncatedWeightsAreRefused(@TempDir Path tmp) throws IOException {
+    Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
+    byte[] bytes = Files.readAllBytes(dir.resolve(AdapterFiles.WEIGHTS));
+    Files.write(dir.resolve(AdapterFiles.WEIGHTS), java.util.Arrays.copyOf(bytes, bytes.length / 2));
+    refused(dir, IOException.class, AdapterFiles.WEIGHTS);
+  }
+
+  @Test
+  void unknownPeftTypeIsRefused(@TempDir Path tmp) throws IOException {
+    Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
+    Path config = dir.resolve(AdapterFiles.CONFIG);
+    Files.writeString(config, Files.readString(config).replace("\"LORA\"", "\"BOFT\""));
+    refused(dir, IOException.class, "peft_type 'BOFT' is not supported", "LORA");
+  }
+
+  @Test
+  void anAdapterForAnotherShapeNamesTheModuleAndBothShapes(@TempDir Path tmp) throws IOException {
+    Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
+    Path config = dir.resolve(AdapterFiles.CONFIG);
+    Files.writeString(config, Files.readString(config).replace("\"r\": 4", "\"r\": 6"));
+    refused(dir, IllegalArgumentException.class, "model.layers.0.self_attn.q_proj", "[4, 64]", "[6, 64]");
+  }
+
+  @Test
+  void anAdapterForModulesThatDoNotExistListsThoseThatDo(@TempDir Path tmp) throws IOException {
+    Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
+    Path config = dir.resolve(AdapterFiles.CONFIG);
+    Files.writeString(config, Files.readString(config).replace("\"q_proj\"", "\"query\""));
+    refused(dir, IllegalArgumentException.class, "[query] not found", "model.layers.1.mlp.down_proj");
+  }
+
+  @Test
+  void unsupportedFeaturesAreNamed(@TempDir Path tmp) throws IOException {
+    Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
+    Path config = dir.resolve(AdapterFiles.CONFIG);
+    Files.writeString(config, Files.readString(config).replace("\"use_dora\": false", "\"use_dora\": true"));
+    refused(dir, IOException.class, "use_dora");
+  }
+
+  @Test
+  void unknownFieldsFromNewerVersionsAreIgnored(@TempDir Path tmp) throws IOException {
+    Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
+    Path config = dir.resolve(AdapterFiles.CONFIG);
+    Files.writeString(config, Files.readString(config).replace("\"bias\": \"none\"",
+        "\"bias\": \"none\", \"some_future_option\": {\"x\": 1}"));
+    assertEquals(4L * (64 + 64) * 2 + 4L * (64 + 32) * 2, Peft.load(llama(), dir).trainableParameters().count());
+  }
+
+  static Stream<Long> corruptionSeeds() {
+    return LongStream.range(0, 150).map(i -> 0xADA97E2L + 104729L * i).boxed();
+  }
+
+  /**
+   * Seeded mutations of a real adapter file (flipped bytes, cut lengths, rewritten header length): each load either
+   * succeeds (a flip in the tensor data) or is refused with our own exception, and a refused load changes nothing.
+   */
+  @ParameterizedTest(name = "seed={0}")
+  @MethodSource("corruptionSeeds")
+  void corruptAdapterFilesAreRefusedWithoutPartialLoads(long seed, @TempDir Path tmp) throws IOException {
+    Random random = new Random(seed);
+    Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
+    Path weights = dir.resolve(AdapterFiles.WEIGHTS);
+    byte[] bytes = Files.readAllBytes(weights);
+    long headerLength = java.nio.ByteBuffer.wrap(bytes, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+    byte[] mutated;
+    switch (random.nextInt(3)) {
+      case 0 -> mutated = java.util.Arrays.copyOf(bytes, random.nextInt(bytes.length));
+      case 1 -> {
+        mutated = bytes.clone();
+        for (int i = 0, n = 1 + random.nextInt(4); i < n; i++) {
+          int at = random.nextInt((int) Math.min(bytes.length, 8 + headerLength + 64));
+          mutated[at] ^= (byte) (1 << random.nextInt(8));
+        }
+      }
+      default -> {
+        mutated = bytes.clone();
+        long wrong = headerLength + (random.nextBoolean() ? 1 : -1) * (1 + random.nextInt(64));
+        java.nio.ByteBuffer.wrap(mutated, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(wrong);
+      }
+    }
+    Files.write(weights, mutated);
+    SameDiff sd = llama();
+    Snapshot before = Snapshot.of(sd);
+    try {
+      Peft.load(sd, dir);
+    } catch (IOException | IllegalArgumentException refusedWithOurMessage) {
+      assertEquals(before, Snapshot.of(sd), "seed " + seed + ": refused, yet the model changed");
+      return;
+    } catch (RuntimeException other) {
+      fail("seed " + seed + ": " + other, other);
+    }
+  }
+}
