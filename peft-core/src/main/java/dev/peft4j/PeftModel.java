@@ -53,7 +53,9 @@ public final class PeftModel {
   }
 
   /**
-   * Applies {@code config} as a new adapter called {@code name} and freezes every base variable.
+   * Applies {@code config} as a new adapter called {@code name} and freezes every base variable. As in Hugging Face
+   * PEFT, the first adapter is active and later ones are added inactive ({@link #setAdapter} switches); adapters may
+   * share modules, since only one is active at a time.
    *
    * @throws IllegalArgumentException if the name is blank, contains '/', is taken, or the config does not fit the
    *     graph; the graph is then untouched
@@ -70,7 +72,17 @@ public final class PeftModel {
     base.removeAll(adapterParameters);
 
     Adapter adapter = config.newAdapter(name);
-    adapter.apply(sd); // validates before it rewrites: a failure leaves the graph as it was
+    List<Adapter> active = adapters.values().stream()
+        .filter(a -> a.isEnabled() && !(a instanceof MergeableAdapter m && m.isMerged())).toList();
+    active.forEach(Adapter::disable); // the new branches must read the base modules, not another adapter's output
+    try {
+      adapter.apply(sd); // validates before it rewrites: a failure leaves the graph as it was
+      if (!adapters.isEmpty()) {
+        adapter.disable();
+      }
+    } finally {
+      active.forEach(Adapter::enable);
+    }
     graph.freeze(base);
     frozenBase.addAll(base);
     adapter.setTraining(training);
@@ -101,9 +113,15 @@ public final class PeftModel {
    * Removes adapter {@code name} (unmerging it if merged); when it was the last one, base variables train again.
    *
    * @throws IllegalArgumentException if no adapter has that name
+   * @throws IllegalStateException if it is the active adapter while others exist (switch with {@link #setAdapter}
+   *     first)
    */
   public void deleteAdapter(String name) {
-    adapter(name).unload();
+    Adapter a = adapter(name);
+    checkState(!a.isEnabled() || adapters.size() == 1,
+        "adapter '%s' is active; switch to another with setAdapter before deleting it (adapters: %s)", name,
+        adapters.keySet());
+    a.unload();
     adapters.remove(name);
     if (adapters.isEmpty()) {
       release();
@@ -126,6 +144,30 @@ public final class PeftModel {
   /** The adapted graph (the same instance that was wrapped). */
   public SameDiff sameDiff() {
     return sd;
+  }
+
+  /**
+   * Makes {@code name} the one active adapter: every other adapter is disabled (its weights kept) and {@code name}
+   * is enabled. Training then touches only its parameters.
+   *
+   * @throws IllegalArgumentException if no adapter has that name
+   * @throws IllegalStateException if another adapter is merged into the base weights (unmerge it first)
+   */
+  public void setAdapter(String name) {
+    Adapter target = adapter(name);
+    for (Adapter a : adapters.values()) {
+      if (a != target) {
+        checkState(!(a instanceof MergeableAdapter m && m.isMerged()),
+            "adapter '%s' is merged into the base weights; unmerge it before switching to '%s'", a.name(), name);
+      }
+    }
+    adapters.values().stream().filter(a -> a != target).forEach(Adapter::disable);
+    target.enable();
+  }
+
+  /** Names of the enabled adapters (merged ones included), in the order they were added. */
+  public List<String> activeAdapters() {
+    return adapters.values().stream().filter(Adapter::isEnabled).map(Adapter::name).toList();
   }
 
   /** @throws IllegalArgumentException if no adapter has that name */

@@ -87,10 +87,9 @@ public final class Lora implements MergeableAdapter {
             "module '%s' is both a LoRA target and in modules_to_save", m.name());
       }
     }
-    for (LinearModule m : modules) {
-      for (String reader : g.consumersOf(m.output())) {
-        checkState(!reader.startsWith("peft/"), "module '%s' already carries an adapter (op '%s')", m.name(), reader);
-      }
+    for (LinearModule m : modules) { // a spliced module's original output has been renamed into the peft/ scope
+      checkState(!m.output().startsWith("peft/"), "module '%s' carries an enabled adapter ('%s'); disable it first "
+          + "(PeftModel.addAdapter does)", m.name(), m.output());
     }
     Random random = new Random(config.seed());
     List<Layer> built = new ArrayList<>();

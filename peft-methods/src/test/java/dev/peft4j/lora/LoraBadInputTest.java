@@ -122,17 +122,6 @@ class LoraBadInputTest {
   }
 
   @Test
-  void aModuleCarriesOneAdapter() {
-    SameDiff sd = ToyModels.attention(DataType.FLOAT);
-    PeftModel model = Peft.lora(4).target("q_proj").apply(sd);
-    Map<String, VariableType> types = Graphs.types(sd);
-    IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> model.addAdapter("second", Peft.lora(2).target("v_proj", "q_proj").build()));
-    assertTrue(e.getMessage().contains("already carries an adapter"), e.getMessage());
-    assertEquals(types, Graphs.types(sd));
-  }
-
-  @Test
   void mergingTwiceUnmergingUnmergedAndMergingDisabledAreRejected() {
     SameDiff sd = ToyModels.attention(DataType.FLOAT);
     PeftModel model = Peft.lora(4).target("q_proj").apply(sd);

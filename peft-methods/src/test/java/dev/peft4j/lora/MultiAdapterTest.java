@@ -1,0 +1,88 @@
+package dev.peft4j.lora;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.peft4j.Peft;
+import dev.peft4j.PeftModel;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.ToyModels;
+import dev.peft4j.train.Batch;
+import dev.peft4j.train.Trainer;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/** Several adapters on one model, sharing modules, one active at a time, as in Hugging Face PEFT. */
+class MultiAdapterTest {
+
+  private static void train(PeftModel model, List<Batch> data) {
+    new Trainer.Builder(model).steps(8).learningRate(2e-2).progress(null).build().fit(data);
+  }
+
+  @Test
+  void adaptersOnTheSameModulesSwitchWithoutLosingWeights() {
+    SameDiff sd = ToyModels.attention(DataType.FLOAT);
+    Batch batch = Graphs.batches(sd, 1, 1, 5).get(0);
+    List<Batch> data = Graphs.batches(sd, 2, 2, 8);
+    INDArray base = Graphs.logits(sd, batch);
+
+    PeftModel model = Peft.lora(4).target("q_proj", "v_proj").apply(sd);
+    train(model, data);
+    INDArray first = Graphs.logits(sd, batch);
+    assertNotEquals(base, first);
+
+    model.addAdapter("second", Peft.lora(2).target("q_proj", "o_proj").modulesToSave("lm_head").build());
+    GraphRewriter.of(sd).requireConsistentLinks();
+    assertEquals(List.of("default"), model.activeAdapters(), "a later adapter is added inactive, as in HF PEFT");
+    assertEquals(first, Graphs.logits(sd, batch), "adding an adapter does not change the active one's output");
+
+    model.setAdapter("second");
+    GraphRewriter.of(sd).requireConsistentLinks();
+    assertEquals(List.of("second"), model.activeAdapters());
+    assertEquals(base, Graphs.logits(sd, batch), "the new adapter starts as the identity");
+    Map<String, INDArray> before = Graphs.parameters(sd);
+    Set<String> secondParameters = Set.copyOf(model.trainableParameters().names());
+    train(model, data);
+    INDArray second = Graphs.logits(sd, batch);
+    Graphs.parameters(sd).forEach((name, value) -> {
+      if (secondParameters.contains(name)) {
+        assertNotEquals(before.get(name), value, name);
+      } else {
+        assertEquals(before.get(name), value, name + " is not the active adapter's and must not train");
+      }
+    });
+
+    model.setAdapter("default");
+    assertEquals(first, Graphs.logits(sd, batch), "switching back restores the first adapter exactly");
+    model.setAdapter("second");
+    assertEquals(second, Graphs.logits(sd, batch));
+
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> model.deleteAdapter("second"));
+    assertTrue(e.getMessage().contains("'second' is active"), e.getMessage());
+    model.deleteAdapter("default");
+    GraphRewriter.of(sd).requireConsistentLinks();
+    assertEquals(second, Graphs.logits(sd, batch), "deleting the inactive adapter leaves the active one alone");
+    model.unload();
+    assertEquals(base, Graphs.logits(sd, batch), "unloading the last adapter gives the base back exactly");
+    assertTrue(sd.getVariables().keySet().stream().noneMatch(n -> n.startsWith("peft/")));
+  }
+
+  @Test
+  void switchingAwayFromAMergedAdapterIsRefused() {
+    SameDiff sd = ToyModels.attention(DataType.FLOAT);
+    PeftModel model = Peft.lora(4).target("q_proj").apply(sd);
+    model.addAdapter("other", Peft.lora(2).target("q_proj").build());
+    ((Lora) model.adapter("default")).merge();
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> model.setAdapter("other"));
+    assertTrue(e.getMessage().contains("'default' is merged"), e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> model.setAdapter("missing"));
+  }
+}
