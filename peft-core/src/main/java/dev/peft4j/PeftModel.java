@@ -16,6 +16,9 @@ import java.util.Map;
 import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * A SameDiff graph with its base parameters frozen and one or more named adapters applied to it.
@@ -269,6 +272,91 @@ public final class PeftModel {
     graph.unfreeze(new ArrayList<>(frozenBase));
     frozenBase.clear();
     return sd;
+  }
+
+  /**
+   * Inference on a batch whose rows name their adapter: row i runs with adapter {@code adapterPerRow.get(i)}, or with
+   * the base model where that is {@code null}. The result equals running each row alone with its adapter: rows are
+   * grouped by adapter, each group runs once, and the rows are put back in order. Every input and every requested
+   * output must have the batch as its leading dimension. The active adapters are as before afterwards.
+   *
+   * @throws IllegalArgumentException if the row count differs from the inputs', an adapter name is unknown, or an
+   *     output has no batch dimension
+   * @throws IllegalStateException if an adapter is merged (its update is in the base weights)
+   */
+  public Map<String, INDArray> outputMixed(Map<String, INDArray> inputs, List<String> adapterPerRow,
+      String... outputs) {
+    long rows = inputs.values().iterator().next().size(0);
+    checkArgument(adapterPerRow.size() == rows, "%s adapter names for %s rows", adapterPerRow.size(), rows);
+    for (INDArray in : inputs.values()) {
+      checkArgument(in.rank() > 0 && in.size(0) == rows, "every input needs the batch of %s rows first, got %s",
+          rows, java.util.Arrays.toString(in.shape()));
+    }
+    for (String name : new LinkedHashSet<>(adapterPerRow)) {
+      if (name != null) {
+        adapter(name);
+      }
+    }
+    for (Adapter a : adapters.values()) {
+      checkState(!(a instanceof MergeableAdapter m && m.isMerged()),
+          "adapter '%s' is merged into the base weights; unmerge it for mixed batches", a.name());
+    }
+    List<String> wasActive = activeAdapters();
+    Map<String, INDArray> result = new LinkedHashMap<>();
+    try {
+      for (String group : new LinkedHashSet<>(adapterPerRow)) {
+        long[] members = java.util.stream.IntStream.range(0, adapterPerRow.size())
+            .filter(i -> java.util.Objects.equals(adapterPerRow.get(i), group)).asLongStream().toArray();
+        Map<String, INDArray> groupInputs = new LinkedHashMap<>();
+        inputs.forEach((k, v) -> groupInputs.put(k, rowsOf(v, members)));
+        adapters.values().forEach(Adapter::disable);
+        if (group != null) {
+          adapters.get(group).enable();
+        }
+        Map<String, INDArray> out = sd.output(groupInputs, outputs);
+        for (String o : outputs) {
+          INDArray part = out.get(o);
+          checkArgument(part.rank() > 0 && part.size(0) == members.length,
+              "output '%s' has no batch dimension (shape %s)", o, java.util.Arrays.toString(part.shape()));
+          INDArray whole = result.computeIfAbsent(o, k -> {
+            long[] shape = part.shape().clone();
+            shape[0] = rows;
+            return Nd4j.create(part.dataType(), shape);
+          });
+          for (int i = 0; i < members.length; i++) {
+            whole.put(row(whole.rank(), members[i]), part.get(row(part.rank(), i)));
+          }
+        }
+      }
+    } finally {
+      adapters.values().forEach(Adapter::disable);
+      wasActive.forEach(n -> adapters.get(n).enable());
+    }
+    return result;
+  }
+
+  private static INDArray rowsOf(INDArray array, long[] rows) {
+    INDArray out = Nd4j.create(array.dataType(), withRows(array.shape(), rows.length));
+    for (int i = 0; i < rows.length; i++) {
+      out.put(row(out.rank(), i), array.get(row(array.rank(), rows[i])));
+    }
+    return out;
+  }
+
+  /** The index of row {@code i} of an array of rank {@code rank}. */
+  private static INDArrayIndex[] row(int rank, long i) {
+    INDArrayIndex[] index = new INDArrayIndex[rank];
+    index[0] = NDArrayIndex.point(i);
+    for (int d = 1; d < rank; d++) {
+      index[d] = NDArrayIndex.all();
+    }
+    return index;
+  }
+
+  private static long[] withRows(long[] shape, long rows) {
+    long[] s = shape.clone();
+    s[0] = rows;
+    return s;
   }
 
   /** Runs the graph in its current mode and returns the requested outputs. */

@@ -85,4 +85,40 @@ class MultiAdapterTest {
     assertTrue(e.getMessage().contains("'default' is merged"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> model.setAdapter("missing"));
   }
+
+  @Test
+  void mixedBatchRowsEachGetTheirAdapterOrTheBase() {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);            // rows independent, as sequences of a real model are
+    List<Batch> data = Graphs.batches(sd, 2, 2, 8);
+    PeftModel model = Peft.lora(4).target("fc", "head").apply(sd);
+    train(model, data);
+    model.addAdapter("second", Peft.lora(2).target("head").build());
+    model.setAdapter("second");
+    train(model, data);
+    model.setAdapter("default");
+
+    Batch batch = Graphs.batches(sd, 3, 1, 5).get(0);
+    List<String> perRow = java.util.Arrays.asList("second", null, "default", "second", null);
+    INDArray mixed = model.outputMixed(batch.inputs(), perRow, dev.peft4j.model.Mlp.LOGITS)
+        .get(dev.peft4j.model.Mlp.LOGITS);
+    assertEquals(List.of("default"), model.activeAdapters(), "the active adapter is restored");
+    for (int r = 0; r < perRow.size(); r++) {
+      Map<String, INDArray> one = new java.util.HashMap<>();
+      final int row = r;
+      batch.inputs().forEach((k, v) -> one.put(k, v.getRow(row).reshape(1, v.size(1))));
+      INDArray alone;
+      if (perRow.get(r) == null) {
+        try (var base = model.disableAdapters()) {
+          alone = Graphs.logits(sd, new Batch(one, 1));
+        }
+      } else {
+        model.setAdapter(perRow.get(r));
+        alone = Graphs.logits(sd, new Batch(one, 1));
+      }
+      assertTrue(Graphs.relativeError(mixed.getRow(r).reshape(1, -1), alone) < 1e-6, "row " + r);
+    }
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> model.outputMixed(batch.inputs(), List.of("default"), dev.peft4j.model.Mlp.LOGITS));
+    assertTrue(e.getMessage().contains("1 adapter names for 5 rows"), e.getMessage());
+  }
 }
