@@ -96,4 +96,41 @@ class MiniLmLoraTest {
     assertTrue(merged.getVariables().keySet().stream().noneMatch(n -> n.startsWith("peft/")));
     m.tokenizer().close();
   }
+
+  @Test
+  void ensemblesOfTwoSeedsOnTheRealModel() {
+    PretrainedModels.Encoder m = PretrainedModels.miniLm(32);
+    SameDiff sd = classifier(m);
+    Tokenizer.Encoded encoded = m.tokenizer().encode(TEXTS);
+    Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
+    inputs.put(Heads.LABELS, Nd4j.createFromArray(LABELS));
+    List<Batch> data = List.of(new Batch(inputs, encoded.tokens()));
+    PeftModel model = Peft.lora(4).target("query", "value").modulesToSave(Heads.CLASSIFIER).seed(1).apply(sd);
+    new Trainer.Builder(model).steps(6).learningRate(3e-3).seed(1).progress(null).build().fit(data);
+    model.addAdapter("seed2", Peft.lora(4).target("query", "value").modulesToSave(Heads.CLASSIFIER).seed(2).build());
+    model.setAdapter("seed2");
+    new Trainer.Builder(model).steps(6).learningRate(3e-3).seed(2).progress(null).build().fit(data);
+
+    Map<String, INDArray> encoderInputs = encoded.bertInputs();
+    model.setAdapter("default");
+    INDArray first = sd.output(encoderInputs, Heads.LOGITS).get(Heads.LOGITS);
+    model.setAdapter("seed2");
+    INDArray second = sd.output(encoderInputs, Heads.LOGITS).get(Heads.LOGITS);
+    INDArray outputEnsemble = dev.peft4j.merge.Ensembles.outputSpace(model, List.of("default", "seed2"),
+        encoderInputs, Heads.LOGITS);
+    assertTrue(Graphs.relativeError(outputEnsemble, first.add(second).div(2)) < 1e-6);
+    assertEquals(List.of("seed2"), model.activeAdapters());
+
+    dev.peft4j.merge.Ensembles.weightSpace(model, List.of("default", "seed2"), "soup");
+    Map<String, INDArray> a = model.adapter("default").stateDict();
+    Map<String, INDArray> b = model.adapter("seed2").stateDict();
+    model.adapter("soup").stateDict().forEach((k, v) ->
+        assertTrue(Graphs.relativeError(v, a.get(k).add(b.get(k)).div(2)) < 1e-6, k));
+    model.setAdapter("soup");
+    INDArray soup = sd.output(encoderInputs, Heads.LOGITS).get(Heads.LOGITS);
+    assertEquals(8, soup.size(0));
+    assertTrue(Graphs.relativeError(soup, outputEnsemble) < 0.5, "a soup of two nearby adapters predicts close to "
+        + "their output ensemble");
+    m.tokenizer().close();
+  }
 }
