@@ -7,6 +7,8 @@ Writes, under peft-core/src/test/resources/fixtures/:
                     adapter_config.json + adapter_model.safetensors exactly as PeftModel.save_pretrained writes
                     them, and golden.safetensors with the adapted model's logits on tiny-llama's golden inputs.
   lora-tiny-llama-rs/  the same with use_rslora=True, r=8, target_modules="all-linear".
+  lora-tiny-bert/   LoRA r=4, alpha=16 on query and value of tiny-bert (MiniLM's architecture); golden
+                    last_hidden_state.
 
 A and B are both random (init_lora_weights=False) so that the adapter changes the output.
 
@@ -55,6 +57,8 @@ def make(tag, config):
     with open(os.path.join(out, "adapter_config.json")) as f:
         adapter_config = json.load(f)
     adapter_config["base_model_name_or_path"] = "tiny-llama"  # not this machine's absolute path
+    if isinstance(adapter_config.get("target_modules"), list):  # PEFT writes a set: order varies run to run
+        adapter_config["target_modules"] = sorted(adapter_config["target_modules"])
     with open(os.path.join(out, "adapter_config.json"), "w") as f:
         json.dump(adapter_config, f, indent=2, sort_keys=True)
     save_file({"input_ids": golden["input_ids"], "attention_mask": golden["attention_mask"],
@@ -69,6 +73,39 @@ def make(tag, config):
     print(f"[{tag}] files: {sorted(os.listdir(out))}; reload diff {d:.2e}; "
           f"adapter moves logits by {(logits - base_logits).abs().max().item():.3f}")
     assert d < 1e-6
+
+
+def make_bert(tag, config):
+    """LoRA on the BERT encoder fixture (MiniLM's architecture): golden last_hidden_state."""
+    out = os.path.join(FIXTURES, tag)
+    bert_dir = os.path.join(FIXTURES, "tiny-bert")
+    shutil.rmtree(out, ignore_errors=True)
+    torch.manual_seed(0)
+    base = transformers.BertModel.from_pretrained(bert_dir, add_pooling_layer=False, attn_implementation="eager",
+                                                  dtype=torch.float32).eval()
+    model = peft.get_peft_model(base, config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.3)
+    golden = load_file(os.path.join(bert_dir, "golden.safetensors"))
+    with torch.no_grad():
+        hidden = model(input_ids=golden["input_ids"], attention_mask=golden["attention_mask"],
+                       token_type_ids=golden["token_type_ids"]).last_hidden_state.float()
+    model.save_pretrained(out)
+    os.remove(os.path.join(out, "README.md"))
+    with open(os.path.join(out, "adapter_config.json")) as f:
+        adapter_config = json.load(f)
+    adapter_config["base_model_name_or_path"] = "tiny-bert"
+    adapter_config["target_modules"] = sorted(adapter_config["target_modules"])
+    with open(os.path.join(out, "adapter_config.json"), "w") as f:
+        json.dump(adapter_config, f, indent=2, sort_keys=True)
+    save_file({"input_ids": golden["input_ids"], "attention_mask": golden["attention_mask"],
+               "token_type_ids": golden["token_type_ids"], "last_hidden_state": hidden.contiguous()},
+              os.path.join(out, "golden.safetensors"),
+              metadata={"format": "pt", "peft": peft.__version__, "transformers": transformers.__version__})
+    moved = (hidden - golden["last_hidden_state"]).abs().max().item()
+    print(f"[{tag}] files: {sorted(os.listdir(out))}; adapter moves hidden states by {moved:.3f}")
 
 
 def check(adapter_dir):
@@ -92,6 +129,8 @@ def main():
                                              init_lora_weights=False, lora_dropout=0.0))
     make("lora-tiny-llama-rs", peft.LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", use_rslora=True,
                                                 init_lora_weights=False, lora_dropout=0.05))
+    make_bert("lora-tiny-bert", peft.LoraConfig(r=4, lora_alpha=16, target_modules=["query", "value"],
+                                                init_lora_weights=False))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,35 @@ class HfAdapterFilesTest {
   }
 
   @Test
+  void aBertAdapterSavedByHuggingFacePeftReproducesItsHiddenStates() throws IOException {
+    Path dir = Fixtures.dir("lora-tiny-bert");
+    SameDiff sd = HfModels.load(Fixtures.dir("tiny-bert")).sameDiff();
+    Peft.load(sd, dir);
+    Map<String, INDArray> g = new HashMap<>();
+    try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("golden.safetensors"))) {
+      for (String n : f.names()) {
+        g.put(n, f.read(n));
+      }
+    }
+    INDArray ours = sd.output(Map.of(dev.peft4j.model.Bert.INPUT_IDS, g.get("input_ids"),
+        dev.peft4j.model.Bert.ATTENTION_MASK, g.get("attention_mask"), dev.peft4j.model.Bert.TOKEN_TYPE_IDS,
+        g.get("token_type_ids")), dev.peft4j.model.Bert.LAST_HIDDEN_STATE).get(dev.peft4j.model.Bert.LAST_HIDDEN_STATE);
+    INDArray mask = g.get("attention_mask");
+    INDArray want = g.get("last_hidden_state");
+    double max = 0;
+    for (int b = 0; b < mask.size(0); b++) {
+      for (int t = 0; t < mask.size(1); t++) {
+        if (mask.getLong(b, t) == 1) {
+          for (int c = 0; c < want.size(2); c++) {
+            max = Math.max(max, Math.abs(ours.getDouble(b, t, c) - want.getDouble(b, t, c)));
+          }
+        }
+      }
+    }
+    assertTrue(max <= 1e-4, "max |Δhidden| " + max);
+  }
+
+  @Test
   void peft4jWritesHuggingFaceKeysShapesAndConfig(@TempDir Path dir) throws IOException {
     SameDiff sd = llama();
     PeftModel model = Peft.lora(4).alpha(8).target("q_proj", "v_proj").apply(sd);
