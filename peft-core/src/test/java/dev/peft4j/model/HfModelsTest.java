@@ -8,6 +8,7 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.io.SafetensorsFile;
 import dev.peft4j.testing.Fixtures;
+import dev.peft4j.testing.Graphs;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -39,21 +40,6 @@ class HfModelsTest {
     return out;
   }
 
-  /** max |a − b| over the positions where the mask is 1; a, b: [B, T, C], mask [B, T]. */
-  static double maxDiffOnRealTokens(INDArray a, INDArray b, INDArray mask) {
-    double max = 0;
-    for (int i = 0; i < mask.size(0); i++) {
-      for (int t = 0; t < mask.size(1); t++) {
-        if (mask.getLong(i, t) == 1) {
-          max = Math.max(max, a.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i),
-              org.nd4j.linalg.indexing.NDArrayIndex.point(t)).sub(b.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i),
-              org.nd4j.linalg.indexing.NDArrayIndex.point(t))).amaxNumber().doubleValue());
-        }
-      }
-    }
-    return max;
-  }
-
   @ParameterizedTest(name = "{0}")
   @ValueSource(strings = {"tiny-llama", "tiny-qwen3", "tiny-qwen2"})
   void decoderLogitsAndLossMatchTransformers(String name) throws IOException {
@@ -65,7 +51,7 @@ class HfModelsTest {
     Map<String, INDArray> out = m.sameDiff().output(inputs, Llama.LOGITS, Llama.LOSS);
     assertEquals(List.of(3L, 10L, 128L), List.of(out.get(Llama.LOGITS).shape()[0], out.get(Llama.LOGITS).shape()[1],
         out.get(Llama.LOGITS).shape()[2]));
-    double diff = maxDiffOnRealTokens(out.get(Llama.LOGITS), g.get("logits"), g.get("attention_mask"));
+    double diff = Graphs.maxDiffOnRealTokens(out.get(Llama.LOGITS), g.get("logits"), g.get("attention_mask"));
     assertTrue(diff <= 1e-4, name + " logits differ by " + diff);
     assertEquals(g.get("loss").getDouble(0), out.get(Llama.LOSS).getDouble(0), 1e-4, "next-token loss");
   }
@@ -78,7 +64,7 @@ class HfModelsTest {
     Map<String, INDArray> inputs = Map.of(Bert.INPUT_IDS, g.get("input_ids"), Bert.ATTENTION_MASK,
         g.get("attention_mask"), Bert.TOKEN_TYPE_IDS, g.get("token_type_ids"));
     INDArray hidden = m.sameDiff().output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
-    double diff = maxDiffOnRealTokens(hidden, g.get("last_hidden_state"), g.get("attention_mask"));
+    double diff = Graphs.maxDiffOnRealTokens(hidden, g.get("last_hidden_state"), g.get("attention_mask"));
     assertTrue(diff <= 1e-4, "last_hidden_state differs by " + diff);
   }
 

@@ -61,6 +61,21 @@ public final class Graphs {
     return out;
   }
 
+  /** max |a − b| over the positions where {@code mask} is 1; a, b: {@code [B, T, C]}, mask {@code [B, T]}. */
+  public static double maxDiffOnRealTokens(INDArray a, INDArray b, INDArray mask) {
+    double max = 0;
+    for (int i = 0; i < mask.size(0); i++) {
+      for (int t = 0; t < mask.size(1); t++) {
+        if (mask.getLong(i, t) == 1) {
+          for (int c = 0; c < b.size(2); c++) {
+            max = Math.max(max, Math.abs(a.getDouble(i, t, c) - b.getDouble(i, t, c)));
+          }
+        }
+      }
+    }
+    return max;
+  }
+
   /** max |a − b| / max(max |b|, tiny). */
   public static double relativeError(INDArray a, INDArray b) {
     double scale = Math.max(b.amaxNumber().doubleValue(), 1e-12);

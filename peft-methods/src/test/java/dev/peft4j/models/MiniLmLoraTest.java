@@ -35,6 +35,13 @@ class MiniLmLoraTest {
       "An awful, dull waste of time.", "The worst film I have seen this year.");
   private static final long[] LABELS = {1, 1, 1, 1, 0, 0, 0, 0};
 
+  /** The eight sentences with their labels, as one batch. */
+  private static Batch labelledBatch(Tokenizer.Encoded encoded) {
+    Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
+    inputs.put(Heads.LABELS, Nd4j.createFromArray(LABELS));
+    return new Batch(inputs, encoded.tokens());
+  }
+
   private static SameDiff classifier(PretrainedModels.Encoder m) {
     return Heads.sequenceClassification(m.sameDiff(), m.config().hiddenSize(), 2, Heads.Pooling.MEAN, 3);
   }
@@ -61,10 +68,8 @@ class MiniLmLoraTest {
   void loraWithTrainedHeadLearnsMergesAndUnloads() {
     PretrainedModels.Encoder m = PretrainedModels.miniLm(32);
     SameDiff sd = classifier(m);
-    Tokenizer.Encoded encoded = m.tokenizer().encode(TEXTS);
-    Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
-    inputs.put(Heads.LABELS, Nd4j.createFromArray(LABELS));
-    Batch batch = new Batch(inputs, encoded.tokens());
+    Batch batch = labelledBatch(m.tokenizer().encode(TEXTS));
+    Map<String, INDArray> inputs = batch.inputs();
     INDArray baseLogits = sd.output(inputs, Heads.LOGITS).get(Heads.LOGITS);
 
     PeftModel model = Peft.lora(8).alpha(16).dropout(0.1).target("query", "value").modulesToSave(Heads.CLASSIFIER)
@@ -102,9 +107,7 @@ class MiniLmLoraTest {
     PretrainedModels.Encoder m = PretrainedModels.miniLm(32);
     SameDiff sd = classifier(m);
     Tokenizer.Encoded encoded = m.tokenizer().encode(TEXTS);
-    Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
-    inputs.put(Heads.LABELS, Nd4j.createFromArray(LABELS));
-    List<Batch> data = List.of(new Batch(inputs, encoded.tokens()));
+    List<Batch> data = List.of(labelledBatch(encoded));
     PeftModel model = Peft.lora(4).target("query", "value").modulesToSave(Heads.CLASSIFIER).seed(1).apply(sd);
     new Trainer.Builder(model).steps(6).learningRate(3e-3).seed(1).progress(null).build().fit(data);
     model.addAdapter("seed2", Peft.lora(4).target("query", "value").modulesToSave(Heads.CLASSIFIER).seed(2).build());
