@@ -7,6 +7,7 @@ Writes, under peft-core/src/test/resources/fixtures/:
                     adapter_config.json + adapter_model.safetensors exactly as PeftModel.save_pretrained writes
                     them, and golden.safetensors with the adapted model's logits on tiny-llama's golden inputs.
   lora-tiny-llama-rs/  the same with use_rslora=True, r=8, target_modules="all-linear".
+  ia3-tiny-llama/   IA³ on k_proj, v_proj and down_proj (feed-forward) of tiny-llama, vectors drawn around 1.
   lora-tiny-bert/   LoRA r=4, alpha=16 on query and value of tiny-bert (MiniLM's architecture); golden
                     last_hidden_state.
 
@@ -46,10 +47,12 @@ def make(tag, config):
     base = transformers.LlamaForCausalLM.from_pretrained(BASE, attn_implementation="eager",
                                                          dtype=torch.float32).eval()
     model = peft.get_peft_model(base, config).eval()
-    with torch.no_grad():  # make B clearly non-zero too, so the update matters numerically
+    with torch.no_grad():  # move B off zero and IA³'s vectors off one, so the update matters numerically
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.3)
+            elif "ia3_l" in name:
+                p.normal_(1, 0.3)
     golden = load_file(os.path.join(BASE, "golden.safetensors"))
     logits = logits_with(model, golden)
     model.save_pretrained(out)
@@ -57,8 +60,9 @@ def make(tag, config):
     with open(os.path.join(out, "adapter_config.json")) as f:
         adapter_config = json.load(f)
     adapter_config["base_model_name_or_path"] = "tiny-llama"  # not this machine's absolute path
-    if isinstance(adapter_config.get("target_modules"), list):  # PEFT writes a set: order varies run to run
-        adapter_config["target_modules"] = sorted(adapter_config["target_modules"])
+    for field in ("target_modules", "feedforward_modules"):  # PEFT writes sets: order varies run to run
+        if isinstance(adapter_config.get(field), list):
+            adapter_config[field] = sorted(adapter_config[field])
     with open(os.path.join(out, "adapter_config.json"), "w") as f:
         json.dump(adapter_config, f, indent=2, sort_keys=True)
     save_file({"input_ids": golden["input_ids"], "attention_mask": golden["attention_mask"],
@@ -129,6 +133,8 @@ def main():
                                              init_lora_weights=False, lora_dropout=0.0))
     make("lora-tiny-llama-rs", peft.LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", use_rslora=True,
                                                 init_lora_weights=False, lora_dropout=0.05))
+    make("ia3-tiny-llama", peft.IA3Config(target_modules=["k_proj", "v_proj", "down_proj"],
+                                          feedforward_modules=["down_proj"]))
     make_bert("lora-tiny-bert", peft.LoraConfig(r=4, lora_alpha=16, target_modules=["query", "value"],
                                                 init_lora_weights=False))
 

@@ -2,6 +2,7 @@ package dev.peft4j;
 
 import com.google.gson.JsonElement;
 import dev.peft4j.io.AdapterFiles;
+import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.lora.LoraConfig;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -29,8 +30,13 @@ public final class Peft {
     return LoraConfig.builder(r);
   }
 
+  /** IA³: learned vectors rescaling the targets' outputs, or their inputs for {@code feedforward(...)} targets. */
+  public static Ia3Config.Builder ia3() {
+    return Ia3Config.builder();
+  }
+
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA");
+  public static final Set<String> LOADABLE = Set.of("LORA", "IA3");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -54,6 +60,7 @@ public final class Peft {
     try {
       config = switch (peftType == null ? "" : peftType) {
         case "LORA" -> LoraConfig.fromHf(read.config(), ignored);
+        case "IA3" -> Ia3Config.fromHf(read.config(), ignored);
         default -> throw new IOException(String.format("%s: peft_type '%s' is not supported; supported: %s",
             dir.resolve(AdapterFiles.CONFIG), peftType, LOADABLE));
       };

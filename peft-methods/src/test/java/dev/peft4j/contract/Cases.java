@@ -56,6 +56,7 @@ public final class Cases {
   }
 
   private static final Set<Capability> LORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
 
   private Cases() {}
 
@@ -84,7 +85,13 @@ public final class Cases {
             2L * (D + FFN) + 2L * (FFN + D), LORA),
         new Case("lora r3 attention layers(0) exclude k", attention,
             () -> Peft.lora(3).target("self_attn.q_proj", "k_proj", "o_proj").exclude("k_proj").layers(0).build(),
-            2L * 3 * (D + D), LORA));
+            2L * 3 * (D + D), LORA),
+        new Case("ia3 attention k,v + feed-forward down", attention,
+            () -> Peft.ia3().target("k_proj", "v_proj", "down_proj").feedforward("down_proj").build(),
+            blocks * (2L * D + FFN), IA3),
+        new Case("ia3 mlp fc (feed-forward) + modules_to_save head", mlp,
+            () -> Peft.ia3().target("fc").feedforward("fc").modulesToSave("head").build(),
+            MLP_IN + MLP_HIDDEN + (long) MLP_HIDDEN * CLASSES + CLASSES, IA3));
   }
 
   public static Stream<Arguments> all() {

@@ -59,7 +59,7 @@ class HfAdapterFilesTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"lora-tiny-llama", "lora-tiny-llama-rs"})
+  @ValueSource(strings = {"lora-tiny-llama", "lora-tiny-llama-rs", "ia3-tiny-llama"})
   void adaptersSavedByHuggingFacePeftReproduceItsLogits(String fixture) throws IOException {
     Path dir = Fixtures.dir(fixture);
     SameDiff sd = llama();
