@@ -193,6 +193,21 @@ class WeightedAdapterTest {
   }
 
   @Test
+  void adaptersOfDifferentMethodsAreNotCombined() {
+    SameDiff sd = ToyModels.attention(DataType.FLOAT);
+    PeftModel model = Peft.lora(2).target("q_proj").apply(sd);
+    model.addAdapter("ia3", Peft.ia3().target("q_proj").build());
+    Set<String> adapters = model.adapterNames();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> WeightedAdapter.of(Map.of("default", 0.5, "ia3", 0.5)).combination(Combination.CAT).addTo(model, "x"));
+    assertTrue(e.getMessage().contains("'ia3' is IA3") && e.getMessage().contains("LoRA"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> Ensembles.weightSpace(model, List.of("default", "ia3"), "soup"));
+    assertTrue(e.getMessage().contains("one method"), e.getMessage());
+    assertEquals(adapters, model.adapterNames(), "nothing was added");
+  }
+
+  @Test
   void taskArithmeticPiecesByHand() {
     INDArray t = Nd4j.createFromArray(new double[] {0.1, -3, 2, -0.5});
     assertEquals(Nd4j.createFromArray(new double[] {0, -3, 2, 0}), TaskArithmetic.keepLargest(t, 0.5));
