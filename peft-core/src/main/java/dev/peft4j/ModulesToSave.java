@@ -100,8 +100,7 @@ public final class ModulesToSave {
    * of linear modules in PyTorch's {@code [out, in]}.
    */
   public Map<String, INDArray> stateDict() {
-    Set<String> linearWeights = new java.util.HashSet<>();
-    graph.linearModules().forEach(m -> linearWeights.add(m.weight()));
+    Set<String> linearWeights = linearWeights();
     Map<String, INDArray> out = new LinkedHashMap<>();
     copies.forEach((original, copy) -> {
       INDArray value = sd.getArrForVarName(copy);
@@ -112,12 +111,18 @@ public final class ModulesToSave {
 
   /** Assigns tensors laid out as {@link #stateDict()}, already checked for keys and shapes. */
   public void load(Map<String, INDArray> tensors) {
-    Set<String> linearWeights = new java.util.HashSet<>();
-    graph.linearModules().forEach(m -> linearWeights.add(m.weight()));
+    Set<String> linearWeights = linearWeights();
     copies.forEach((original, copy) -> {
       INDArray value = tensors.get(original);
       sd.getArrForVarName(copy).assign(linearWeights.contains(original) ? value.transpose() : value);
     });
+  }
+
+  /** Weights of linear modules: stored [in, out] here, [out, in] in Hugging Face's files. */
+  private Set<String> linearWeights() {
+    Set<String> out = new java.util.HashSet<>();
+    graph.linearModules().forEach(m -> out.add(m.weight()));
+    return out;
   }
 
   /** Readers use the trained copies. */

@@ -5,18 +5,16 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.MergeableAdapter;
 import dev.peft4j.ModulesToSave;
+import dev.peft4j.StateDicts;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
 import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -153,16 +151,7 @@ public final class Ia3 implements MergeableAdapter {
 
   @Override
   public void loadStateDict(Map<String, INDArray> tensors) {
-    Map<String, INDArray> expected = stateDict();
-    Set<String> missing = new TreeSet<>(expected.keySet());
-    missing.removeAll(tensors.keySet());
-    Set<String> unexpected = new TreeSet<>(tensors.keySet());
-    unexpected.removeAll(expected.keySet());
-    checkArgument(missing.isEmpty() && unexpected.isEmpty(),
-        "adapter '%s' does not fit this model: missing tensors %s, unexpected tensors %s", name, missing, unexpected);
-    expected.forEach((key, want) -> checkArgument(Arrays.equals(want.shape(), tensors.get(key).shape()),
-        "tensor '%s' has shape %s, but this model needs %s", key, Arrays.toString(tensors.get(key).shape()),
-        Arrays.toString(want.shape())));
+    StateDicts.requireFits(name, stateDict(), tensors);
     for (Layer l : layers) {
       INDArray v = sd.getArrForVarName(l.vector());
       v.assign(tensors.get(l.module().name() + ".ia3_l").reshape(v.length()).castTo(v.dataType()));

@@ -5,19 +5,17 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.MergeableAdapter;
 import dev.peft4j.ModulesToSave;
+import dev.peft4j.StateDicts;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.TreeSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -181,20 +179,7 @@ public final class Lora implements MergeableAdapter {
 
   @Override
   public void loadStateDict(Map<String, INDArray> tensors) {
-    Map<String, INDArray> expected = stateDict();
-    Set<String> missing = new TreeSet<>(expected.keySet());
-    missing.removeAll(tensors.keySet());
-    Set<String> unexpected = new TreeSet<>(tensors.keySet());
-    unexpected.removeAll(expected.keySet());
-    checkArgument(missing.isEmpty() && unexpected.isEmpty(),
-        "adapter '%s' does not fit this model: missing tensors %s, unexpected tensors %s", name, missing, unexpected);
-    for (Map.Entry<String, INDArray> e : expected.entrySet()) {
-      long[] want = e.getValue().shape();
-      long[] got = tensors.get(e.getKey()).shape();
-      checkArgument(Arrays.equals(want, got), "tensor '%s' has shape %s, but module '%s' of this model needs %s",
-          e.getKey(), Arrays.toString(got), e.getKey().substring(0, e.getKey().lastIndexOf(".lora_") > 0
-              ? e.getKey().lastIndexOf(".lora_") : e.getKey().lastIndexOf('.')), Arrays.toString(want));
-    }
+    StateDicts.requireFits(name, stateDict(), tensors);
     for (Layer l : layers) {
       DataType type = sd.getVariable(l.a()).dataType();
       sd.getArrForVarName(l.a()).assign(tensors.get(l.module().name() + ".lora_A.weight").transpose().castTo(type));
