@@ -1,12 +1,8 @@
 package dev.peft4j.ia3;
 
-import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
-import dev.peft4j.MergeableAdapter;
-import dev.peft4j.ModulesToSave;
-import dev.peft4j.StateDicts;
-import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
@@ -29,69 +25,34 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>The vector lives at {@code peft/<adapter>/ia3/<module>/ia3_l}. An output-scaling branch is spliced in after the
  * module as LoRA's is; an input-scaling branch rewires the module's matmul to read {@code x ⊙ l}.
  */
-public final class Ia3 implements MergeableAdapter {
+public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
 
   /** One adapted layer: its vector and how it is wired in. */
   private record Layer(LinearModule module, boolean feedforward, String vector, String scaledInput, Created created,
       Splice splice) {}
 
-  private enum State { NEW, ENABLED, DISABLED, MERGED, UNLOADED }
-
-  private final String name;
-  private final Ia3Config config;
   private final List<Layer> layers = new ArrayList<>();
-  private SameDiff sd;
-  private GraphRewriter graph;
-  private ModulesToSave saved;
-  private State state = State.NEW;
 
   Ia3(String name, Ia3Config config) {
-    this.name = name;
-    this.config = config;
+    super(name, config);
   }
 
   @Override
-  public String name() {
-    return name;
-  }
-
-  @Override
-  public Ia3Config config() {
-    return config;
-  }
-
-  @Override
-  public void apply(SameDiff sameDiff) {
-    checkState(state == State.NEW, "adapter '%s' was applied already", name);
-    GraphRewriter g = GraphRewriter.of(sameDiff);
-    List<LinearModule> modules = config.targets().selectLinear(g, "IA³");
+  protected void build(SameDiff sameDiff, GraphRewriter g) {
+    List<LinearModule> modules = config().targets().selectLinear(g, "IA³");
     for (LinearModule m : modules) {
       checkState(!m.output().startsWith("peft/") && !m.input().startsWith("peft/"),
           "module '%s' carries an enabled adapter; disable it first (PeftModel.addAdapter does)", m.name());
     }
-    List<Layer> built = new ArrayList<>();
-    try {
-      for (LinearModule m : modules) {
-        built.add(insert(sameDiff, g, m));
-      }
-      saved = ModulesToSave.apply(sameDiff, name, config.modulesToSave());
-    } catch (RuntimeException e) {
-      for (Layer l : built) {
-        detach(g, l);
-        g.remove(l.created());
-      }
-      throw e;
+    for (LinearModule m : modules) {
+      layers.add(insert(sameDiff, g, m));
     }
-    layers.addAll(built);
-    sd = sameDiff;
-    graph = g;
-    state = State.ENABLED;
   }
 
   private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m) {
-    boolean feedforward = config.isFeedforward(m.name());
+    boolean feedforward = config().isFeedforward(m.name());
     DataType type = sameDiff.getVariable(m.weight()).dataType();
-    String scope = "peft/" + name + "/ia3/" + m.name();
+    String scope = scope("ia3") + m.name();
     String[] names = new String[2]; // vector, branch result
     Created created = g.capture(() -> {
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
@@ -107,183 +68,101 @@ public final class Ia3 implements MergeableAdapter {
       g.setInput(m.matmulOp(), 0, names[1]);
       return new Layer(m, true, names[0], names[1], created, null);
     }
-    return new Layer(m, false, names[0], null, created, g.splice(m.output(), names[1], created.ops()));
-  }
-
-  private static void attach(GraphRewriter g, Layer l) {
-    if (l.feedforward()) {
-      g.setInput(l.module().matmulOp(), 0, l.scaledInput());
-    } else {
-      g.resplice(l.splice());
+    Splice splice;
+    try {
+      splice = g.splice(m.output(), names[1], created.ops());
+    } catch (RuntimeException e) {
+      g.remove(created);
+      throw e;
     }
+    return new Layer(m, false, names[0], null, created, splice);
   }
 
-  private static void detach(GraphRewriter g, Layer l) {
-    if (l.feedforward()) {
-      g.setInput(l.module().matmulOp(), 0, l.module().input());
-    } else {
-      g.unsplice(l.splice());
+  @Override
+  protected void attach() {
+    for (Layer l : layers) {
+      if (l.feedforward()) {
+        graph().setInput(l.module().matmulOp(), 0, l.scaledInput());
+      } else {
+        graph().resplice(l.splice());
+      }
     }
   }
 
   @Override
-  public TrainableParameterSet trainableParameters() {
-    requireApplied();
-    List<String> names = new ArrayList<>();
-    layers.forEach(l -> names.add(l.vector()));
-    names.addAll(saved.parameters());
-    return TrainableParameterSet.of(sd, names);
+  protected void detach() {
+    for (Layer l : layers) {
+      if (l.feedforward()) {
+        graph().setInput(l.module().matmulOp(), 0, l.module().input());
+      } else {
+        graph().unsplice(l.splice());
+      }
+    }
+  }
+
+  @Override
+  protected void remove() {
+    layers.forEach(l -> graph().remove(l.created()));
+    layers.clear();
+  }
+
+  @Override
+  protected List<String> parameters() {
+    return layers.stream().map(Layer::vector).toList();
   }
 
   /** {@code <module>.ia3_l}: {@code [out, 1]}, or {@code [1, in]} for feed-forward targets, as Hugging Face PEFT. */
   @Override
-  public Map<String, INDArray> stateDict() {
-    requireApplied();
+  protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
     for (Layer l : layers) {
-      INDArray v = sd.getArrForVarName(l.vector());
+      INDArray v = sd().getArrForVarName(l.vector());
       out.put(l.module().name() + ".ia3_l", l.feedforward() ? v.reshape(1, v.length()).dup()
           : v.reshape(v.length(), 1).dup());
     }
-    out.putAll(saved.stateDict());
     return out;
   }
 
   @Override
-  public void loadStateDict(Map<String, INDArray> tensors) {
-    StateDicts.requireFits(name, stateDict(), tensors);
+  protected void loadOwnStateDict(Map<String, INDArray> tensors) {
     for (Layer l : layers) {
-      INDArray v = sd.getArrForVarName(l.vector());
+      INDArray v = sd().getArrForVarName(l.vector());
       v.assign(tensors.get(l.module().name() + ".ia3_l").reshape(v.length()).castTo(v.dataType()));
     }
-    saved.load(tensors);
   }
 
   @Override
-  public boolean isEnabled() {
-    return state == State.ENABLED || state == State.MERGED;
-  }
-
-  @Override
-  public void enable() {
-    requireApplied();
-    if (state == State.DISABLED) {
-      layers.forEach(l -> attach(graph, l));
-      saved.enable();
-      state = State.ENABLED;
-    }
-  }
-
-  @Override
-  public void disable() {
-    requireApplied();
-    checkState(state != State.MERGED, "adapter '%s' is merged; unmerge it before disabling", name);
-    if (state == State.ENABLED) {
-      layers.forEach(l -> detach(graph, l));
-      saved.disable();
-      state = State.DISABLED;
-    }
-  }
-
-  @Override
-  public void setTraining(boolean training) {
-    // no dropout: nothing changes between training and inference
-  }
-
-  @Override
-  public boolean isMerged() {
-    return state == State.MERGED;
-  }
-
-  @Override
-  public void merge() {
-    mergeChecked(false);
-  }
-
-  @Override
-  public void safeMerge() {
-    mergeChecked(true);
-  }
-
-  private void mergeChecked(boolean safe) {
-    requireApplied();
-    checkState(state != State.MERGED, "adapter '%s' is merged already", name);
-    checkState(state == State.ENABLED, "adapter '%s' is disabled; enable it before merging", name);
-    if (safe) {
-      for (Layer l : layers) {
-        INDArray v = sd.getArrForVarName(l.vector());
-        checkState(!v.isNaN().any() && !v.isInfinite().any(),
-            "merging adapter '%s' would put NaN or infinity into '%s'; nothing was merged", name, l.module().weight());
+  protected List<MergedWeight> mergedWeights() {
+    List<MergedWeight> merged = new ArrayList<>();
+    for (Layer l : layers) {
+      INDArray f = sd().getArrForVarName(l.vector());
+      INDArray w = sd().getArrForVarName(l.module().weight()).dup();
+      if (l.feedforward()) {
+        merged.add(new MergedWeight(l.module().weight(), w.muliColumnVector(f.reshape(f.length(), 1))));
+      } else {
+        merged.add(new MergedWeight(l.module().weight(), w.muliRowVector(f.reshape(1, f.length()))));
+        if (l.module().hasBias()) {
+          merged.add(new MergedWeight(l.module().bias(), sd().getArrForVarName(l.module().bias()).mul(f)));
+        }
       }
     }
-    for (Layer l : layers) {
-      scale(l, sd.getArrForVarName(l.vector()));
-      detach(graph, l);
-    }
-    state = State.MERGED;
+    return merged;
   }
 
   @Override
-  public void unmerge() {
-    requireApplied();
-    checkState(state == State.MERGED, "adapter '%s' is not merged", name);
+  protected void unmergeWeights() {
     for (Layer l : layers) {
-      INDArray v = sd.getArrForVarName(l.vector());
-      scale(l, Nd4j.ones(v.dataType(), v.length()).divi(v.add(1e-8))); // as Hugging Face PEFT divides
-      attach(graph, l);
-    }
-    state = State.ENABLED;
-  }
-
-  /** W ← W·diag(f) and b ← b ⊙ f for output scaling; W ← diag(f)·W for input scaling. W is [in, out]. */
-  private void scale(Layer l, INDArray f) {
-    INDArray w = sd.getArrForVarName(l.module().weight());
-    if (l.feedforward()) {
-      w.muliColumnVector(f.reshape(f.length(), 1));
-    } else {
-      w.muliRowVector(f.reshape(1, f.length()));
-      if (l.module().hasBias()) {
-        sd.getArrForVarName(l.module().bias()).muli(f);
+      INDArray v = sd().getArrForVarName(l.vector());
+      INDArray f = Nd4j.ones(v.dataType(), v.length()).divi(v.add(1e-8)); // as Hugging Face PEFT divides
+      INDArray w = sd().getArrForVarName(l.module().weight());
+      if (l.feedforward()) {
+        w.muliColumnVector(f.reshape(f.length(), 1));
+      } else {
+        w.muliRowVector(f.reshape(1, f.length()));
+        if (l.module().hasBias()) {
+          sd().getArrForVarName(l.module().bias()).muli(f);
+        }
       }
     }
-  }
-
-  @Override
-  public void mergeAndUnload() {
-    requireApplied();
-    if (state != State.MERGED) {
-      merge();
-    }
-    saved.mergeAndUnload();
-    removeBranches();
-  }
-
-  @Override
-  public void unload() {
-    requireApplied();
-    if (state == State.MERGED) {
-      unmerge();
-    }
-    if (state == State.ENABLED) {
-      layers.forEach(l -> detach(graph, l));
-    }
-    saved.unload();
-    removeBranches();
-  }
-
-  private void removeBranches() {
-    layers.forEach(l -> graph.remove(l.created()));
-    layers.clear();
-    state = State.UNLOADED;
-  }
-
-  private void requireApplied() {
-    checkState(state != State.NEW, "adapter '%s' has not been applied", name);
-    checkState(state != State.UNLOADED, "adapter '%s' was unloaded", name);
-  }
-
-  @Override
-  public String toString() {
-    return "Ia3[" + name + ", " + state + ", " + config + "]";
   }
 }

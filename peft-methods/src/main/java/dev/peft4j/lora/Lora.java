@@ -3,10 +3,7 @@ package dev.peft4j.lora;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
-import dev.peft4j.MergeableAdapter;
-import dev.peft4j.ModulesToSave;
-import dev.peft4j.StateDicts;
-import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
@@ -38,48 +35,22 @@ import org.nd4j.linalg.factory.Nd4j;
  * @see LoraConfig
  * @see <a href="https://arxiv.org/abs/2106.09685">Hu et al., LoRA: Low-Rank Adaptation of Large Language Models</a>
  */
-public final class Lora implements MergeableAdapter {
+public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
 
   /** One adapted linear layer. */
   private record Layer(LinearModule module, String a, String b, String input, String droppedInput,
       String firstMatmulOp, Created created, Splice splice) {}
 
-  private enum State { NEW, ENABLED, DISABLED, MERGED, UNLOADED }
-
-  private final String name;
-  private final LoraConfig config;
   private final List<Layer> layers = new ArrayList<>();
-  private SameDiff sd;
-  private GraphRewriter graph;
-  private ModulesToSave saved;
-  private State state = State.NEW;
-  private boolean training;
 
   Lora(String name, LoraConfig config) {
-    this.name = name;
-    this.config = config;
+    super(name, config);
   }
 
   @Override
-  public String name() {
-    return name;
-  }
-
-  @Override
-  public LoraConfig config() {
-    return config;
-  }
-
-  @Override
-  public void apply(SameDiff sameDiff) {
-    checkState(state == State.NEW, "adapter '%s' was applied already", name);
-    GraphRewriter g = GraphRewriter.of(sameDiff);
-    String scope = "peft/" + name + "/";
-    for (String v : sameDiff.getVariables().keySet()) {
-      checkState(!v.startsWith(scope), "the graph already holds variables of an adapter named '%s' (%s)", name, v);
-    }
-    List<LinearModule> modules = config.targets().selectLinear(g, "LoRA");
-    for (String keep : config.modulesToSave()) {
+  protected void build(SameDiff sameDiff, GraphRewriter g) {
+    List<LinearModule> modules = config().targets().selectLinear(g, "LoRA");
+    for (String keep : config().modulesToSave()) {
       for (LinearModule m : modules) {
         checkArgument(!m.name().equals(keep) && !m.name().endsWith("." + keep),
             "module '%s' is both a LoRA target and in modules_to_save", m.name());
@@ -89,35 +60,14 @@ public final class Lora implements MergeableAdapter {
       checkState(!m.output().startsWith("peft/"), "module '%s' carries an enabled adapter ('%s'); disable it first "
           + "(PeftModel.addAdapter does)", m.name(), m.output());
     }
-    Random random = new Random(config.seed());
-    List<Layer> built = new ArrayList<>();
-    try {
-      for (LinearModule m : modules) {
-        built.add(insert(sameDiff, g, m, random));
-      }
-    } catch (RuntimeException e) {
-      for (Layer l : built) {
-        g.unsplice(l.splice());
-        g.remove(l.created());
-      }
-      throw e;
+    Random random = new Random(config().seed());
+    for (LinearModule m : modules) {
+      layers.add(insert(sameDiff, g, m, random));
     }
-    try {
-      saved = ModulesToSave.apply(sameDiff, name, config.modulesToSave());
-    } catch (RuntimeException e) {
-      for (Layer l : built) {
-        g.unsplice(l.splice());
-        g.remove(l.created());
-      }
-      throw e;
-    }
-    layers.addAll(built);
-    sd = sameDiff;
-    graph = g;
-    state = State.ENABLED;
   }
 
   private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
+    LoraConfig config = config();
     DataType dataType = sameDiff.getVariable(m.weight()).dataType();
     long in = m.inFeatures();
     long out = m.outFeatures();
@@ -125,7 +75,7 @@ public final class Lora implements MergeableAdapter {
     INDArray a0 = kaimingUniform(random, in, r, dataType);
     String[] names = new String[5]; // a, b, dropped input, first matmul op, sum
     Created created = g.capture(() -> {
-      String scope = "peft/" + name + "/lora/" + m.name();
+      String scope = scope("lora") + m.name();
       try (NameScope ignored = sameDiff.withNameScope(scope)) { // names the ops; variables are named in full
 
         SDVariable x = sameDiff.getVariable(m.input());                             // [n, in]
@@ -137,7 +87,7 @@ public final class Lora implements MergeableAdapter {
           SDVariable mask = new RandomBernoulli(sameDiff, sameDiff.shape(x), keep).outputVariable(); // [n, in]
           dropped = x.mul(mask.castTo(dataType)).mul(1 / keep);                      // inverted dropout
         }
-        SDVariable xa = (training && dropped != null ? dropped : x).mmul(a);         // [n, r]
+        SDVariable xa = (training() && dropped != null ? dropped : x).mmul(a);       // [n, r]
         SDVariable delta = xa.mul(config.scaling()).mmul(b);                         // [n, out]
         // named for what it will hold once spliced in: the module's original output
         SDVariable sum = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta); // [n, out]
@@ -148,162 +98,85 @@ public final class Lora implements MergeableAdapter {
         names[4] = sum.name();
       }
     });
-    Splice splice = g.splice(m.output(), names[4], created.ops());
+    Splice splice;
+    try {
+      splice = g.splice(m.output(), names[4], created.ops());
+    } catch (RuntimeException e) {
+      g.remove(created);
+      throw e;
+    }
     return new Layer(m, names[0], names[1], m.input(), names[2], names[3], created, splice);
   }
 
   @Override
-  public TrainableParameterSet trainableParameters() {
-    checkState(state != State.NEW && state != State.UNLOADED, "adapter '%s' is %s", name, state);
+  protected void attach() {
+    layers.forEach(l -> graph().resplice(l.splice()));
+  }
+
+  @Override
+  protected void detach() {
+    layers.forEach(l -> graph().unsplice(l.splice()));
+  }
+
+  @Override
+  protected void remove() {
+    layers.forEach(l -> graph().remove(l.created()));
+    layers.clear();
+  }
+
+  @Override
+  protected List<String> parameters() {
     List<String> names = new ArrayList<>();
     for (Layer l : layers) {
       names.add(l.a());
       names.add(l.b());
     }
-    names.addAll(saved.parameters());
-    return TrainableParameterSet.of(sd, names);
+    return names;
   }
 
   /** {@code <module>.lora_A.weight} {@code [r, in]} and {@code <module>.lora_B.weight} {@code [out, r]}. */
   @Override
-  public Map<String, INDArray> stateDict() {
-    requireApplied();
+  protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
     for (Layer l : layers) { // ours are A: [in, r], B: [r, out]; HF's the transposes — the one place they turn
-      out.put(l.module().name() + ".lora_A.weight", sd.getArrForVarName(l.a()).transpose().dup('c'));
-      out.put(l.module().name() + ".lora_B.weight", sd.getArrForVarName(l.b()).transpose().dup('c'));
+      out.put(l.module().name() + ".lora_A.weight", sd().getArrForVarName(l.a()).transpose().dup('c'));
+      out.put(l.module().name() + ".lora_B.weight", sd().getArrForVarName(l.b()).transpose().dup('c'));
     }
-    out.putAll(saved.stateDict());
     return out;
   }
 
   @Override
-  public void loadStateDict(Map<String, INDArray> tensors) {
-    StateDicts.requireFits(name, stateDict(), tensors);
+  protected void loadOwnStateDict(Map<String, INDArray> tensors) {
     for (Layer l : layers) {
-      DataType type = sd.getVariable(l.a()).dataType();
-      sd.getArrForVarName(l.a()).assign(tensors.get(l.module().name() + ".lora_A.weight").transpose().castTo(type));
-      sd.getArrForVarName(l.b()).assign(tensors.get(l.module().name() + ".lora_B.weight").transpose().castTo(type));
-    }
-    saved.load(tensors);
-  }
-
-  @Override
-  public boolean isEnabled() {
-    return state == State.ENABLED || state == State.MERGED;
-  }
-
-  @Override
-  public void enable() {
-    requireApplied();
-    if (state == State.DISABLED) {
-      layers.forEach(l -> graph.resplice(l.splice()));
-      saved.enable();
-      state = State.ENABLED;
+      DataType type = sd().getVariable(l.a()).dataType();
+      sd().getArrForVarName(l.a()).assign(tensors.get(l.module().name() + ".lora_A.weight").transpose().castTo(type));
+      sd().getArrForVarName(l.b()).assign(tensors.get(l.module().name() + ".lora_B.weight").transpose().castTo(type));
     }
   }
 
   @Override
-  public void disable() {
-    requireApplied();
-    checkState(state != State.MERGED, "adapter '%s' is merged; unmerge it before disabling", name);
-    if (state == State.ENABLED) {
-      layers.forEach(l -> graph.unsplice(l.splice()));
-      saved.disable();
-      state = State.DISABLED;
-    }
-  }
-
-  @Override
-  public void setTraining(boolean training) {
-    if (this.training == training) {
-      return;
-    }
-    this.training = training;
+  protected void trainingChanged() {
     for (Layer l : layers) {
       if (l.droppedInput() != null) {
-        graph.setInput(l.firstMatmulOp(), 0, training ? l.droppedInput() : l.input());
+        graph().setInput(l.firstMatmulOp(), 0, training() ? l.droppedInput() : l.input());
       }
     }
   }
 
   @Override
-  public boolean isMerged() {
-    return state == State.MERGED;
-  }
-
-  @Override
-  public void merge() {
-    mergeChecked(false);
-  }
-
-  @Override
-  public void safeMerge() {
-    mergeChecked(true);
-  }
-
-  private void mergeChecked(boolean safe) {
-    requireApplied();
-    checkState(state != State.MERGED, "adapter '%s' is merged already", name);
-    checkState(state == State.ENABLED, "adapter '%s' is disabled; enable it before merging", name);
-    List<INDArray> deltas = new ArrayList<>();
+  protected List<MergedWeight> mergedWeights() {
+    List<MergedWeight> merged = new ArrayList<>();
     for (Layer l : layers) {
-      INDArray delta = delta(l);
-      if (safe) {
-        INDArray merged = sd.getArrForVarName(l.module().weight()).add(delta);
-        checkState(!merged.isNaN().any() && !merged.isInfinite().any(),
-            "merging adapter '%s' would put NaN or infinity into '%s'; nothing was merged", name, l.module().weight());
-      }
-      deltas.add(delta);
+      merged.add(new MergedWeight(l.module().weight(), sd().getArrForVarName(l.module().weight()).add(delta(l))));
     }
-    for (int i = 0; i < layers.size(); i++) {
-      Layer l = layers.get(i);
-      sd.getArrForVarName(l.module().weight()).addi(deltas.get(i));
-      graph.unsplice(l.splice());
-    }
-    state = State.MERGED;
+    return merged;
   }
 
   @Override
-  public void unmerge() {
-    requireApplied();
-    checkState(state == State.MERGED, "adapter '%s' is not merged", name);
+  protected void unmergeWeights() {
     for (Layer l : layers) {
-      sd.getArrForVarName(l.module().weight()).subi(delta(l));
-      graph.resplice(l.splice());
+      sd().getArrForVarName(l.module().weight()).subi(delta(l));
     }
-    state = State.ENABLED;
-  }
-
-  @Override
-  public void mergeAndUnload() {
-    requireApplied();
-    if (state != State.MERGED) {
-      merge();
-    }
-    saved.mergeAndUnload();
-    removeBranches();
-  }
-
-  @Override
-  public void unload() {
-    requireApplied();
-    if (state == State.MERGED) {
-      unmerge();
-    }
-    if (state == State.ENABLED) {
-      layers.forEach(l -> graph.unsplice(l.splice()));
-    }
-    saved.unload();
-    removeBranches();
-  }
-
-  private void removeBranches() {
-    for (Layer l : layers) {
-      graph.remove(l.created());
-    }
-    layers.clear();
-    state = State.UNLOADED;
   }
 
   /**
@@ -321,21 +194,11 @@ public final class Lora implements MergeableAdapter {
 
   /** {@code s · A · B}: the layer's update in W's [in, out] orientation. */
   private INDArray delta(Layer l) {
-    return sd.getArrForVarName(l.a()).mmul(sd.getArrForVarName(l.b())).muli(config.scaling());
-  }
-
-  private void requireApplied() {
-    checkState(state != State.NEW, "adapter '%s' has not been applied", name);
-    checkState(state != State.UNLOADED, "adapter '%s' was unloaded", name);
+    return sd().getArrForVarName(l.a()).mmul(sd().getArrForVarName(l.b())).muli(config().scaling());
   }
 
   /** The names of the modules this adapter adapted, in graph order. */
   public List<String> adaptedModules() {
     return layers.stream().map(l -> l.module().name()).toList();
-  }
-
-  @Override
-  public String toString() {
-    return "Lora[" + name + ", " + state + ", " + config + "]";
   }
 }

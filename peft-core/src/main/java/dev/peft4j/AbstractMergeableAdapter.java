@@ -1,0 +1,91 @@
+package dev.peft4j;
+
+import static com.google.common.base.Preconditions.checkState;
+
+import java.util.List;
+
+/**
+ * {@link AbstractAdapter} for methods whose update folds into the base weights. A method implements
+ * {@link #mergedWeights()} (what each touched base tensor becomes) and {@link #unmergeWeights()}; this class checks
+ * the state, refuses a {@link #safeMerge()} that would write NaN or infinity before anything is written, and wires
+ * the branch out while merged.
+ *
+ * @param <C> the method's config type
+ */
+public abstract class AbstractMergeableAdapter<C extends AdapterConfig> extends AbstractAdapter<C>
+    implements MergeableAdapter {
+
+  /** A base tensor and the value it takes when merged. */
+  public record MergedWeight(String variable, org.nd4j.linalg.api.ndarray.INDArray value) {}
+
+  protected AbstractMergeableAdapter(String name, C config) {
+    super(name, config);
+  }
+
+  /** The merged value of every base tensor the update touches, computed aside; nothing is written. */
+  protected abstract List<MergedWeight> mergedWeights();
+
+  /** Takes the update back out of the base tensors (the inverse of assigning {@link #mergedWeights()}). */
+  protected abstract void unmergeWeights();
+
+  @Override
+  public final boolean isMerged() {
+    return state() == State.MERGED;
+  }
+
+  @Override
+  public final void merge() {
+    mergeChecked(false);
+  }
+
+  @Override
+  public final void safeMerge() {
+    mergeChecked(true);
+  }
+
+  private void mergeChecked(boolean safe) {
+    requireApplied();
+    checkState(state() != State.MERGED, "adapter '%s' is merged already", name());
+    checkState(state() == State.ENABLED, "adapter '%s' is disabled; enable it before merging", name());
+    List<MergedWeight> merged = mergedWeights();
+    if (safe) {
+      for (MergedWeight w : merged) {
+        checkState(!w.value().isNaN().any() && !w.value().isInfinite().any(),
+            "merging adapter '%s' would put NaN or infinity into '%s'; nothing was merged", name(), w.variable());
+      }
+    }
+    for (MergedWeight w : merged) {
+      sd().getArrForVarName(w.variable()).assign(w.value());
+    }
+    detach();
+    setState(State.MERGED);
+  }
+
+  @Override
+  public final void unmerge() {
+    requireApplied();
+    checkState(state() == State.MERGED, "adapter '%s' is not merged", name());
+    unmergeWeights();
+    attach();
+    setState(State.ENABLED);
+  }
+
+  @Override
+  public final void mergeAndUnload() {
+    requireApplied();
+    if (state() != State.MERGED) {
+      merge();
+    }
+    modulesToSave().mergeAndUnload();
+    removeBranch();
+  }
+
+  @Override
+  public final void unload() {
+    requireApplied();
+    if (state() == State.MERGED) {
+      unmerge();
+    }
+    super.unload();
+  }
+}
