@@ -43,11 +43,21 @@ public abstract class AbstractMergeableAdapter<C extends AdapterConfig> extends 
     mergeChecked(true);
   }
 
-  private void mergeChecked(boolean safe) {
+  /**
+   * The values {@link #merge()} would write, computed aside: nothing is written. For adapters made of several
+   * (a hybrid), which must check all of their parts' merges before any part writes.
+   *
+   * @throws IllegalStateException if not applied, merged already, or disabled
+   */
+  public final List<MergedWeight> mergePreview() {
     requireApplied();
     checkState(state() != State.MERGED, "adapter '%s' is merged already", name());
     checkState(state() == State.ENABLED, "adapter '%s' is disabled; enable it before merging", name());
-    List<MergedWeight> merged = mergedWeights();
+    return mergedWeights();
+  }
+
+  private void mergeChecked(boolean safe) {
+    List<MergedWeight> merged = mergePreview();
     if (safe) {
       for (MergedWeight w : merged) {
         checkState(!w.value().isNaN().any() && !w.value().isInfinite().any(),

@@ -249,7 +249,7 @@ public final class PeftModel {
    */
   public SameDiff mergeAndUnload() {
     for (Adapter a : adapters.values()) {
-      checkState(a instanceof MergeableAdapter, "adapter '%s' (%s) cannot be merged", a.name(), a.config().peftType());
+      checkState(a instanceof MergeableAdapter, "adapter '%s' cannot be merged: %s", a.name(), a.config());
     }
     for (Adapter a : adapters.values()) {
       if (a.isEnabled()) {
