@@ -1,6 +1,9 @@
 package dev.peft4j;
 
 import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import dev.peft4j.bottleneck.BottleneckConfig;
+import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.lora.LoraConfig;
@@ -35,8 +38,28 @@ public final class Peft {
     return Ia3Config.builder();
   }
 
+  /**
+   * Bottleneck adapters of width {@code size} after each layer's attention and feed-forward output projections
+   * (Houlsby); {@code .afterFfnOnly()} for one per layer (Pfeiffer).
+   */
+  public static BottleneckConfig.Builder bottleneck(int size) {
+    return BottleneckConfig.builder(size);
+  }
+
+  /**
+   * Several methods as one adapter, applied in the order given and trained, saved, disabled and unloaded together;
+   * mergeable when every part is.
+   * <pre>{@code
+   * Peft.hybrid(Peft.lora(8).target("q_proj", "v_proj").build(), Peft.bottleneck(16).afterFfnOnly().build())
+   *     .apply(sameDiff);
+   * }</pre>
+   */
+  public static HybridConfig.Builder hybrid(AdapterConfig... parts) {
+    return HybridConfig.builder(parts);
+  }
+
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "IA3");
+  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -53,17 +76,10 @@ public final class Peft {
   /** Loads the adapter in {@code dir} into {@code model} under {@code name}; see {@link #load}. */
   public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
     AdapterFiles.Read read = AdapterFiles.read(dir);
-    JsonElement type = read.config().get("peft_type");
-    String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
     Set<String> ignored = new TreeSet<>();
     AdapterConfig config;
     try {
-      config = switch (peftType == null ? "" : peftType) {
-        case "LORA" -> LoraConfig.fromHf(read.config(), ignored);
-        case "IA3" -> Ia3Config.fromHf(read.config(), ignored);
-        default -> throw new IOException(String.format("%s: peft_type '%s' is not supported; supported: %s",
-            dir.resolve(AdapterFiles.CONFIG), peftType, LOADABLE));
-      };
+      config = configFromHf(read.config(), ignored);
     } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
       throw new IOException(dir.resolve(AdapterFiles.CONFIG) + ": " + e.getMessage(), e);
     }
@@ -71,6 +87,25 @@ public final class Peft {
       LOG.warn("{}: ignoring fields peft4j does not know: {}", dir.resolve(AdapterFiles.CONFIG), ignored);
     }
     return model.addAdapter(name, config, read.tensors());
+  }
+
+  /**
+   * The config an {@code adapter_config.json} describes, by its {@code peft_type}; unknown fields go to
+   * {@code ignored}. Also reads the parts of a hybrid.
+   *
+   * @throws IllegalArgumentException naming the field, or the peft_type if it is not one of {@link #LOADABLE}
+   */
+  static AdapterConfig configFromHf(JsonObject json, Set<String> ignored) {
+    JsonElement type = json.get("peft_type");
+    String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
+    return switch (peftType == null ? "" : peftType) {
+      case "LORA" -> LoraConfig.fromHf(json, ignored);
+      case "IA3" -> Ia3Config.fromHf(json, ignored);
+      case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
+      case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
+      default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
+          peftType, LOADABLE));
+    };
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);

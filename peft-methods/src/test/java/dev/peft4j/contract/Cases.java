@@ -8,6 +8,7 @@ import static dev.peft4j.testing.ToyModels.MLP_IN;
 
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
+import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
 import dev.peft4j.testing.ToyModels;
 import java.util.EnumSet;
 import java.util.Set;
@@ -57,6 +58,15 @@ public final class Cases {
 
   private static final Set<Capability> LORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
+  private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
+  private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
+      Capability.MERGEABLE);
+
+  /** Trainable scalars of one bottleneck adapter of width b on hidden width h. */
+  private static long adapter(long h, long b) {
+    return 2 * h * b + b + h;
+  }
 
   private Cases() {}
 
@@ -91,7 +101,26 @@ public final class Cases {
             blocks * (2L * D + FFN), IA3),
         new Case("ia3 mlp fc (feed-forward) + modules_to_save head", mlp,
             () -> Peft.ia3().target("fc").feedforward("fc").modulesToSave("head").build(),
-            MLP_IN + MLP_HIDDEN + (long) MLP_HIDDEN * CLASSES + CLASSES, IA3));
+            MLP_IN + MLP_HIDDEN + (long) MLP_HIDDEN * CLASSES + CLASSES, IA3),
+        new Case("bottleneck b4 houlsby attention", attention,
+            () -> Peft.bottleneck(4).build(),
+            blocks * 2 * adapter(D, 4), BOTTLENECK),
+        new Case("bottleneck b3 pfeiffer gelu dropout attention", attention,
+            () -> Peft.bottleneck(3).afterFfnOnly().nonLinearity(NonLinearity.GELU).dropout(0.1).seed(2).build(),
+            blocks * adapter(D, 3), BOTTLENECK),
+        new Case("bottleneck b2 mlp named fc silu + modules_to_save head", mlp,
+            () -> Peft.bottleneck(2).attentionOutput("layers.0.fc").ffnOutput("layers.1.fc")
+                .nonLinearity(NonLinearity.SILU).modulesToSave("head").build(),
+            2 * adapter(MLP_HIDDEN, 2) + (long) MLP_HIDDEN * CLASSES + CLASSES, BOTTLENECK),
+        new Case("hybrid lora q,v + bottleneck pfeiffer tanh + modules_to_save lm_head", attention,
+            () -> Peft.hybrid(Peft.lora(4).alpha(16).target("q_proj", "v_proj").build(),
+                Peft.bottleneck(4).afterFfnOnly().nonLinearity(NonLinearity.TANH).build())
+                .modulesToSave("lm_head").build(),
+            blocks * 2L * 4 * (D + D) + blocks * adapter(D, 4) + (long) D * CLASSES + CLASSES, HYBRID),
+        new Case("hybrid lora q,v + ia3 k + feed-forward down (mergeable)", attention,
+            () -> Peft.hybrid(Peft.lora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
+                Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
+            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID));
   }
 
   public static Stream<Arguments> all() {

@@ -1,0 +1,205 @@
+package dev.peft4j.bottleneck;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.peft4j.AbstractAdapter;
+import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.GraphRewriter.Created;
+import dev.peft4j.graph.GraphRewriter.Splice;
+import dev.peft4j.graph.LinearModule;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.nd4j.autodiff.samediff.NameScope;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.random.custom.RandomBernoulli;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Bottleneck adapters: a small residual MLP after each chosen output projection. See the package documentation for
+ * the math.
+ * <pre>
+ *   y: [n, H]   down: [H, b]   down_bias: [b]   up: [b, H]   up_bias: [H]
+ *   y' = y + dropout(act(y·down + down_bias))·up + up_bias
+ * </pre>
+ * The adapter after module {@code m} lives under {@code peft/<adapter>/bottleneck/<m>/}: variables
+ * {@code adapter_down}, {@code adapter_down_bias}, {@code adapter_up}, {@code adapter_up_bias}, and the ops of the two
+ * projections, the nonlinearity, the dropout mask and the residual sum. It is spliced in after the module's output as
+ * LoRA's branch is, so every reader of the output (the residual add, the next layer) reads {@code y'}. Not mergeable:
+ * the nonlinearity cannot be folded into a weight.
+ */
+public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
+
+  /** One adapter after one module. */
+  private record Layer(LinearModule module, String down, String downBias, String up, String upBias, String activated,
+      String dropped, String upMatmulOp, Created created, Splice splice) {}
+
+  private final List<Layer> layers = new ArrayList<>();
+
+  Bottleneck(String name, BottleneckConfig config) {
+    super(name, config);
+  }
+
+  @Override
+  protected void build(SameDiff sameDiff, GraphRewriter g) {
+    List<LinearModule> modules = config().select(g);
+    for (String keep : config().modulesToSave()) {
+      for (LinearModule m : modules) {
+        checkArgument(!m.name().equals(keep) && !m.name().endsWith("." + keep),
+            "module '%s' is both adapted by a bottleneck adapter and in modules_to_save", m.name());
+      }
+    }
+    for (LinearModule m : modules) { // a spliced module's original output has been renamed into the peft/ scope
+      checkState(!m.output().startsWith("peft/"), "module '%s' already carries an adapter branch ('%s'); a bottleneck "
+          + "adapter goes after a module no enabled adapter (nor another part of a hybrid) adapts", m.name(),
+          m.output());
+    }
+    Random random = new Random(config().seed());
+    for (LinearModule m : modules) {
+      layers.add(insert(sameDiff, g, m, random));
+    }
+  }
+
+  private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
+    BottleneckConfig config = config();
+    DataType type = sameDiff.getVariable(m.weight()).dataType();
+    long h = m.outFeatures();
+    int b = config.size();
+    INDArray down0 = kaimingUniform(random, h, b, type);
+    String[] names = new String[8]; // down, down bias, up, up bias, activated, dropped, up matmul op, sum
+    Created created = g.capture(() -> {
+      String scope = scope("bottleneck") + m.name();
+      try (NameScope ignored = sameDiff.withNameScope(scope)) { // names the ops; variables are named in full
+        SDVariable y = sameDiff.getVariable(m.output());                                    // [n, H]
+        SDVariable down = sameDiff.var(scope + "/adapter_down", down0);                      // [H, b]
+        SDVariable downBias = sameDiff.var(scope + "/adapter_down_bias", Nd4j.zeros(type, b)); // [b]
+        SDVariable up = sameDiff.var(scope + "/adapter_up", Nd4j.zeros(type, b, h));          // [b, H]
+        SDVariable upBias = sameDiff.var(scope + "/adapter_up_bias", Nd4j.zeros(type, h));    // [H]
+        SDVariable activated = activate(sameDiff, config.nonLinearity(), y.mmul(down).add(downBias)); // [n, b]
+        SDVariable dropped = null;
+        if (config.dropout() > 0) {
+          double keep = 1 - config.dropout();
+          SDVariable mask = new RandomBernoulli(sameDiff, sameDiff.shape(activated), keep).outputVariable(); // [n, b]
+          dropped = activated.mul(mask.castTo(type)).mul(1 / keep);                   // inverted dropout
+        }
+        SDVariable projected = (training() && dropped != null ? dropped : activated).mmul(up);   // [n, H]
+        // named for what it will hold once spliced in: the module's original output
+        SDVariable sum = y.add(scope + "/base_output", projected.add(upBias));                 // [n, H]
+        names[0] = down.name();
+        names[1] = downBias.name();
+        names[2] = up.name();
+        names[3] = upBias.name();
+        names[4] = activated.name();
+        names[5] = dropped == null ? null : dropped.name();
+        names[6] = sameDiff.getVariableOutputOp(projected.name()).getOwnName();
+        names[7] = sum.name();
+      }
+    });
+    Splice splice;
+    try {
+      splice = g.splice(m.output(), names[7], created.ops());
+    } catch (RuntimeException e) {
+      g.remove(created);
+      throw e;
+    }
+    return new Layer(m, names[0], names[1], names[2], names[3], names[4], names[5], names[6], created, splice);
+  }
+
+  /** The nonlinearity on {@code x: [n, b]}. */
+  private static SDVariable activate(SameDiff sd, NonLinearity f, SDVariable x) {
+    return switch (f) {
+      case RELU -> sd.nn.relu(x, 0);
+      case GELU -> x.mul(0.5).mul(sd.math.erf(x.mul(1 / Math.sqrt(2))).add(1.0));
+      case SILU -> x.mul(sd.nn.sigmoid(x));
+      case TANH -> sd.math.tanh(x);
+    };
+  }
+
+  @Override
+  protected void attach() {
+    layers.forEach(l -> graph().resplice(l.splice()));
+  }
+
+  @Override
+  protected void detach() {
+    layers.forEach(l -> graph().unsplice(l.splice()));
+  }
+
+  @Override
+  protected void remove() {
+    layers.forEach(l -> graph().remove(l.created()));
+    layers.clear();
+  }
+
+  @Override
+  protected List<String> parameters() {
+    List<String> names = new ArrayList<>();
+    for (Layer l : layers) {
+      names.addAll(List.of(l.down(), l.downBias(), l.up(), l.upBias()));
+    }
+    return names;
+  }
+
+  /**
+   * {@code <module>.adapter_down.weight [b, H]}, {@code .adapter_down.bias [b]}, {@code .adapter_up.weight [H, b]},
+   * {@code .adapter_up.bias [H]}: PyTorch's {@code nn.Linear} layout.
+   */
+  @Override
+  protected Map<String, INDArray> ownStateDict() {
+    Map<String, INDArray> out = new LinkedHashMap<>();
+    for (Layer l : layers) { // ours are down: [H, b], up: [b, H]; nn.Linear's weights the transposes
+      String m = l.module().name();
+      out.put(m + ".adapter_down.weight", sd().getArrForVarName(l.down()).transpose().dup('c'));
+      out.put(m + ".adapter_down.bias", sd().getArrForVarName(l.downBias()).dup());
+      out.put(m + ".adapter_up.weight", sd().getArrForVarName(l.up()).transpose().dup('c'));
+      out.put(m + ".adapter_up.bias", sd().getArrForVarName(l.upBias()).dup());
+    }
+    return out;
+  }
+
+  @Override
+  protected void loadOwnStateDict(Map<String, INDArray> tensors) {
+    for (Layer l : layers) {
+      String m = l.module().name();
+      DataType type = sd().getVariable(l.down()).dataType();
+      sd().getArrForVarName(l.down()).assign(tensors.get(m + ".adapter_down.weight").transpose().castTo(type));
+      sd().getArrForVarName(l.downBias()).assign(tensors.get(m + ".adapter_down.bias").castTo(type));
+      sd().getArrForVarName(l.up()).assign(tensors.get(m + ".adapter_up.weight").transpose().castTo(type));
+      sd().getArrForVarName(l.upBias()).assign(tensors.get(m + ".adapter_up.bias").castTo(type));
+    }
+  }
+
+  @Override
+  protected void trainingChanged() {
+    for (Layer l : layers) {
+      if (l.dropped() != null) {
+        graph().setInput(l.upMatmulOp(), 0, training() ? l.dropped() : l.activated());
+      }
+    }
+  }
+
+  /**
+   * The down-projection's init, {@code nn.Linear}'s default {@code kaiming_uniform_(a=√5)} on {@code [b, H]}:
+   * bound = 1/√H. Returned as {@code [H, b]}.
+   */
+  private static INDArray kaimingUniform(Random random, long h, int b, DataType type) {
+    double bound = 1 / Math.sqrt(h);
+    double[] values = new double[Math.toIntExact(h * b)];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (2 * random.nextDouble() - 1) * bound;
+    }
+    return Nd4j.create(values, new long[] {h, b}, DataType.DOUBLE).castTo(type);
+  }
+
+  /** The names of the modules adapters were put after, in graph order. */
+  public List<String> adaptedModules() {
+    return layers.stream().map(l -> l.module().name()).toList();
+  }
+}
