@@ -32,10 +32,10 @@ import org.nd4j.autodiff.samediff.SameDiff;
  * }</pre>
  *
  * <p>Adapters go after output projections named as in Hugging Face: by default the attention outputs
- * {@value #ATTENTION_OUTPUT_BERT} (BERT) or {@value #ATTENTION_OUTPUT_LLAMA} (Llama family) and the feed-forward outputs
- * {@value #FFN_OUTPUT_BERT} or {@value #FFN_OUTPUT_LLAMA}. A module matched by an attention-output name is never a
- * feed-forward output, so BERT's {@code output.dense} does not also take {@code attention.output.dense}. The defaults
- * cover both families, so of each default list only one name need exist; names given with
+ * {@value #ATTENTION_OUTPUT_BERT} (BERT) or {@value #ATTENTION_OUTPUT_LLAMA} (Llama family) and the feed-forward
+ * outputs {@value #FFN_OUTPUT_BERT} or {@value #FFN_OUTPUT_LLAMA}. A module matched by an attention-output name is
+ * never a feed-forward output, so BERT's {@code output.dense} does not also take {@code attention.output.dense}. The
+ * defaults cover both families, so of each default list only one name need exist; names given with
  * {@link Builder#attentionOutput} or {@link Builder#ffnOutput} must each match a module, as Hugging Face's
  * {@code target_modules} entries must.
  *
@@ -380,7 +380,7 @@ public final class BottleneckConfig implements AdapterConfig {
       return this;
     }
 
-    /** Modules (e.g. a task head) trained in full beside the adapters, as HF's {@code modules_to_save}; default none. */
+    /** Modules (e.g. a task head) trained in full beside the adapters (HF's {@code modules_to_save}); default none. */
     public Builder modulesToSave(String... modules) {
       checkState(modulesToSave == null, "modules to save were already set to %s", modulesToSave);
       this.modulesToSave = List.of(modules);

@@ -196,7 +196,7 @@ class HybridTest {
 
   // ------------------------------------------------------------------------------------------------ refusals
 
-  /** Runs {@code action} on a fresh attention graph, expects {@code type} with {@code fragments}, checks nothing moved. */
+  /** Runs {@code action} on a fresh attention graph, expects {@code type} with {@code fragments}; nothing moved. */
   private static void rejects(Class<? extends RuntimeException> type, Consumer<SameDiff> action, String... fragments) {
     SameDiff sd = ToyModels.attention(DataType.FLOAT);
     Batch batch = Graphs.batches(sd, 1, 1, 3).get(0);
