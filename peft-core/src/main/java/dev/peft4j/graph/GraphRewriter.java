@@ -33,6 +33,7 @@ import org.nd4j.linalg.api.ops.BaseOp;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.XwPlusB;
 
 /**
  * Reads and rewrites one SameDiff graph. The only class that touches SameDiff's internals.
@@ -114,7 +115,8 @@ public final class GraphRewriter {
    */
   public Set<String> outputHeads() {
     Set<String> matmuls = new HashSet<>();
-    sd.getOps().values().stream().filter(op -> op.getOp() instanceof Mmul).forEach(op -> matmuls.add(op.getName()));
+    sd.getOps().values().stream().filter(op -> op.getOp() instanceof Mmul || op.getOp() instanceof XwPlusB)
+        .forEach(op -> matmuls.add(op.getName()));
     Set<String> heads = new LinkedHashSet<>();
     for (LinearModule m : linearModules()) {
       if (!reachesAny(m.output(), matmuls)) {
@@ -524,6 +526,9 @@ public final class GraphRewriter {
 
   private LinearModule asLinear(SameDiffOp op) {
     DifferentialFunction fn = op.getOp();
+    if (fn instanceof XwPlusB) {
+      return asFusedLinear(op);
+    }
     if (!(fn instanceof Mmul) || op.getInputsToOp() == null || op.getInputsToOp().size() != 2) {
       return null;
     }
@@ -554,6 +559,27 @@ public final class GraphRewriter {
     }
     long[] shape = w.getArr().shape();
     return new LinearModule(name, weight, bias, op.getInputsToOp().get(0), output, op.getName(), shape[0], shape[1]);
+  }
+
+  /**
+   * {@code xw_plus_b(x, W, b)}, as the model builders write linear layers; {@code b} is the module's bias when named
+   * {@code <module>.bias}, otherwise a zero constant and the module has no bias.
+   */
+  private LinearModule asFusedLinear(SameDiffOp op) {
+    List<String> in = op.getInputsToOp();
+    if (in == null || in.size() != 3) {
+      return null;
+    }
+    String weight = in.get(1);
+    SDVariable w = sd.getVariable(weight);
+    if (!weight.endsWith(".weight") || !isParameter(w) || w.getArr().rank() != 2) {
+      return null;
+    }
+    String name = weight.substring(0, weight.length() - ".weight".length());
+    String bias = in.get(2).equals(name + ".bias") && isParameter(sd.getVariable(in.get(2))) ? in.get(2) : null;
+    long[] shape = w.getArr().shape();
+    return new LinearModule(name, weight, bias, in.get(0), op.getOutputsOfOp().get(0), op.getName(), shape[0],
+        shape[1]);
   }
 
   private boolean reachesAny(String start, Set<String> targetOps) {

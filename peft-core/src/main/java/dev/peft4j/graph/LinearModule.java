@@ -11,8 +11,10 @@ package dev.peft4j.graph;
  * @param weight      the weight variable, {@code name + ".weight"}
  * @param bias        the bias variable, {@code name + ".bias"}, or {@code null}
  * @param input       the variable the matmul reads
- * @param output      the module's output: the bias add's output, or the matmul's when there is no bias
- * @param matmulOp    the matmul op's name
+ * @param output      the module's output: the bias add's output, or the matmul's when there is no bias (the
+ *                    {@code xw_plus_b} op's output for layers the model builders write as one op)
+ * @param matmulOp    the name of the op reading {@code input} and {@code weight} as its inputs 0 and 1
+ *                    ({@code matmul} or {@code xw_plus_b})
  * @param inFeatures  rows of the weight
  * @param outFeatures columns of the weight
  */

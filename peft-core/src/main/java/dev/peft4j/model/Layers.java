@@ -13,13 +13,26 @@ final class Layers {
   private Layers() {}
 
   /**
-   * {@code x · W (+ b)}: x {@code [n, in]}, W {@code [in, out]} as {@code module.weight}, b {@code [out]}.
+   * {@code x · W + b}: x {@code [n, in]}, W {@code [in, out]} as {@code module.weight}, b {@code [out]} as
+   * {@code module.bias}, or a shared zero constant {@code zero_bias_<out>} (not a parameter) for a layer without bias.
+   *
+   * <p>One {@code xw_plus_b} op rather than {@code matmul} + {@code add}: its gradient is built from two separate
+   * matmuls ({@code dX = dY·Wᵀ}, {@code dW = Xᵀ·dY}) and a sum, so SameDiff runs only the ones a requested gradient
+   * needs. ND4J M2.1's {@code matmul_bp} computes both input gradients in one op, which made every frozen weight's
+   * gradient matmul run in a LoRA step (the step cost as much as full fine-tuning).
    *
    * @throws IllegalArgumentException naming both shapes, if the checkpoint's weight is not {@code [in, out]}
    */
   static SDVariable linear(SameDiff sd, Weights w, String module, SDVariable x, long in, long out, boolean bias) {
-    SDVariable y = x.mmul(sd.var(module + ".weight", shaped(w.linearWeight(module), module + ".weight", in, out)));
-    return bias ? y.add(sd.var(module + ".bias", shaped(w.tensor(module + ".bias"), module + ".bias", out))) : y;
+    SDVariable weight = sd.var(module + ".weight", shaped(w.linearWeight(module), module + ".weight", in, out));
+    SDVariable b = bias ? sd.var(module + ".bias", shaped(w.tensor(module + ".bias"), module + ".bias", out))
+        : zeroBias(sd, out);
+    return sd.nn.linear(x, weight, b);                                              // [n, out]
+  }
+
+  private static SDVariable zeroBias(SameDiff sd, long out) {
+    String name = "zero_bias_" + out;
+    return sd.hasVariable(name) ? sd.getVariable(name) : sd.constant(name, Nd4j.zeros(DataType.FLOAT, out));
   }
 
   /**

@@ -1,0 +1,193 @@
+package dev.peft4j.bench;
+
+import dev.peft4j.Peft;
+import dev.peft4j.PeftModel;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.model.Bert;
+import dev.peft4j.model.Heads;
+import dev.peft4j.model.PretrainedModels;
+import dev.peft4j.train.NativeMemoryGuard;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * all-MiniLM-L6-v2 with a 2-class mean-pooled classification head, batch 8 × sequence 128 (1,024 tokens, no
+ * padding), one configuration per {@code @Param}:
+ * <ul>
+ *   <li>{@code inference}: the base encoder's forward ({@code last_hidden_state});
+ *   <li>{@code mergedLora}: the forward after LoRA q,v r=16 was merged and unloaded (must equal {@code inference});
+ *   <li>{@code headOnly}, {@code loraQV}, {@code loraAllLinear}, {@code ia3}, {@code bottleneck}, {@code fullFt}: one
+ *       training step — gradients of the trainable set (LoRA/IA³ with dropout 0.1 in training mode, the classifier
+ *       trained beside every method) and an AdamW update written out as the trainer's, plus the trainer's
+ *       {@link NativeMemoryGuard}. {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
+ *       differentiate a trainable {@code gather}).
+ * </ul>
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2, time = 8)
+@Measurement(iterations = 3, time = 8)
+@Fork(value = 1, jvmArgsAppend = {"-Dorg.nd4j.log.initialization=false", "-Xmx8g"})
+public class MiniLmTrainingBenchmark {
+
+  static final int BATCH = 8;
+  static final int SEQ = 128;
+  private static final double LR = 1e-4;
+  private static final double BETA1 = 0.9;
+  private static final double BETA2 = 0.999;
+  private static final double EPS = 1e-8;
+  private static final double WEIGHT_DECAY = 0.01;
+
+  @Param({"inference", "mergedLora", "headOnly", "loraQV", "loraAllLinear", "ia3", "bottleneck", "fullFt"})
+  public String config;
+
+  private SameDiff sd;
+  private List<String> trainable;
+  private final Map<String, INDArray[]> adam = new HashMap<>();
+  private final NativeMemoryGuard memory = new NativeMemoryGuard();
+  private Map<String, INDArray> inputs;
+  private GraphRewriter.RandomOpSeeding seeding;
+  private long step;
+
+  @Setup(Level.Trial)
+  public void setUp() {
+    inputs = batch();
+    PretrainedModels.Encoder encoder = PretrainedModels.miniLm(SEQ);
+    sd = encoder.sameDiff();
+    if (config.equals("inference")) {
+      inputs.remove(Heads.LABELS);
+      return;
+    }
+    if (config.equals("mergedLora")) {
+      PeftModel m = Peft.lora(16).alpha(32).target("query", "value").apply(sd);
+      m.mergeAndUnload();
+      inputs.remove(Heads.LABELS);
+      return;
+    }
+    sd = Heads.sequenceClassification(sd, encoder.config().hiddenSize(), 2, Heads.Pooling.MEAN, 1);
+    switch (config) {
+      case "headOnly" -> trainable = headOnly(sd);
+      case "fullFt" -> trainable = allButEmbeddings(sd);
+      default -> {
+        PeftModel model = switch (config) {
+          case "loraQV" -> Peft.lora(16).alpha(32).dropout(0.1).target("query", "value")
+              .modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "loraAllLinear" -> Peft.lora(16).alpha(32).dropout(0.1).target("all-linear")
+              .modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "ia3" -> Peft.ia3().target("key", "value", "output.dense").feedforward("output.dense")
+              .modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "bottleneck" -> Peft.bottleneck(64).modulesToSave(Heads.CLASSIFIER).apply(sd);
+          default -> throw new IllegalArgumentException("unknown config " + config);
+        };
+        model.train();
+        trainable = model.trainableParameters().names();
+      }
+    }
+    for (String p : trainable) {
+      INDArray value = sd.getArrForVarName(p);
+      adam.put(p, new INDArray[] {Nd4j.zerosLike(value), Nd4j.zerosLike(value)});
+    }
+    GraphRewriter.prepareGradients(sd);
+    seeding = GraphRewriter.seedRandomOps(sd, () -> step);
+  }
+
+  @TearDown(Level.Trial)
+  public void tearDown() {
+    if (seeding != null) {
+      seeding.close();
+    }
+  }
+
+  @Benchmark
+  public Object run() {
+    if (trainable == null) {
+      return sd.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
+    }
+    step++;
+    Map<String, INDArray> gradients = sd.calculateGradients(inputs, trainable);
+    double bias1 = 1 - Math.pow(BETA1, step);
+    double bias2 = 1 - Math.pow(BETA2, step);
+    INDArray last = null;
+    for (String p : trainable) { // AdamW, as dev.peft4j.train's
+      INDArray g = gradients.get(p);
+      INDArray[] mv = adam.get(p);
+      mv[0].muli(BETA1).addi(g.mul(1 - BETA1));
+      mv[1].muli(BETA2).addi(g.mul(g).muli(1 - BETA2));
+      INDArray update = mv[0].div(bias1).divi(Transforms.sqrt(mv[1].div(bias2), false).addi(EPS));
+      last = sd.getArrForVarName(p).muli(1 - LR * WEIGHT_DECAY).subi(update.muli(LR));
+    }
+    memory.afterStep();
+    return last;
+  }
+
+  /** Freezes everything but the classifier; returns its parameters. */
+  private static List<String> headOnly(SameDiff sd) {
+    List<String> frozen = new ArrayList<>();
+    List<String> head = new ArrayList<>();
+    for (SDVariable v : sd.variables()) {
+      if (v.getVariableType() == VariableType.VARIABLE) {
+        (v.name().startsWith(Heads.CLASSIFIER + ".") ? head : frozen).add(v.name());
+      }
+    }
+    GraphRewriter.of(sd).freeze(frozen);
+    return head;
+  }
+
+  /** Freezes the embedding tables (no gather gradient in ND4J M2.1); returns every other weight. */
+  private static List<String> allButEmbeddings(SameDiff sd) {
+    List<String> frozen = new ArrayList<>();
+    List<String> rest = new ArrayList<>();
+    for (SDVariable v : sd.variables()) {
+      if (v.getVariableType() == VariableType.VARIABLE) {
+        (v.name().endsWith("_embeddings.weight") ? frozen : rest).add(v.name());
+      }
+    }
+    GraphRewriter.of(sd).freeze(frozen);
+    return rest;
+  }
+
+  /** A fixed batch of random in-vocabulary tokens between [CLS] and [SEP], labels alternating. */
+  static Map<String, INDArray> batch() {
+    Random random = new Random(1);
+    long[][] ids = new long[BATCH][SEQ];
+    long[][] mask = new long[BATCH][SEQ];
+    long[] labels = new long[BATCH];
+    for (int b = 0; b < BATCH; b++) {
+      for (int t = 0; t < SEQ; t++) {
+        ids[b][t] = t == 0 ? 101 : t == SEQ - 1 ? 102 : 1000 + random.nextInt(28000);
+        mask[b][t] = 1;
+      }
+      labels[b] = b % 2;
+    }
+    Map<String, INDArray> out = new HashMap<>();
+    out.put(Bert.INPUT_IDS, Nd4j.createFromArray(ids));
+    out.put(Bert.ATTENTION_MASK, Nd4j.createFromArray(mask));
+    out.put(Bert.TOKEN_TYPE_IDS, Nd4j.createFromArray(new long[BATCH][SEQ]));
+    out.put(Heads.LABELS, Nd4j.createFromArray(labels));
+    return out;
+  }
+}
