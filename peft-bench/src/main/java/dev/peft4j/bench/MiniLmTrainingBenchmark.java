@@ -125,14 +125,30 @@ public class MiniLmTrainingBenchmark {
   @Benchmark
   public Object run() {
     if (trainable == null) {
-      return sd.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
+      return forward();
     }
+    INDArray last = update(gradients());
+    memory.afterStep();
+    return last;
+  }
+
+  /** The base encoder's {@code last_hidden_state} (inference configurations). */
+  INDArray forward() {
+    return sd.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
+  }
+
+  /** Forward and backward: the gradients of the trainable set (training configurations). */
+  Map<String, INDArray> gradients() {
     step++;
-    Map<String, INDArray> gradients = sd.calculateGradients(inputs, trainable);
+    return sd.calculateGradients(inputs, trainable);
+  }
+
+  /** One AdamW update, as {@code dev.peft4j.train}'s; returns the last parameter written. */
+  INDArray update(Map<String, INDArray> gradients) {
     double bias1 = 1 - Math.pow(BETA1, step);
     double bias2 = 1 - Math.pow(BETA2, step);
     INDArray last = null;
-    for (String p : trainable) { // AdamW, as dev.peft4j.train's
+    for (String p : trainable) {
       INDArray g = gradients.get(p);
       INDArray[] mv = adam.get(p);
       mv[0].muli(BETA1).addi(g.mul(1 - BETA1));
@@ -140,8 +156,19 @@ public class MiniLmTrainingBenchmark {
       INDArray update = mv[0].div(bias1).divi(Transforms.sqrt(mv[1].div(bias2), false).addi(EPS));
       last = sd.getArrForVarName(p).muli(1 - LR * WEIGHT_DECAY).subi(update.muli(LR));
     }
-    memory.afterStep();
     return last;
+  }
+
+  boolean training() {
+    return trainable != null;
+  }
+
+  SameDiff sameDiff() {
+    return sd;
+  }
+
+  NativeMemoryGuard memory() {
+    return memory;
   }
 
   /** Freezes everything but the classifier; returns its parameters. */

@@ -1,5 +1,7 @@
 package dev.peft4j.train;
 
+import com.sun.jna.Library;
+import com.sun.jna.Native;
 import org.bytedeco.javacpp.Pointer;
 
 /**
@@ -14,8 +16,19 @@ import org.bytedeco.javacpp.Pointer;
  * that took longer than {@value #LONG_STEP_MILLIS} ms (where a collection costs a few percent), and after shorter
  * steps only when resident memory ({@code Pointer.physicalBytes()}; ND4J's buffers are not in JavaCPP's own count)
  * grew by more than 256 MiB since the previous one.
+ *
+ * <p>The first guard also tells glibc's allocator to keep freed memory for reuse ({@link #keepFreedMemory}), unless
+ * the system property {@value #KEEP_FREED_PROPERTY} is {@code false}.
  */
 public final class NativeMemoryGuard {
+
+  /** System property: {@code false} leaves glibc's allocator settings alone. */
+  public static final String KEEP_FREED_PROPERTY = "peft4j.malloc.keepFreed";
+  private static final int M_TRIM_THRESHOLD = -1;
+  private static final int M_MMAP_THRESHOLD = -3;
+  /** glibc's largest allowed mmap threshold on 64-bit: 4 MiB · sizeof(long). */
+  private static final int MMAP_THRESHOLD_MAX = 32 << 20;
+  private static volatile Boolean keptFreed;
 
   static final long LONG_STEP_MILLIS = 250;
   private static final long GROWTH = 256L << 20;
@@ -23,6 +36,43 @@ public final class NativeMemoryGuard {
   private long lastResident = -1;
   private long lastCall = System.nanoTime();
   private int collections;
+
+  public NativeMemoryGuard() {
+    if (!"false".equalsIgnoreCase(System.getProperty(KEEP_FREED_PROPERTY))) {
+      keepFreedMemory();
+    }
+  }
+
+  /**
+   * Tells glibc's {@code malloc} to serve buffers of up to 32 MiB from its heap instead of fresh {@code mmap}s and
+   * never to return freed heap memory to the kernel ({@code mallopt(M_MMAP_THRESHOLD, 32 MiB)},
+   * {@code mallopt(M_TRIM_THRESHOLD, INT_MAX)}; the same as {@code MALLOC_MMAP_THRESHOLD_=33554432
+   * MALLOC_TRIM_THRESHOLD_=2147483647}). ND4J allocates every activation and gradient of a step afresh; by default
+   * each buffer above glibc's dynamic threshold is a new mapping whose pages the kernel must fault in and zero, which
+   * on MiniLM training steps cost a large share of the CPU time in the kernel. Process-wide and idempotent; the
+   * resident size then stays near its peak, which a training process reaches anyway.
+   *
+   * @return whether glibc accepted both settings (false where the C library is not glibc or cannot be reached)
+   */
+  public static synchronized boolean keepFreedMemory() {
+    if (keptFreed == null) {
+      boolean ok;
+      try {
+        LibC c = Native.load("c", LibC.class);
+        ok = c.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1
+            && c.mallopt(M_TRIM_THRESHOLD, Integer.MAX_VALUE) == 1;
+      } catch (LinkageError | RuntimeException e) {
+        ok = false;
+      }
+      keptFreed = ok;
+    }
+    return keptFreed;
+  }
+
+  /** The one libc function the guard calls. */
+  interface LibC extends Library {
+    int mallopt(int param, int value);
+  }
 
   /** Call after every step. */
   public void afterStep() {

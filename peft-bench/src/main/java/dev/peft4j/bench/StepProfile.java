@@ -1,0 +1,149 @@
+package dev.peft4j.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.nd4j.autodiff.listeners.At;
+import org.nd4j.autodiff.listeners.BaseListener;
+import org.nd4j.autodiff.listeners.Operation;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.internal.SameDiffOp;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+
+/**
+ * Where a MiniLM step spends its time: per phase (forward + backward, update, the memory guard) in wall time and in
+ * process CPU time split into user and kernel time, and optionally per op type. CPU time stays meaningful on a busy
+ * machine where wall time does not, which makes this the tool for A/B decisions; JMH
+ * ({@link MiniLmTrainingBenchmark}) gives the figures to report.
+ *
+ * <pre>{@code
+ * cd peft-bench && OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive mvn -B -q exec:exec -Dexec.executable=java \
+ *     -Dexec.args="-Xmx8g -cp %classpath dev.peft4j.bench.StepProfile loraQV fullFt --steps 8 --ops"
+ * }</pre>
+ *
+ * The first two steps are warm-up and are left out of the medians. Per-op times are measured around each op's
+ * execution by a SameDiff listener (so they include the op's dispatch and output allocation, not the session's
+ * bookkeeping between ops), summed over the measured steps and divided by their number.
+ */
+public final class StepProfile {
+
+  private static final int WARMUP = 2;
+
+  private StepProfile() {}
+
+  public static void main(String[] args) throws Exception {
+    List<String> configs = new ArrayList<>();
+    int steps = 8;
+    boolean ops = false;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--steps" -> steps = Integer.parseInt(args[++i]);
+        case "--ops" -> ops = true;
+        default -> configs.add(args[i]);
+      }
+    }
+    if (configs.isEmpty()) {
+      configs = List.of("inference", "loraQV", "fullFt");
+    }
+    for (String config : configs) {
+      profile(config, steps, ops);
+    }
+    System.exit(0);
+  }
+
+  private static void profile(String config, int steps, boolean ops) throws IOException {
+    MiniLmTrainingBenchmark bench = new MiniLmTrainingBenchmark();
+    bench.config = config;
+    bench.setUp();
+    OpTimes opTimes = new OpTimes();
+    double[][] phases = new double[steps][];
+    for (int s = 0; s < steps; s++) {
+      if (ops && s == WARMUP) {
+        bench.sameDiff().setListeners(opTimes);
+      }
+      Cpu start = Cpu.now();
+      long t0 = System.nanoTime();
+      long t1;
+      long t2;
+      if (bench.training()) {
+        Map<String, INDArray> g = bench.gradients();
+        t1 = System.nanoTime();
+        bench.update(g);
+        t2 = System.nanoTime();
+        bench.memory().afterStep();
+      } else {
+        bench.forward();
+        t1 = System.nanoTime();
+        t2 = t1;
+      }
+      long t3 = System.nanoTime();
+      Cpu end = Cpu.now();
+      phases[s] = new double[] {(t3 - t0) / 1e6, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
+          (end.user - start.user) * 10.0, (end.system - start.system) * 10.0};
+    }
+    bench.tearDown();
+    double[][] measured = Arrays.copyOfRange(phases, Math.min(WARMUP, steps - 1), steps);
+    System.out.printf(Locale.ROOT, "%-14s steps %d  median ms: step %.0f | fwd+bwd %.0f | update %.0f | guard %.0f"
+            + " || CPU ms: user %.0f, kernel %.0f (kernel %.0f%%)%n", config, measured.length,
+        median(measured, 0), median(measured, 1), median(measured, 2), median(measured, 3), median(measured, 4),
+        median(measured, 5), 100 * median(measured, 5) / (median(measured, 4) + median(measured, 5)));
+    if (ops) {
+      opTimes.print(measured.length);
+    }
+  }
+
+  private static double median(double[][] rows, int column) {
+    double[] v = Arrays.stream(rows).mapToDouble(r -> r[column]).sorted().toArray();
+    return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  }
+
+  /** This process's CPU time in clock ticks (1/100 s), from {@code /proc/self/stat}. */
+  private record Cpu(long user, long system) {
+    static Cpu now() throws IOException {
+      String stat = Files.readString(Path.of("/proc/self/stat"));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      return new Cpu(Long.parseLong(f[11]), Long.parseLong(f[12])); // fields 14 and 15 of proc(5)
+    }
+  }
+
+  /** Wall time per op type, measured around each op's execution. */
+  private static final class OpTimes extends BaseListener {
+    private final Map<String, long[]> byType = new HashMap<>();
+    private long started;
+
+    @Override
+    public boolean isActive(Operation operation) {
+      return true;
+    }
+
+    @Override
+    public void preOpExecution(SameDiff sd, At at, SameDiffOp op, OpContext opContext) {
+      started = System.nanoTime();
+    }
+
+    @Override
+    public void opExecution(SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, OpContext opContext,
+        INDArray[] outputs) {
+      long[] t = byType.computeIfAbsent(op.getOp().opName(), k -> new long[2]);
+      t[0] += System.nanoTime() - started;
+      t[1]++;
+    }
+
+    void print(int steps) {
+      long total = byType.values().stream().mapToLong(t -> t[0]).sum();
+      System.out.printf(Locale.ROOT, "  ops: %.0f ms a step in %d op calls%n", total / 1e6 / steps,
+          byType.values().stream().mapToLong(t -> t[1]).sum() / steps);
+      byType.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(18)
+          .forEach(e -> System.out.printf(Locale.ROOT, "    %-28s %7.1f ms %5.1f%%  %5d calls%n", e.getKey(),
+              e.getValue()[0] / 1e6 / steps, 100.0 * e.getValue()[0] / total, e.getValue()[1] / steps));
+    }
+  }
+}
