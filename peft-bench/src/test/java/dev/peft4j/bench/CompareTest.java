@@ -98,23 +98,9 @@ class CompareTest {
     assertFalse(java.util.Arrays.deepEquals(runs.get(0).probabilities(), runs.get(1).probabilities()),
         "two methods gave identical predictions");
 
-    // each saved adapter, loaded onto a fresh model, gives the run's validation probabilities
     TextClassificationData data = TextClassificationData.read(options.data(),
         TextClassificationData.Columns.of("text", "label"));
-    List<Example> validation = data.split("validation").subList(0, 8);
-    List<Batch> batches;
-    try (Tokenizer tokenizer = Compare.tokenizer(options)) {
-      batches = Compare.batches(tokenizer, validation, 32);
-    }
-    for (Compare.Run run : runs) {
-      PeftModel loaded = Peft.load(Compare.classifier(options, 2), out.resolve(run.result().adapterDir()));
-      double[][] again = Compare.probabilities(loaded.sameDiff(), batches);
-      for (int i = 0; i < again.length; i++) {
-        for (int c = 0; c < 2; c++) {
-          assertEquals(run.probabilities()[i][c], again[i][c], 1e-5, run.result().method() + " row " + i);
-        }
-      }
-    }
+    assertAdaptersReproduce(options, runs, data.split("validation").subList(0, 8));
 
     List<String> csv = Files.readAllLines(out.resolve("results.csv"));
     assertEquals(3, csv.size());
@@ -124,5 +110,63 @@ class CompareTest {
     assertTrue(Files.size(out.resolve("results.png")) > 1000);
     String printed = log.toString(StandardCharsets.UTF_8);
     assertTrue(printed.contains("[1/2] lora") && printed.contains("[2/2] ia3"), printed);
+  }
+
+  @Test
+  void everyMethodOfTheTableRunsOnAHuggingFaceDirectoryWithCsvData(@TempDir Path tmp) throws IOException {
+    Path model = Files.createDirectories(tmp.resolve("tiny-bert"));
+    try (var files = Files.list(Path.of("../peft-core/src/test/resources/fixtures/tiny-bert"))) {
+      for (Path f : files.filter(f -> !f.getFileName().toString().equals("golden.safetensors")).toList()) {
+        Files.copy(f, model.resolve(f.getFileName()));
+      }
+    }
+    try (var in = CompareTest.class.getResourceAsStream("/tiny-bert-tokenizer.json")) {
+      Files.copy(in, model.resolve("tokenizer.json"));  // a WordLevel vocabulary of the words below
+    }
+    String[] good = {"good", "great", "fine", "love", "nice", "happy"};
+    String[] bad = {"bad", "awful", "poor", "hate", "sad", "terrible"};
+    StringBuilder csv = new StringBuilder("sentence,y\n");
+    for (int i = 0; i < 40; i++) {
+      boolean positive = i % 2 == 0;
+      String word = (positive ? good : bad)[i % 6];
+      csv.append(String.format("\"the %s was very %s, %s\",%s%n", i % 3 == 0 ? "movie" : "food", word, word,
+          positive ? "pos" : "neg"));
+    }
+    Path data = Files.writeString(tmp.resolve("words.csv"), csv);
+    Path out = tmp.resolve("out");
+    Compare.Options options = Compare.Options.parse("--model", model.toString(), "--data", data.toString(),
+        "--text-column", "sentence", "--label-column", "y", "--steps", "4", "--batch", "4", "--seq", "16",
+        "--out", out.toString());
+    List<Compare.Run> runs = Compare.run(options, new PrintStream(new ByteArrayOutputStream(), true,
+        StandardCharsets.UTF_8), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+    assertEquals(CompareMethods.all().stream().map(CompareMethods.Method::name).toList(),
+        runs.stream().map(r -> r.result().method()).toList());
+    for (Compare.Run run : runs) {
+      assertEquals(8, run.probabilities().length, run.result().method()); // 20% of 40, no split column
+      assertTrue(run.result().trainableParams() > 0, run.result().toString());
+    }
+    TextClassificationData read = TextClassificationData.read(data,
+        new TextClassificationData.Columns("sentence", "y", "split"));
+    assertEquals(List.of("neg", "pos"), read.labelNames());
+    assertAdaptersReproduce(options, runs, read.randomSplit(0.2, options.seed()).get("validation"));
+  }
+
+  /** Each saved adapter, loaded onto a fresh model, gives the run's validation probabilities. */
+  private static void assertAdaptersReproduce(Compare.Options options, List<Compare.Run> runs,
+      List<Example> validation) throws IOException {
+    List<Batch> batches;
+    try (Tokenizer tokenizer = Compare.tokenizer(options)) {
+      batches = Compare.batches(tokenizer, validation, 32);
+    }
+    for (Compare.Run run : runs) {
+      PeftModel loaded = Peft.load(Compare.classifier(options, 2), options.out().resolve(run.result().adapterDir()));
+      double[][] again = Compare.probabilities(loaded.sameDiff(), batches);
+      assertEquals(run.probabilities().length, again.length);
+      for (int i = 0; i < again.length; i++) {
+        for (int c = 0; c < 2; c++) {
+          assertEquals(run.probabilities()[i][c], again[i][c], 1e-5, run.result().method() + " row " + i);
+        }
+      }
+    }
   }
 }
