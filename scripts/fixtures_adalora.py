@@ -9,6 +9,9 @@ Writes, under peft-core/src/test/resources/fixtures/adalora-tiny-llama/:
         E is nonzero, rank_pattern is HF's final allocation, the tensors are pruned to it.
   golden.safetensors   input_ids, attention_mask and the adapted model's logits.
   budgets.json         RankAllocator.budget_schedule(step) for every step of two schedules (budget, mask flag).
+  allocator.safetensors + allocator.json   HF's RankAllocator driven by given gradients: the starting A, E, B,
+        the gradient of every step before total_step - tfinal, and after each step the singular values and the
+        rank_pattern (total_step=12, tinit=2, tfinal=3, deltaT=2; no optimizer, so only the masks change weights).
 
 Also checks an adapter written by peft4j: `--check DIR` loads DIR with PeftModel.from_pretrained on tiny-llama and
 prints the logits' max difference from DIR/golden.safetensors (written by peft4j's AdaLoraTest when run with
@@ -89,6 +92,7 @@ def make():
                  budgets(config(total_step=1000, tinit=100, tfinal=250, deltaT=10))]
     with open(os.path.join(OUT, "budgets.json"), "w") as f:
         json.dump(schedules, f)
+    make_allocator_trace()
     reloaded = peft.PeftModel.from_pretrained(base_model(), OUT).eval()
     d = (logits_with(reloaded, golden) - logits).abs().max().item()
     base_logits = logits_with(base_model().eval(), golden)
@@ -97,6 +101,34 @@ def make():
     print(f"saved shapes: {shapes}")
     print(f"reload diff {d:.2e}; adapter moves logits by {(logits - base_logits).abs().max().item():.3f}")
     assert d < 1e-4, d
+
+
+def make_allocator_trace():
+    torch.manual_seed(1)
+    model = peft.get_peft_model(base_model(), config(total_step=12, tinit=2, tfinal=3, deltaT=2))
+    params = {n.replace("base_model.model.", "").replace(".default", ""): p for n, p in model.named_parameters()
+              if "lora_" in n}
+    tensors = {}
+    with torch.no_grad():
+        for name, p in params.items():
+            p.normal_(0, 0.3)
+            tensors["start." + name] = p.detach().clone()
+    trace = []
+    for step in range(1, 13):
+        for name, p in params.items():
+            p.grad = torch.randn_like(p) * 0.1
+            if step < 12 - 3:
+                tensors[f"grad{step}." + name] = p.grad.clone()
+        model.base_model.update_and_allocate(step)
+        for name, p in params.items():
+            if name.endswith("lora_E"):
+                tensors[f"E{step}." + name] = p.detach().clone()
+        pattern = model.peft_config["default"].rank_pattern
+        trace.append(None if pattern is None else {k.replace(".default", ""): v for k, v in pattern.items()})
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(OUT, "allocator.safetensors"))
+    with open(os.path.join(OUT, "allocator.json"), "w") as f:
+        json.dump(trace, f)
+    print(f"allocator trace: final ranks { {k: sum(v) for k, v in trace[-1].items()} }")
 
 
 def check(adapter_dir):

@@ -179,6 +179,48 @@ class AdaLoraTest {
     }
   }
 
+  /**
+   * HF's RankAllocator driven by recorded gradients (scripts/fixtures_adalora.py): after every step the same singular
+   * values are zeroed and the same rank pattern is recorded.
+   */
+  @Test
+  void rankAllocationEqualsHuggingFacesStepByStep() throws IOException {
+    Path fixture = Fixtures.dir("adalora-tiny-llama");
+    JsonArray trace = JsonParser.parseString(Files.readString(fixture.resolve("allocator.json"))).getAsJsonArray();
+    SameDiff sd = HfModels.load(Fixtures.dir("tiny-llama")).sameDiff();
+    PeftModel model = Peft.adaLora(6, 2).alpha(16).totalStep(12).tinit(2).tfinal(3).deltaT(2)
+        .target("q_proj", "v_proj").apply(sd);
+    AdaLora adapter = adapter(model);
+    try (SafetensorsFile f = SafetensorsFile.open(fixture.resolve("allocator.safetensors"))) {
+      Map<String, INDArray> start = new HashMap<>();
+      for (String key : adapter.stateDict().keySet()) {
+        start.put(key, f.read("start." + key));
+      }
+      adapter.loadStateDict(start);
+      for (int step = 1; step <= 12; step++) {
+        Map<String, INDArray> gradients = new HashMap<>();
+        for (String m : adapter.adaptedModules()) {
+          for (String p : List.of("lora_A", "lora_E", "lora_B")) {
+            String key = (step < 9 ? "grad" + step : "start") + "." + m + "." + p; // no gradient is read after T
+            gradients.put(P + m + "/" + p, f.read(key).transpose().dup('c'));
+          }
+        }
+        adapter.afterStep(step, gradients);
+        for (String m : adapter.adaptedModules()) {
+          INDArray hf = f.read("E" + step + "." + m + ".lora_E").transpose();
+          assertEquals(hf, sd.getArrForVarName(P + m + "/lora_E"), "singular values of " + m + " after step " + step);
+        }
+        JsonElement expected = trace.get(step - 1);
+        Map<String, List<Boolean>> hfPattern = new LinkedHashMap<>();
+        if (!expected.isJsonNull()) {
+          expected.getAsJsonObject().entrySet().forEach(e -> hfPattern.put(e.getKey(),
+              e.getValue().getAsJsonArray().asList().stream().map(JsonElement::getAsBoolean).toList()));
+        }
+        assertEquals(hfPattern, adapter.config().rankPattern(), "rank pattern after step " + step);
+      }
+    }
+  }
+
   @Test
   void maskingFollowsTheBudgetAndKeepsTheTargetAfterTheFinalAllocation() {
     SameDiff sd = ToyModels.attention(DataType.FLOAT);
