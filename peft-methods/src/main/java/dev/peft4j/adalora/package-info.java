@@ -29,7 +29,8 @@
  * <p>Differences from Hugging Face PEFT: where the budget equals the initial budget at a masking step (only when
  * target_r = init_r) HF's {@code torch.kthvalue(k=0)} fails and peft4j masks nothing; the initial A and B are drawn
  * from Java's generator, not torch's; the regulariser is added when the graph has one loss variable at apply time
- * (none: no regulariser; several: refused unless orth_reg_weight is 0); unmerge restores the weights saved at merge
+ * (none: no regulariser; several: refused unless orth_reg_weight is 0) and is out of the loss while the adapter is
+ * disabled or merged (HF adds it to every loss its model returns); unmerge restores the weights saved at merge
  * instead of subtracting. A module whose rank pattern keeps no triplet gets no branch and is saved as empty
  * tensors, as HF does.
  *

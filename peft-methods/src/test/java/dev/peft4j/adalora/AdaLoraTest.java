@@ -337,6 +337,36 @@ class AdaLoraTest {
     hf.forEach((k, v) -> assertEquals(v, ours.get(k), k));
   }
 
+  @Test
+  void aPrunedAdapterWithARankZeroModuleMergesAndUnmergesExactly() throws IOException {
+    Path fixture = Fixtures.dir("adalora-tiny-llama");
+    Map<String, INDArray> inputs = llamaInputs(fixture.resolve("golden.safetensors"));
+    SameDiff sd = HfModels.load(Fixtures.dir("tiny-llama")).sameDiff();
+    Map<String, INDArray> weights = new HashMap<>();
+    for (String m : List.of("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",
+        "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj")) {
+      weights.put(m, sd.getArrForVarName(m + ".weight").dup());
+    }
+    PeftModel model = Peft.load(sd, fixture);
+    INDArray unmerged = sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS);
+    AdaLora adapter = adapter(model);
+    adapter.merge();
+    GraphRewriter.of(sd).requireConsistentLinks();
+    INDArray merged = sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS);
+    assertTrue(Graphs.relativeError(merged, unmerged) <= 1e-5, "merged vs unmerged " + Graphs.relativeError(merged,
+        unmerged));
+    assertEquals(weights.get("model.layers.1.self_attn.q_proj"),
+        sd.getArrForVarName("model.layers.1.self_attn.q_proj.weight"), "a rank-0 module's weight is not touched");
+    adapter.unmerge();
+    weights.forEach((m, w) -> assertEquals(w, sd.getArrForVarName(m + ".weight"), m + " restored"));
+    weights.forEach((m, w) -> assertEquals(0.0, w.sub(sd.getArrForVarName(m + ".weight")).amaxNumber().doubleValue(),
+        0.0, m + " restored bit for bit"));
+    assertEquals(unmerged, sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS));
+    SameDiff result = model.mergeAndUnload();
+    assertTrue(Graphs.relativeError(result.output(inputs, Llama.LOGITS).get(Llama.LOGITS), unmerged) <= 1e-5);
+    result.getVariables().keySet().forEach(n -> assertTrue(!n.startsWith("peft/"), "left over " + n));
+  }
+
   /**
    * Trains AdaLoRA on tiny-llama in peft4j through the whole schedule and saves it with peft4j's logits as
    * {@code golden.safetensors}; {@code python scripts/fixtures_adalora.py --check DIR} loads it in HF PEFT. Run with
