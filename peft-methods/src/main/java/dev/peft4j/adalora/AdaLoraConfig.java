@@ -211,7 +211,10 @@ public final class AdaLoraConfig implements AdapterConfig {
     return modules;
   }
 
-  /** Σ r·(in + out + 1) over the targeted linear layers (r from the rank pattern, else init_r), plus modules_to_save. */
+  /**
+   * Σ r·(in + out + 1) over the targeted linear layers (r from the rank pattern, else init_r), plus the modules to
+   * save.
+   */
   @Override
   public long parameterCount(SameDiff sameDiff) {
     long own = select(GraphRewriter.of(sameDiff)).stream()

@@ -294,7 +294,8 @@ class AdaLoraTest {
     assertEquals(adapter.config().toHfConfig(), loaded.adapter(PeftModel.DEFAULT_ADAPTER).config().toHfConfig());
     Path again = dir.resolve("again");
     loaded.save(again);
-    assertEquals(Files.readString(dir.resolve(AdapterFiles.CONFIG)), Files.readString(again.resolve(AdapterFiles.CONFIG)));
+    assertEquals(Files.readString(dir.resolve(AdapterFiles.CONFIG)),
+        Files.readString(again.resolve(AdapterFiles.CONFIG)), "saved again: the same config");
   }
 
   private static List<Long> longs(long[] shape) {
