@@ -32,7 +32,7 @@ public abstract class AbstractAdapter<C extends AdapterConfig> implements Adapte
   protected enum State { NEW, ENABLED, DISABLED, MERGED, UNLOADED }
 
   private final String name;
-  private final C config;
+  private C config;
   private SameDiff sd;
   private GraphRewriter graph;
   private ModulesToSave saved;
@@ -52,6 +52,14 @@ public abstract class AbstractAdapter<C extends AdapterConfig> implements Adapte
   @Override
   public final C config() {
     return config;
+  }
+
+  /**
+   * Replaces the config by one that records what training decided, so that it is saved with the adapter (AdaLoRA's
+   * rank pattern, which Hugging Face PEFT writes into the adapter's config the same way).
+   */
+  protected final void updateConfig(C updated) {
+    this.config = updated;
   }
 
   /** The graph this adapter was applied to. */

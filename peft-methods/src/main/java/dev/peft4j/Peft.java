@@ -2,6 +2,7 @@ package dev.peft4j;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
@@ -33,6 +34,18 @@ public final class Peft {
     return LoraConfig.builder(r);
   }
 
+  /**
+   * AdaLoRA: SVD-shaped updates of initial rank {@code initR} per module, pruned during training to an average of
+   * {@code targetR}; needs {@code .totalStep(n)} (the schedule's length) and targets.
+   * <pre>{@code
+   * PeftModel m = Peft.adaLora(12, 4).totalStep(1000).tinit(100).tfinal(200).target("q_proj", "v_proj").apply(sd);
+   * new Trainer.Builder(m).steps(1000).build().fit(batches);   // allocates ranks after each step
+   * }</pre>
+   */
+  public static AdaLoraConfig.Builder adaLora(int initR, int targetR) {
+    return AdaLoraConfig.builder(initR, targetR);
+  }
+
   /** IA³: learned vectors rescaling the targets' outputs, or their inputs for {@code feedforward(...)} targets. */
   public static Ia3Config.Builder ia3() {
     return Ia3Config.builder();
@@ -59,7 +72,7 @@ public final class Peft {
   }
 
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID");
+  public static final Set<String> LOADABLE = Set.of("LORA", "ADALORA", "IA3", "BOTTLENECK", "HYBRID");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -100,6 +113,7 @@ public final class Peft {
     String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
     return switch (peftType == null ? "" : peftType) {
       case "LORA" -> LoraConfig.fromHf(json, ignored);
+      case "ADALORA" -> AdaLoraConfig.fromHf(json, ignored);
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);

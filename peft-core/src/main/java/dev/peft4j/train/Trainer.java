@@ -57,6 +57,7 @@ public final class Trainer {
   private final int evaluateEvery;
   private final Evaluator evaluator;
   private final PrintStream progress;
+  private final List<StepListener> stepListeners;
 
   private Trainer(Builder b) {
     this.model = b.model;
@@ -74,6 +75,7 @@ public final class Trainer {
     this.evaluateEvery = b.evaluateEvery;
     this.evaluator = b.evaluator;
     this.progress = b.progress;
+    this.stepListeners = List.copyOf(b.stepListeners);
   }
 
   /**
@@ -93,6 +95,13 @@ public final class Trainer {
     checkArgument(data.iterator().hasNext(), "no training data");
 
     List<String> names = trainable.names();
+    List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
+    for (String adapter : model.activeAdapters()) {
+      if (model.adapter(adapter) instanceof StepListener l) {
+        listeners.add(l);
+      }
+    }
+    listeners.addAll(stepListeners);
     AdamW optimizer = new AdamW(sd, names, beta1, beta2, epsilon, weightDecay);
     ProgressBar bar = progress == null ? null : new ProgressBar(progress, steps, System.console() != null);
     List<TrainingHistory.Step> history = new ArrayList<>();
@@ -134,7 +143,11 @@ public final class Trainer {
           gradients.values().forEach(g -> g.muli(scale));
         }
         double lr = learningRate * schedule.factor(step - 1, warmupSteps, steps);
+        Map<String, INDArray> stepGradients = listeners.isEmpty() ? Map.of() : copies(gradients); // step mutates
         optimizer.step(gradients, lr);
+        for (StepListener l : listeners) {
+          l.afterStep(step, stepGradients);
+        }
         double meanLoss = lossSum / accumulation;
         history.add(new TrainingHistory.Step(step, meanLoss, lr, norm, tokens, (System.nanoTime() - start) / 1e9));
         if (bar != null) {
@@ -150,6 +163,12 @@ public final class Trainer {
       model.eval();
     }
     return new TrainingHistory(history, evaluations, optimizer.stateBytes(), optimizer.parameters());
+  }
+
+  private static Map<String, INDArray> copies(Map<String, INDArray> gradients) {
+    Map<String, INDArray> out = new HashMap<>();
+    gradients.forEach((k, v) -> out.put(k, v.dup()));
+    return java.util.Collections.unmodifiableMap(out);
   }
 
   private static double globalNorm(Map<String, INDArray> gradients) {
@@ -179,6 +198,7 @@ public final class Trainer {
     private Evaluator evaluator;
     private PrintStream progress;
     private boolean progressSet;
+    private final List<StepListener> stepListeners = new ArrayList<>();
 
     public Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
@@ -280,6 +300,16 @@ public final class Trainer {
       checkState(!progressSet, "progress output was already set");
       this.progress = out;
       this.progressSet = true;
+      return this;
+    }
+
+    /**
+     * Also calls {@code listener} after every optimizer step, after the active adapters that are listeners
+     * themselves (AdaLoRA); may be called several times.
+     */
+    public Builder onStep(StepListener listener) {
+      checkArgument(listener != null, "step listener must not be null");
+      stepListeners.add(listener);
       return this;
     }
 

@@ -57,6 +57,7 @@ public final class Cases {
   }
 
   private static final Set<Capability> LORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> ADALORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
@@ -96,6 +97,14 @@ public final class Cases {
         new Case("lora r3 attention layers(0) exclude k", attention,
             () -> Peft.lora(3).target("self_attn.q_proj", "k_proj", "o_proj").exclude("k_proj").layers(0).build(),
             2L * 3 * (D + D), LORA),
+        // tinit beyond the suite's longest run (40 steps): no triplet is masked here (AdaLoraTest covers masking)
+        new Case("adalora r4→2 mlp all-linear", mlp,
+            () -> Peft.adaLora(4, 2).totalStep(200).tinit(100).target("all-linear").build(),
+            4L * (MLP_IN + MLP_HIDDEN + 1) + 4L * (MLP_HIDDEN + MLP_HIDDEN + 1), ADALORA),
+        new Case("adalora r3→2 attention q,v dropout alpha 16", attention,
+            () -> Peft.adaLora(3, 2).alpha(16).dropout(0.1).totalStep(100).tinit(60).tfinal(10)
+                .target("q_proj", "v_proj").build(),
+            blocks * 2L * 3 * (D + D + 1), ADALORA),
         new Case("ia3 attention k,v + feed-forward down", attention,
             () -> Peft.ia3().target("k_proj", "v_proj", "down_proj").feedforward("down_proj").build(),
             blocks * (2L * D + FFN), IA3),

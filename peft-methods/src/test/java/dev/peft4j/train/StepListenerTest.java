@@ -1,0 +1,57 @@
+package dev.peft4j.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.peft4j.Peft;
+import dev.peft4j.PeftModel;
+import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.ToyModels;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/** The trainer's per-step callback: every step, in order, with the step's gradients of the whole trainable set. */
+class StepListenerTest {
+
+  @Test
+  void calledAfterEveryStepWithTheGradientsTheOptimizerUsed() {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);
+    PeftModel model = Peft.lora(2).target("fc").apply(sd);
+    List<Integer> steps = new ArrayList<>();
+    List<Double> norms = new ArrayList<>();
+    List<Map<String, INDArray>> afterUpdate = new ArrayList<>();
+    String a = model.trainableParameters().names().get(0);
+    TrainingHistory history = new Trainer.Builder(model).steps(4).learningRate(1e-2).maxGradNorm(0).progress(null)
+        .onStep((step, gradients) -> {
+          steps.add(step);
+          assertEquals(Set.copyOf(model.trainableParameters().names()), gradients.keySet());
+          double sumSquares = gradients.values().stream()
+              .mapToDouble(g -> Math.pow(g.norm2Number().doubleValue(), 2)).sum();
+          norms.add(Math.sqrt(sumSquares));
+          afterUpdate.add(Map.of(a, sd.getArrForVarName(a).dup()));
+          assertThrows(UnsupportedOperationException.class, () -> gradients.put(a, null));
+        }).build().fit(Graphs.batches(sd, 4, 2, 8));
+    assertEquals(List.of(1, 2, 3, 4), steps);
+    for (int i = 0; i < 4; i++) { // unclipped: the gradients' norm is the one the history records (not AdamW's g²)
+      assertEquals(history.steps().get(i).gradientNorm(), norms.get(i), 1e-5 * norms.get(i));
+    }
+    assertEquals(sd.getArrForVarName(a), afterUpdate.get(3).get(a), "called after the optimizer updated the weights");
+    assertTrue(norms.get(0) > 0);
+  }
+
+  @Test
+  void nullListenerIsRefused() {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);
+    PeftModel model = Peft.lora(2).target("fc").apply(sd);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> new Trainer.Builder(model).onStep(null));
+    assertTrue(e.getMessage().contains("step listener must not be null"), e.getMessage());
+  }
+}
