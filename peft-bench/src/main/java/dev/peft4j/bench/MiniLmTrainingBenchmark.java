@@ -116,10 +116,22 @@ public class MiniLmTrainingBenchmark {
   }
 
   @TearDown(Level.Trial)
-  public void tearDown() {
+  public void tearDown() throws java.io.IOException {
     if (seeding != null) {
       seeding.close();
     }
+    // each configuration runs in its own fork, so the process's high-water mark is this configuration's peak
+    System.out.printf("%npeak RSS [%s]: %d MiB%n", config, peakRssKib() / 1024);
+  }
+
+  /** {@code VmHWM} of {@code /proc/self/status}: the peak resident set size in KiB (0 where there is none). */
+  static long peakRssKib() throws java.io.IOException {
+    for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+      if (line.startsWith("VmHWM:")) {
+        return Long.parseLong(line.replaceAll("[^0-9]", ""));
+      }
+    }
+    return 0;
   }
 
   @Benchmark
