@@ -389,8 +389,7 @@ public final class ParameterBudget {
     long h = shape.hidden();
     long perTokenPerLayer = 10 * h + (shape.architecture() == Architecture.BERT ? 2L : 4L) * shape.ffn()
         + 2L * shape.heads() * seq;
-    long logits = "lm_head".equals(head) || (shape.architecture() == Architecture.LLAMA && shape.labels() == 0)
-        ? 2L * shape.vocab() : 0;
+    long logits = shape.architecture() == Architecture.LLAMA && shape.labels() == 0 ? 2L * shape.vocab() : 0;
     long tokens = (long) batch * seq;
     long activations = tokens * (perTokenPerLayer * shape.layers() + logits);
     return new Memory(totalParameters() * bytes, trainable * bytes, trainable * bytes, 2 * trainable * bytes,

@@ -80,21 +80,23 @@ class SelectiveBadInputTest {
   }
 
   @Test
-  void zeroBiasConstantIsNeverTrained() {
-    SameDiff sd = ToyModels.attention(DataType.FLOAT);
+  void onQwen2OnlyTheQkvBiasesTrainNeverTheSharedZeroBias() throws IOException {
+    HfModels.Loaded loaded = HfModels.load(Fixtures.dir("tiny-qwen2"));
+    SameDiff sd = loaded.sameDiff();
+    List<String> zeroBiases = sd.variables().stream().map(v -> v.name()).filter(n -> n.startsWith("zero_bias_"))
+        .toList();
+    assertTrue(!zeroBiases.isEmpty(), "o_proj, the MLP and lm_head read shared zero constants");
     PeftModel model = Peft.bitFit().apply(sd);
-    List<String> trained = ((BitFitLike) () -> model).selected();
-    assertTrue(trained.stream().allMatch(p -> p.endsWith(".bias")), trained.toString());
-    assertTrue(trained.stream().noneMatch(p -> p.contains("q_proj") || p.contains("k_proj") || p.contains("v_proj")));
-  }
-
-  /** The selected base parameters of the default adapter. */
-  @FunctionalInterface
-  private interface BitFitLike {
-    PeftModel model();
-
-    default List<String> selected() {
-      return ((SelectiveAdapter<?>) model().adapter(PeftModel.DEFAULT_ADAPTER)).selectedParameters();
+    List<String> selected = ((SelectiveAdapter<?>) model.adapter(PeftModel.DEFAULT_ADAPTER)).selectedParameters();
+    assertEquals(List.of("model.layers.0.self_attn.q_proj.bias", "model.layers.0.self_attn.k_proj.bias",
+        "model.layers.0.self_attn.v_proj.bias", "model.layers.1.self_attn.q_proj.bias",
+        "model.layers.1.self_attn.k_proj.bias", "model.layers.1.self_attn.v_proj.bias"), selected);
+    assertEquals(2L * (64 + 32 + 32), model.trainableParameters().count(), "q: 64, k and v: 2 KV heads × 16");
+    assertEquals(dev.peft4j.ParameterBudget.of(dev.peft4j.ParameterBudget.Shape.of(
+        (dev.peft4j.model.LlamaConfig) loaded.config())).bitFit(), model.trainableParameters().count());
+    for (String z : zeroBiases) {
+      assertEquals(VariableType.CONSTANT, sd.getVariable(z).getVariableType(), z);
+      assertTrue(model.trainableParameters().names().stream().noneMatch(n -> n.contains(z)), z);
     }
   }
 
