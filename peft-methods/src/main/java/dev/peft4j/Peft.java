@@ -3,11 +3,15 @@ package dev.peft4j;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.peft4j.adalora.AdaLoraConfig;
+import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
+import dev.peft4j.lntuning.LnTuningConfig;
 import dev.peft4j.lora.LoraConfig;
+import dev.peft4j.selective.FullFineTuningConfig;
+import dev.peft4j.selective.LinearProbeConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -60,6 +64,32 @@ public final class Peft {
   }
 
   /**
+   * BitFit: only the biases of linear layers train (every linear layer with a bias, or those given to
+   * {@code target(...)}). Refused, saying so, on models whose linear layers have no biases (Llama, Qwen).
+   */
+  public static BitFitConfig.Builder bitFit() {
+    return BitFitConfig.builder();
+  }
+
+  /** LayerNorm tuning (HF's LN_TUNING): only the norm layers' γ (and β) train; every norm layer by default. */
+  public static LnTuningConfig.Builder lnTuning() {
+    return LnTuningConfig.builder();
+  }
+
+  /** Linear probing: only the task head trains (the output heads, or {@code head(...)}). */
+  public static LinearProbeConfig.Builder linearProbe() {
+    return LinearProbeConfig.builder();
+  }
+
+  /**
+   * Full fine-tuning: every floating-point weight trains except the embedding tables, which ND4J 1.0.0-M2.1 cannot
+   * differentiate through its {@code gather}.
+   */
+  public static FullFineTuningConfig.Builder fullFineTuning() {
+    return FullFineTuningConfig.builder();
+  }
+
+  /**
    * Several methods as one adapter, applied in the order given and trained, saved, disabled and unloaded together;
    * mergeable when every part is.
    * <pre>{@code
@@ -72,7 +102,8 @@ public final class Peft {
   }
 
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "ADALORA", "IA3", "BOTTLENECK", "HYBRID");
+  public static final Set<String> LOADABLE = Set.of("LORA", "ADALORA", "IA3", "BOTTLENECK", "HYBRID",
+      BitFitConfig.PEFT_TYPE, LnTuningConfig.PEFT_TYPE, LinearProbeConfig.PEFT_TYPE, FullFineTuningConfig.PEFT_TYPE);
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -116,6 +147,10 @@ public final class Peft {
       case "ADALORA" -> AdaLoraConfig.fromHf(json, ignored);
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
+      case BitFitConfig.PEFT_TYPE -> BitFitConfig.fromHf(json, ignored);
+      case LnTuningConfig.PEFT_TYPE -> LnTuningConfig.fromHf(json, ignored);
+      case LinearProbeConfig.PEFT_TYPE -> LinearProbeConfig.fromHf(json, ignored);
+      case FullFineTuningConfig.PEFT_TYPE -> FullFineTuningConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));

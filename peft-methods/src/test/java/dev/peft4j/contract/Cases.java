@@ -61,8 +61,14 @@ public final class Cases {
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
+  private static final Set<Capability> SELECTIVE = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
       Capability.MERGEABLE);
+
+  /** Every scalar of a linear layer in → out with bias. */
+  private static long linear(long in, long out) {
+    return in * out + out;
+  }
 
   /** Trainable scalars of one bottleneck adapter of width b on hidden width h. */
   private static long adapter(long h, long b) {
@@ -129,7 +135,32 @@ public final class Cases {
         new Case("hybrid lora q,v + ia3 k + feed-forward down (mergeable)", attention,
             () -> Peft.hybrid(Peft.lora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
                 Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
-            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID));
+            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID),
+        new Case("bitfit mlp fc + modules_to_save head", mlp,
+            () -> Peft.bitFit().target("fc").modulesToSave("head").build(),
+            2L * MLP_HIDDEN + linear(MLP_HIDDEN, CLASSES), SELECTIVE),
+        new Case("bitfit attention every bias (q,k,v have none)", attention,
+            () -> Peft.bitFit().build(),
+            blocks * (2L * D + FFN) + CLASSES, SELECTIVE),
+        new Case("ln tuning attention every norm", attention,
+            () -> Peft.lnTuning().build(),
+            (long) blocks * D, SELECTIVE),
+        new Case("ln tuning attention layers.1.norm + modules_to_save lm_head", attention,
+            () -> Peft.lnTuning().target("layers.1.norm").modulesToSave("lm_head").build(),
+            D + linear(D, CLASSES), SELECTIVE),
+        new Case("linear probe mlp", mlp,
+            () -> Peft.linearProbe().build(),
+            linear(MLP_HIDDEN, CLASSES), SELECTIVE),
+        new Case("linear probe attention lm_head", attention,
+            () -> Peft.linearProbe().head("lm_head").build(),
+            linear(D, CLASSES), SELECTIVE),
+        new Case("full fine-tuning mlp", mlp,
+            () -> Peft.fullFineTuning().build(),
+            linear(MLP_IN, MLP_HIDDEN) + linear(MLP_HIDDEN, MLP_HIDDEN) + linear(MLP_HIDDEN, CLASSES), SELECTIVE),
+        new Case("full fine-tuning attention", attention,
+            () -> Peft.fullFineTuning().build(),
+            blocks * (3L * D * D + linear(D, D) + D + linear(D, FFN) + linear(FFN, D)) + linear(D, CLASSES),
+            SELECTIVE));
   }
 
   public static Stream<Arguments> all() {
