@@ -7,6 +7,7 @@ import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.lora.LoraConfig;
+import dev.peft4j.vera.VeraConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -39,6 +40,14 @@ public final class Peft {
   }
 
   /**
+   * VeRA of rank {@code r}: frozen random projections shared by all targets, and per target two trained vectors
+   * (Σ (r + out) scalars).
+   */
+  public static VeraConfig.Builder vera(int r) {
+    return VeraConfig.builder(r);
+  }
+
+  /**
    * Bottleneck adapters of width {@code size} after each layer's attention and feed-forward output projections
    * (Houlsby); {@code .afterFfnOnly()} for one per layer (Pfeiffer).
    */
@@ -59,7 +68,7 @@ public final class Peft {
   }
 
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID");
+  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID", "VERA");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -102,6 +111,7 @@ public final class Peft {
       case "LORA" -> LoraConfig.fromHf(json, ignored);
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
+      case "VERA" -> VeraConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));

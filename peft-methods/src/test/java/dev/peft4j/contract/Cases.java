@@ -58,6 +58,7 @@ public final class Cases {
 
   private static final Set<Capability> LORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> VERA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
@@ -102,6 +103,15 @@ public final class Cases {
         new Case("ia3 mlp fc (feed-forward) + modules_to_save head", mlp,
             () -> Peft.ia3().target("fc").feedforward("fc").modulesToSave("head").build(),
             MLP_IN + MLP_HIDDEN + (long) MLP_HIDDEN * CLASSES + CLASSES, IA3),
+        new Case("vera r4 attention q,v", attention,
+            () -> Peft.vera(4).target("q_proj", "v_proj").projectionSeed(3).build(),
+            blocks * 2L * (4 + D), VERA),
+        new Case("vera r3 mlp fc + head (sliced projections)", mlp,
+            () -> Peft.vera(3).target("fc", "head").dInitial(0.5).build(),
+            (3L + MLP_HIDDEN) + (3L + MLP_HIDDEN) + (3L + CLASSES), VERA),
+        new Case("vera r2 attention mlp layer 1 + modules_to_save lm_head", attention,
+            () -> Peft.vera(2).target("up_proj", "down_proj").layers(1).modulesToSave("lm_head").build(),
+            (2L + FFN) + (2L + D) + (long) D * CLASSES + CLASSES, VERA),
         new Case("bottleneck b4 houlsby attention", attention,
             () -> Peft.bottleneck(4).build(),
             blocks * 2 * adapter(D, 4), BOTTLENECK),
