@@ -3,6 +3,7 @@ package dev.peft4j;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.peft4j.bottleneck.BottleneckConfig;
+import dev.peft4j.fourierft.FourierFtConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
@@ -48,6 +49,15 @@ public final class Peft {
   }
 
   /**
+   * FourierFT with {@code nFrequency} learned spectral coefficients per target: ΔW is the real part of their inverse
+   * 2-D DFT (n · targets scalars). Starts from a random spectrum as Hugging Face PEFT; {@code .zeroInit()} starts
+   * equal to the base.
+   */
+  public static FourierFtConfig.Builder fourierFt(int nFrequency) {
+    return FourierFtConfig.builder(nFrequency);
+  }
+
+  /**
    * Bottleneck adapters of width {@code size} after each layer's attention and feed-forward output projections
    * (Houlsby); {@code .afterFfnOnly()} for one per layer (Pfeiffer).
    */
@@ -68,7 +78,7 @@ public final class Peft {
   }
 
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID", "VERA");
+  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID", "VERA", "FOURIERFT");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -112,6 +122,7 @@ public final class Peft {
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
       case "VERA" -> VeraConfig.fromHf(json, ignored);
+      case "FOURIERFT" -> FourierFtConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
