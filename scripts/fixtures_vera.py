@@ -67,20 +67,21 @@ def extra_fourierft(out):
 
 
 def make(tag, config, extra):
+    """base.make (save, golden logits, reload check), with VeRA's vectors moved off their init first."""
     torch.manual_seed(0)
-    original = base.make.__globals__["peft"].get_peft_model
+    original = peft.get_peft_model
 
-    def get_peft_model(model, cfg):
+    def get_peft_model(model, cfg):  # base.make perturbs only LoRA and IA³ weights
         m = original(model, cfg)
         if cfg.peft_type == peft.PeftType.VERA:
             perturb(m)
         return m
 
-    base.peft.get_peft_model = get_peft_model
+    peft.get_peft_model = get_peft_model
     try:
         base.make(tag, config)
     finally:
-        base.peft.get_peft_model = original
+        peft.get_peft_model = original
     out = os.path.join(base.FIXTURES, tag)
     golden = extra(out)
     save_file({k: v.contiguous() for k, v in golden.items()}, os.path.join(out, "golden.safetensors"),
