@@ -18,6 +18,7 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.random.custom.RandomBernoulli;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
@@ -33,7 +34,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
 
   /** One adapted layer. */
-  private record Layer(LinearModule module, String d, String b, Created created, Splice splice) {}
+  private record Layer(LinearModule module, String d, String b, String droppedInput, String firstMatmulOp,
+      Created created, Splice splice) {}
 
   private final List<Layer> layers = new ArrayList<>();
   private String sharedA;
@@ -89,10 +91,16 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
     long in = m.inFeatures();
     long out = m.outFeatures();
     String scope = scope("vera") + m.name();
-    String[] names = new String[3]; // d, b, sum
+    String[] names = new String[5]; // d, b, sum, dropped input, first matmul op
     Created created = g.capture(() -> {
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
         SDVariable x = sameDiff.getVariable(m.input());                                          // [n, in]
+        SDVariable dropped = null;
+        if (config().dropout() > 0) {
+          double keep = 1 - config().dropout();
+          SDVariable mask = new RandomBernoulli(sameDiff, sameDiff.shape(x), keep).outputVariable(); // [n, in]
+          dropped = x.mul(mask.castTo(type)).mul(1 / keep);                                 // inverted dropout
+        }
         SDVariable a = sameDiff.getVariable(sharedA);                                             // [max_in, r]
         if (in < maxIn) {
           a = sameDiff.slice(a, new int[] {0, 0}, Math.toIntExact(in), r);                       // [in, r]
@@ -104,9 +112,12 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
         SDVariable d = sameDiff.var(scope + "/vera_lambda_d",
             Nd4j.valueArrayOf(new long[] {r}, config().dInitial(), type));                       // [r]
         SDVariable b = sameDiff.var(scope + "/vera_lambda_b", Nd4j.zeros(type, out));           // [out]
-        SDVariable delta = x.mmul(a).mul(d).mmul(bProj).mul(b);                                   // [n, out]
+        SDVariable xa = (training() && dropped != null ? dropped : x).mmul(a);                   // [n, r]
+        SDVariable delta = xa.mul(d).mmul(bProj).mul(b);                                          // [n, out]
         names[0] = d.name();
         names[1] = b.name();
+        names[3] = dropped == null ? null : dropped.name();
+        names[4] = sameDiff.getVariableOutputOp(xa.name()).getOwnName();
         names[2] = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name();  // [n, out]
       }
     });
@@ -117,7 +128,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
       g.remove(created);
       throw e;
     }
-    return new Layer(m, names[0], names[1], created, splice);
+    return new Layer(m, names[0], names[1], names[3], names[4], created, splice);
   }
 
   @Override
@@ -137,6 +148,15 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
     if (shared != null) { // after the layers: their slices read the projections
       graph().remove(shared);
       shared = null;
+    }
+  }
+
+  @Override
+  protected void trainingChanged() {
+    for (Layer l : layers) {
+      if (l.droppedInput() != null) {
+        graph().setInput(l.firstMatmulOp(), 0, training() ? l.droppedInput() : l.module().input());
+      }
     }
   }
 

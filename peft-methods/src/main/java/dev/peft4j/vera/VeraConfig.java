@@ -35,15 +35,17 @@ public final class VeraConfig implements AdapterConfig {
   private final long projectionSeed;
   private final boolean saveProjection;
   private final double dInitial;
+  private final double dropout;
   private final List<String> modulesToSave;
 
   private VeraConfig(int r, Targets targets, long projectionSeed, boolean saveProjection, double dInitial,
-      List<String> modulesToSave) {
+      double dropout, List<String> modulesToSave) {
     this.r = r;
     this.targets = targets;
     this.projectionSeed = projectionSeed;
     this.saveProjection = saveProjection;
     this.dInitial = dInitial;
+    this.dropout = dropout;
     this.modulesToSave = modulesToSave;
   }
 
@@ -85,6 +87,11 @@ public final class VeraConfig implements AdapterConfig {
     return dInitial;
   }
 
+  /** Probability of zeroing an input element of the branch while training ({@code vera_dropout}). */
+  public double dropout() {
+    return dropout;
+  }
+
   @Override
   public List<String> modulesToSave() {
     return modulesToSave;
@@ -110,7 +117,7 @@ public final class VeraConfig implements AdapterConfig {
     hf.put("layers_to_transform", targets.layers().isEmpty() ? null : List.copyOf(targets.layers()));
     hf.put("projection_prng_key", projectionSeed);
     hf.put("save_projection", saveProjection);
-    hf.put("vera_dropout", 0.0);
+    hf.put("vera_dropout", dropout);
     hf.put("d_initial", dInitial);
     hf.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
     hf.put("bias", "none");
@@ -130,7 +137,7 @@ public final class VeraConfig implements AdapterConfig {
    * A config from Hugging Face PEFT's VeRA {@code adapter_config.json}; a missing field takes Hugging Face's default
    * (r = 256, seed 0, projections saved, d_initial 0.1); unknown fields are returned in {@code ignored}.
    *
-   * @throws IllegalArgumentException naming the field, for what peft4j does not implement (dropout, trained biases,
+   * @throws IllegalArgumentException naming the field, for what peft4j does not implement (trained biases,
    *     fan_in_fan_out, a regex exclude_modules)
    */
   public static VeraConfig fromHf(JsonObject json, Set<String> ignored) {
@@ -138,13 +145,11 @@ public final class VeraConfig implements AdapterConfig {
     checkArgument(!bool(json, "fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
     checkArgument(string(json, "bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
         string(json, "bias", "none"));
-    double dropout = number(json, "vera_dropout", 0.0);
-    checkArgument(dropout == 0, "vera_dropout %s is not supported; only 0", dropout);
     JsonElement targets = json.get("target_modules");
     checkArgument(targets != null && !targets.isJsonNull(),
         "target_modules is missing: peft4j has no per-architecture default targets");
     Builder b = builder(json.has("r") && !json.get("r").isJsonNull() ? json.get("r").getAsInt() : 256)
-        .dInitial(number(json, "d_initial", 0.1));
+        .dInitial(number(json, "d_initial", 0.1)).dropout(number(json, "vera_dropout", 0.0));
     if (json.has("projection_prng_key") && !json.get("projection_prng_key").isJsonNull()) {
       b.projectionSeed(json.get("projection_prng_key").getAsLong());
     }
@@ -197,18 +202,19 @@ public final class VeraConfig implements AdapterConfig {
   @Override
   public boolean equals(Object o) {
     return o instanceof VeraConfig c && r == c.r && targets.equals(c.targets) && projectionSeed == c.projectionSeed
-        && saveProjection == c.saveProjection && dInitial == c.dInitial && modulesToSave.equals(c.modulesToSave);
+        && saveProjection == c.saveProjection && dInitial == c.dInitial && dropout == c.dropout
+        && modulesToSave.equals(c.modulesToSave);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(r, targets, projectionSeed, saveProjection, dInitial, modulesToSave);
+    return Objects.hash(r, targets, projectionSeed, saveProjection, dInitial, dropout, modulesToSave);
   }
 
   @Override
   public String toString() {
     return "VeraConfig{r=" + r + ", targets=" + targets + ", projectionSeed=" + projectionSeed + ", saveProjection="
-        + saveProjection + ", dInitial=" + dInitial + ", modulesToSave=" + modulesToSave + "}";
+        + saveProjection + ", dInitial=" + dInitial + ", dropout=" + dropout + ", modulesToSave=" + modulesToSave + "}";
   }
 
   /** Builds a {@link VeraConfig}; each option can be set once. */
@@ -219,6 +225,7 @@ public final class VeraConfig implements AdapterConfig {
     private int[] layers;
     private Long projectionSeed;
     private Double dInitial;
+    private Double dropout;
     private List<String> modulesToSave;
     private boolean saveProjection = true;
 
@@ -271,6 +278,13 @@ public final class VeraConfig implements AdapterConfig {
       return this;
     }
 
+    /** Dropout on the branch's input while training, HF's {@code vera_dropout}; default 0. Must be in [0, 1). */
+    public Builder dropout(double p) {
+      checkState(dropout == null, "dropout was already set to %s", dropout);
+      this.dropout = p;
+      return this;
+    }
+
     /** Modules (e.g. a task head) trained in full beside the adapter, as HF's {@code modules_to_save}; default none. */
     public Builder modulesToSave(String... modules) {
       checkState(modulesToSave == null, "modules to save were already set to %s", modulesToSave);
@@ -278,11 +292,16 @@ public final class VeraConfig implements AdapterConfig {
       return this;
     }
 
-    /** @throws IllegalArgumentException naming the bad value: r ≤ 0, d_initial not finite, no targets */
+    /**
+     * @throws IllegalArgumentException naming the bad value: r ≤ 0, d_initial not finite, dropout outside [0, 1), no
+     *     targets
+     */
     public VeraConfig build() {
       checkArgument(r > 0, "VeRA rank r must be > 0, got %s", r);
       double d = dInitial == null ? 0.1 : dInitial;
       checkArgument(Double.isFinite(d), "d_initial must be finite, got %s", d);
+      double p = dropout == null ? 0 : dropout;
+      checkArgument(p >= 0 && p < 1, "vera dropout must be in [0, 1), got %s", p);
       checkArgument(targets != null, "no target modules: call target(...) or targetRegex(...)");
       Targets t = targets;
       if (exclude != null) {
@@ -291,7 +310,7 @@ public final class VeraConfig implements AdapterConfig {
       if (layers != null) {
         t = t.layers(layers);
       }
-      return new VeraConfig(r, t, projectionSeed == null ? 0 : projectionSeed, saveProjection, d,
+      return new VeraConfig(r, t, projectionSeed == null ? 0 : projectionSeed, saveProjection, d, p,
           modulesToSave == null ? List.of() : modulesToSave);
     }
 

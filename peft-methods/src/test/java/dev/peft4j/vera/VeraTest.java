@@ -98,6 +98,27 @@ class VeraTest {
   }
 
   @Test
+  void dropoutIsOffForInferenceAndFreshPerStepWhileTraining() {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);
+    PeftModel model = Peft.vera(4).dropout(0.5).target("head").apply(sd);
+    sd.getArrForVarName(SCOPE + "head/vera_lambda_b").assign(1);
+    Batch batch = Graphs.batches(sd, 1, 1, 64).get(0);
+    INDArray inference = Graphs.logits(sd, batch);
+    assertEquals(inference, Graphs.logits(sd, batch), "inference mode is deterministic");
+    model.train();
+    long[] seed = {1};
+    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed[0])) {
+      INDArray first = Graphs.logits(sd, batch);
+      assertEquals(first, Graphs.logits(sd, batch), "same seed, same mask");
+      seed[0] = 2;
+      assertNotEquals(first, Graphs.logits(sd, batch), "a new seed draws a new mask");
+      assertNotEquals(inference, first, "dropout acts while training");
+    }
+    model.eval();
+    assertEquals(inference, Graphs.logits(sd, batch), "back in inference mode: no dropout");
+  }
+
+  @Test
   void initialisesDAtDInitialAndBAtZero() {
     SameDiff sd = ToyModels.attention(DataType.FLOAT);
     Peft.vera(4).target("q_proj", "down_proj").dInitial(0.25).apply(sd);
@@ -246,11 +267,12 @@ class VeraTest {
         "layers.0.self_attn.q_proj", "lm_head");
     rejects(sd -> Peft.vera(4).target("norm").apply(sd), "not linear layers", "layers.0.norm");
     rejects(sd -> Peft.vera(4).apply(sd), "no target modules");
+    rejects(sd -> Peft.vera(4).target("q_proj").dropout(1.0).apply(sd), "dropout must be in [0, 1), got 1.0");
   }
 
   @Test
   void hfConfigsPeft4jCannotHonourAreRefusedByField() {
-    for (String[] c : new String[][] {{"vera_dropout", "0.1"}, {"fan_in_fan_out", "true"}, {"bias", "\"all\""}}) {
+    for (String[] c : new String[][] {{"fan_in_fan_out", "true"}, {"bias", "\"all\""}}) {
       JsonObject json = JsonParser.parseString("{\"peft_type\": \"VERA\", \"r\": 4, \"target_modules\": [\"q_proj\"], \""
           + c[0] + "\": " + c[1] + "}").getAsJsonObject();
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
