@@ -47,11 +47,16 @@ public final class TrainableParameterSet {
     return new TrainableParameterSet(shapes.buildOrThrow(), parameterCount(sameDiff));
   }
 
+  /** The name scope of an adapter's frozen buffers, inside its method's scope; they are not counted as parameters. */
+  public static final String BUFFER_SCOPE = "buffer/";
+
   /**
    * All parameters of the graph, as Hugging Face counts every {@code nn.Parameter} of the model: the elements of
    * every {@code VARIABLE}, and of every {@code CONSTANT} that looks like a frozen parameter — at least rank 1 and
    * named like a module parameter ({@code module.param} or {@code peft/...}). Scalars and unnamed constants that
-   * ops create (a loss's smoothing factor, say) are not parameters.
+   * ops create (a loss's smoothing factor, say) are not parameters, nor are an adapter's buffers (constants under
+   * {@code peft/<adapter>/<method>/}{@value #BUFFER_SCOPE}, such as VeRA's shared projections, which torch keeps as
+   * buffers too).
    */
   public static long parameterCount(SameDiff sameDiff) {
     long total = 0;
@@ -60,7 +65,8 @@ public final class TrainableParameterSet {
       if (array == null) {
         continue;
       }
-      boolean parameterLike = array.rank() >= 1 && (v.name().contains(".") || v.name().startsWith("peft/"));
+      boolean parameterLike = array.rank() >= 1 && (v.name().contains(".") || v.name().startsWith("peft/"))
+          && !(v.name().startsWith("peft/") && v.name().contains("/" + BUFFER_SCOPE));
       if (v.getVariableType() == VariableType.VARIABLE
           || (v.getVariableType() == VariableType.CONSTANT && parameterLike)) {
         total += array.length();

@@ -5,6 +5,7 @@ import com.google.gson.JsonObject;
 import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
+import dev.peft4j.fourierft.FourierFtConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
@@ -12,6 +13,7 @@ import dev.peft4j.lntuning.LnTuningConfig;
 import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.selective.FullFineTuningConfig;
 import dev.peft4j.selective.LinearProbeConfig;
+import dev.peft4j.vera.VeraConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -53,6 +55,23 @@ public final class Peft {
   /** IA³: learned vectors rescaling the targets' outputs, or their inputs for {@code feedforward(...)} targets. */
   public static Ia3Config.Builder ia3() {
     return Ia3Config.builder();
+  }
+
+  /**
+   * VeRA of rank {@code r}: frozen random projections shared by all targets, and per target two trained vectors
+   * (Σ (r + out) scalars).
+   */
+  public static VeraConfig.Builder vera(int r) {
+    return VeraConfig.builder(r);
+  }
+
+  /**
+   * FourierFT with {@code nFrequency} learned spectral coefficients per target: ΔW is the real part of their inverse
+   * 2-D DFT (n · targets scalars). Starts from a random spectrum as Hugging Face PEFT; {@code .zeroInit()} starts
+   * equal to the base.
+   */
+  public static FourierFtConfig.Builder fourierFt(int nFrequency) {
+    return FourierFtConfig.builder(nFrequency);
   }
 
   /**
@@ -102,8 +121,9 @@ public final class Peft {
   }
 
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "ADALORA", "IA3", "BOTTLENECK", "HYBRID",
-      BitFitConfig.PEFT_TYPE, LnTuningConfig.PEFT_TYPE, LinearProbeConfig.PEFT_TYPE, FullFineTuningConfig.PEFT_TYPE);
+  public static final Set<String> LOADABLE = Set.of("LORA", "ADALORA", "IA3", "BOTTLENECK", "HYBRID", "VERA",
+      "FOURIERFT", BitFitConfig.PEFT_TYPE, LnTuningConfig.PEFT_TYPE, LinearProbeConfig.PEFT_TYPE,
+      FullFineTuningConfig.PEFT_TYPE);
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -151,6 +171,8 @@ public final class Peft {
       case LnTuningConfig.PEFT_TYPE -> LnTuningConfig.fromHf(json, ignored);
       case LinearProbeConfig.PEFT_TYPE -> LinearProbeConfig.fromHf(json, ignored);
       case FullFineTuningConfig.PEFT_TYPE -> FullFineTuningConfig.fromHf(json, ignored);
+      case "VERA" -> VeraConfig.fromHf(json, ignored);
+      case "FOURIERFT" -> FourierFtConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));

@@ -19,6 +19,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Hugging Face PEFT's adapter directory: {@code adapter_config.json} and {@code adapter_model.safetensors}
  * (metadata {@code {"format": "pt"}}, tensor keys prefixed {@code base_model.model.}).
+ *
+ * <p>A few tensors live on Hugging Face's tuner rather than in the model (VeRA's shared projections,
+ * {@code base_model.vera_A}); their keys start with {@link #TUNER_PREFIX} but not {@link #PREFIX}, and peft4j keeps
+ * them whole, in the file and in its state dicts.
  */
 public final class AdapterFiles {
 
@@ -26,22 +30,25 @@ public final class AdapterFiles {
   public static final String WEIGHTS = "adapter_model.safetensors";
   /** The prefix Hugging Face PEFT puts before every module path in the weights file. */
   public static final String PREFIX = "base_model.model.";
+  /** The prefix of tensors kept on the tuner rather than in a module, e.g. {@code base_model.vera_A}. */
+  public static final String TUNER_PREFIX = "base_model.";
 
   private AdapterFiles() {}
 
-  /** A read adapter directory: its config and its tensors keyed without {@link #PREFIX}. */
+  /** A read adapter directory: its config and its tensors keyed without {@link #PREFIX} (tuner-level ones whole). */
   public record Read(JsonObject config, Map<String, INDArray> tensors) {}
 
   /**
    * Writes an adapter directory. Each file is written to a temporary file and renamed over the old one, the weights
    * first, so a crash never leaves a half-written file.
    *
-   * @param tensors keyed relative to the model (without {@link #PREFIX})
+   * @param tensors keyed relative to the model (without {@link #PREFIX}), or whole for tuner-level tensors
+   *     ({@link #TUNER_PREFIX})
    */
   public static void write(Path dir, Map<String, Object> config, Map<String, INDArray> tensors) throws IOException {
     Files.createDirectories(dir);
     Map<String, INDArray> prefixed = new LinkedHashMap<>();
-    tensors.forEach((k, v) -> prefixed.put(PREFIX + k, v));
+    tensors.forEach((k, v) -> prefixed.put(k.startsWith(TUNER_PREFIX) ? k : PREFIX + k, v));
     Safetensors.write(dir.resolve(WEIGHTS), prefixed, Map.of("format", "pt"));
     String json = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(new TreeMap<>(config));
     Path temp = dir.resolve(CONFIG + ".tmp");
@@ -81,11 +88,11 @@ public final class AdapterFiles {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
     try (SafetensorsFile file = SafetensorsFile.open(weights)) {
       for (String name : file.names()) {
-        if (!name.startsWith(PREFIX)) {
+        if (!name.startsWith(TUNER_PREFIX)) {
           throw new IOException(String.format("%s: tensor '%s' lacks the '%s' prefix of a PEFT adapter", weights,
               name, PREFIX));
         }
-        tensors.put(name.substring(PREFIX.length()), file.read(name));
+        tensors.put(name.startsWith(PREFIX) ? name.substring(PREFIX.length()) : name, file.read(name));
       }
     }
     return new Read(config, tensors);

@@ -59,6 +59,9 @@ public final class Cases {
   private static final Set<Capability> LORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> ADALORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> VERA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> FOURIERFT = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> FOURIERFT_RANDOM_INIT = EnumSet.of(Capability.MERGEABLE);
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> SELECTIVE = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
@@ -117,6 +120,25 @@ public final class Cases {
         new Case("ia3 mlp fc (feed-forward) + modules_to_save head", mlp,
             () -> Peft.ia3().target("fc").feedforward("fc").modulesToSave("head").build(),
             MLP_IN + MLP_HIDDEN + (long) MLP_HIDDEN * CLASSES + CLASSES, IA3),
+        new Case("vera r4 attention q,v dropout", attention,
+            () -> Peft.vera(4).target("q_proj", "v_proj").projectionSeed(3).dropout(0.1).build(),
+            blocks * 2L * (4 + D), VERA),
+        new Case("vera r3 mlp fc + head (sliced projections)", mlp,
+            () -> Peft.vera(3).target("fc", "head").dInitial(0.5).build(),
+            (3L + MLP_HIDDEN) + (3L + MLP_HIDDEN) + (3L + CLASSES), VERA),
+        new Case("vera r2 attention mlp layer 1 + modules_to_save lm_head", attention,
+            () -> Peft.vera(2).target("up_proj", "down_proj").layers(1).modulesToSave("lm_head").build(),
+            (2L + FFN) + (2L + D) + (long) D * CLASSES + CLASSES, VERA),
+        new Case("fourierft n6 attention q,v zero init", attention,
+            () -> Peft.fourierFt(6).scaling(20).target("q_proj", "v_proj").zeroInit().build(),
+            blocks * 2L * 6, FOURIERFT),
+        new Case("fourierft n5 mlp fc + head, HF's random init", mlp,
+            () -> Peft.fourierFt(5).target("fc", "head").randomLocSeed(3).seed(4).build(),
+            3L * 5, FOURIERFT_RANDOM_INIT),
+        new Case("fourierft n10 attention mlp layer 0 + modules_to_save lm_head", attention,
+            () -> Peft.fourierFt(10).scaling(50).target("up_proj", "down_proj").layers(0).zeroInit()
+                .modulesToSave("lm_head").build(),
+            2L * 10 + (long) D * CLASSES + CLASSES, FOURIERFT),
         new Case("bottleneck b4 houlsby attention", attention,
             () -> Peft.bottleneck(4).build(),
             blocks * 2 * adapter(D, 4), BOTTLENECK),
