@@ -3,6 +3,7 @@ package dev.peft4j.bench;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.AdapterConfig;
+import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.bench.CompareMethods.Method;
@@ -12,6 +13,7 @@ import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.model.Tokenizer;
+import dev.peft4j.selective.LpFt;
 import dev.peft4j.train.Batch;
 import dev.peft4j.train.LearningRateSchedule;
 import dev.peft4j.train.Trainer;
@@ -31,6 +33,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.UnaryOperator;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -253,7 +256,7 @@ public final class Compare {
 
   private static void warmUp(Method method, Options options, int numLabels, List<Batch> train,
       List<Batch> validation) throws IOException {
-    PeftModel model = method.config().apply(options.seed()).apply(classifier(options, numLabels));
+    PeftModel model = method.config(options.seed(), options.steps()).apply(classifier(options, numLabels));
     new Trainer.Builder(model).steps(train.size()).learningRate(method.learningRate()).seed(options.seed())
         .progress(null).build().fit(train);
     probabilities(model.sameDiff(), validation);
@@ -264,22 +267,35 @@ public final class Compare {
     System.gc(); // let the previous run's native buffers go before the peak is reset
     boolean peakKnown = PeakMemory.reset();
     SameDiff sd = classifier(options, numLabels);
-    AdapterConfig config = method.config().apply(options.seed());
-    checkArgument(config.modulesToSave().contains(Heads.CLASSIFIER), "method '%s' does not train the head: its "
-        + "config's modules_to_save is %s, not [%s]", method.name(), config.modulesToSave(), Heads.CLASSIFIER);
-    PeftModel model = config.apply(sd);
-    TrainableParameterSet trainable = model.trainableParameters();
+    AdapterConfig config = method.config(options.seed(), options.steps());
     int warmup = Math.max(1, options.steps() / 10);
+    UnaryOperator<Trainer.Builder> schedule = t -> t.weightDecay(0.01).schedule(LearningRateSchedule.LINEAR)
+        .seed(options.seed()).progress(bars);
     long start = System.nanoTime();
-    TrainingHistory history = new Trainer.Builder(model)
-        .steps(options.steps()).learningRate(method.learningRate()).weightDecay(0.01)
-        .warmupSteps(Math.min(warmup, options.steps())).schedule(LearningRateSchedule.LINEAR).seed(options.seed())
-        .progress(bars)
-        .build()
-        .fit(trainBatches);
+    PeftModel model;
+    TrainingHistory history;
+    if (method.probe() == null) {
+      model = config.apply(sd);
+      history = schedule.apply(new Trainer.Builder(model)).steps(options.steps()).learningRate(method.learningRate())
+          .warmupSteps(Math.min(warmup, options.steps())).build().fit(trainBatches);
+    } else { // LP-FT: the head alone first, then the config from the trained head; the step budget is shared
+      int probeSteps = Math.max(1, (int) Math.round(options.steps() * method.probe().fraction()));
+      int fineTuneSteps = Math.max(1, options.steps() - probeSteps);
+      LpFt.Result lpFt = LpFt.builder(config).head(Peft.linearProbe().head(Heads.CLASSIFIER).build())
+          .probe(t -> schedule.apply(t).steps(probeSteps).learningRate(method.probe().learningRate())
+              .warmupSteps(Math.max(1, probeSteps / 10)))
+          .fineTune(t -> schedule.apply(t).steps(fineTuneSteps).learningRate(method.learningRate())
+              .warmupSteps(Math.max(1, fineTuneSteps / 10)))
+          .fit(sd, trainBatches);
+      model = lpFt.model();
+      history = lpFt.fineTune();
+    }
+    TrainableParameterSet trainable = model.trainableParameters();
+    checkArgument(trainable.names().stream().anyMatch(n -> n.contains(Heads.CLASSIFIER)), "method '%s' does not "
+        + "train the head %s: its trainable set is %s", method.name(), Heads.CLASSIFIER, trainable.names());
     double trainSeconds = (System.nanoTime() - start) / 1e9;
     start = System.nanoTime();
-    double[][] probabilities = probabilities(sd, validationBatches);
+    double[][] probabilities = probabilities(model.sameDiff(), validationBatches);
     double evalSeconds = (System.nanoTime() - start) / 1e9;
     long peak = peakKnown ? PeakMemory.peakBytes() : -1;
     Metrics.Scores scores = Metrics.of(labels, probabilities);

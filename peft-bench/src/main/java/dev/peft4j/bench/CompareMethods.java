@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.LongFunction;
 
 /**
  * The methods {@link Compare} runs, in one table: name → adapter config (for a BERT encoder with a
@@ -18,8 +17,13 @@ import java.util.function.LongFunction;
  * classification. Adding a method is one {@link #add} line.
  *
  * <p>Learning rates follow the methods' papers for BERT-size encoders, at the top of their ranges because the
- * comparison's step budget is short: LoRA and rsLoRA 5e-4 (Hu et al.'s RoBERTa-base runs, 4e-4–5e-4), IA³ 3e-3
- * (Liu et al.), bottleneck adapters 1e-3 (Houlsby et al. searched 1e-4–1e-3).
+ * comparison's step budget is short: LoRA, rsLoRA, DoRA and AdaLoRA 5e-4 (Hu et al.'s RoBERTa-base runs, 4e-4–5e-4;
+ * Zhang et al. 5e-4–1e-3), IA³ 3e-3 (Liu et al.), bottleneck adapters 1e-3 (Houlsby et al. searched 1e-4–1e-3),
+ * BitFit and LayerNorm tuning 1e-3 (Ben Zaken et al. 1e-4–1e-3), VeRA 5e-3 (Kopiczko et al. 4e-3–1e-2 for the
+ * vectors), FourierFT 1e-2 (Gao et al. use 5e-2 for the spectrum with a separate head rate; one rate here trains the
+ * head too), full fine-tuning 1e-4 (BERT's 2e-5–5e-5, raised for the short budget), linear probing 5e-3. LP-FT probes
+ * the head for a quarter of the steps at linear probing's rate, then fine-tunes everything at full fine-tuning's.
+ * One learning rate trains both the method's parameters and the head.
  */
 public final class CompareMethods {
 
@@ -31,37 +35,83 @@ public final class CompareMethods {
    * @param learningRate the peak learning rate
    * @param config       the adapter config, given the run's seed (for random initialisations)
    */
-  public record Method(String name, String description, double learningRate, LongFunction<AdapterConfig> config) {}
+  public record Method(String name, String description, double learningRate, Recipe config, LinearProbing probe) {
+
+    /** The config for a run's seed and step budget (AdaLoRA's schedule needs the budget). */
+    public AdapterConfig config(long seed, int steps) {
+      return config.config(seed, steps);
+    }
+  }
+
+  /** An adapter config for a run. */
+  @FunctionalInterface
+  public interface Recipe {
+    AdapterConfig config(long seed, int steps);
+  }
+
+  /**
+   * LP-FT's first phase: the head alone trains for {@code fraction} of the steps at {@code learningRate}, then the
+   * method's config trains the rest of the steps from the trained head.
+   */
+  public record LinearProbing(double fraction, double learningRate) {}
+
+  private static final double FULL_FT_LR = 1e-4;
+  private static final double PROBE_LR = 5e-3;
 
   private static final Map<String, Method> METHODS = new LinkedHashMap<>();
 
   static {
+    add("linear-probe", "the classifier head only (linear probing)", PROBE_LR,
+        (seed, steps) -> Peft.linearProbe().head(Heads.CLASSIFIER).build());
+    add("full-ft", "every weight but the embedding tables (full fine-tuning)", FULL_FT_LR,
+        (seed, steps) -> Peft.fullFineTuning().build());
+    add("lp-ft", "linear probing for 1/4 of the steps, then full fine-tuning", FULL_FT_LR,
+        (seed, steps) -> Peft.fullFineTuning().build(), new LinearProbing(0.25, PROBE_LR));
+    add("bitfit", "BitFit: every linear layer's bias", 1e-3,
+        (seed, steps) -> Peft.bitFit().modulesToSave(Heads.CLASSIFIER).build());
+    add("ln-tuning", "LayerNorm tuning: every LayerNorm's γ and β", 1e-3,
+        (seed, steps) -> Peft.lnTuning().modulesToSave(Heads.CLASSIFIER).build());
     add("lora", "LoRA r=8 α=16 on query, value", 5e-4,
-        seed -> Peft.lora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed)
+        (seed, steps) -> Peft.lora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
     add("rslora", "rsLoRA r=16 α=16 on query, value", 5e-4,
-        seed -> Peft.lora(16).alpha(16).rsLora().dropout(0.1).target("query", "value").seed(seed)
+        (seed, steps) -> Peft.lora(16).alpha(16).rsLora().dropout(0.1).target("query", "value").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
     add("lora-all-linear", "LoRA r=8 α=16 on every linear layer", 5e-4,
-        seed -> Peft.lora(8).alpha(16).dropout(0.1).target("all-linear").seed(seed)
+        (seed, steps) -> Peft.lora(8).alpha(16).dropout(0.1).target("all-linear").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
     add("ia3", "IA³ on key, value, output.dense (input side)", 3e-3,
-        seed -> Peft.ia3().target("key", "value", "output.dense").feedforward("output.dense")
+        (seed, steps) -> Peft.ia3().target("key", "value", "output.dense").feedforward("output.dense")
             .modulesToSave(Heads.CLASSIFIER).build());
     add("bottleneck", "Houlsby bottleneck adapters, size 64", 1e-3,
-        seed -> Peft.bottleneck(64).seed(seed).modulesToSave(Heads.CLASSIFIER).build());
+        (seed, steps) -> Peft.bottleneck(64).seed(seed).modulesToSave(Heads.CLASSIFIER).build());
     add("hybrid", "LoRA r=8 on query, value + Pfeiffer bottleneck 16", 5e-4,
-        seed -> Peft.hybrid(
+        (seed, steps) -> Peft.hybrid(
                 Peft.lora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed).build(),
                 Peft.bottleneck(16).afterFfnOnly().seed(seed).build())
+            .modulesToSave(Heads.CLASSIFIER).build());
+    add("adalora", "AdaLoRA init_r=12 → target_r=8 on query, value", 5e-4,
+        (seed, steps) -> Peft.adaLora(12, 8).alpha(16).target("query", "value").totalStep(steps)
+            .tinit(Math.max(1, steps / 10)).tfinal(Math.max(1, steps / 5)).deltaT(Math.max(1, steps / 20))
+            .seed(seed).modulesToSave(Heads.CLASSIFIER).build());
+    add("vera", "VeRA r=256 on query, value", 5e-3,
+        (seed, steps) -> Peft.vera(256).target("query", "value").projectionSeed(seed)
+            .modulesToSave(Heads.CLASSIFIER).build());
+    add("fourierft", "FourierFT n=1000 on query, value", 1e-2,
+        (seed, steps) -> Peft.fourierFt(1000).scaling(150).target("query", "value").randomLocSeed(seed).seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
   }
 
   private CompareMethods() {}
 
-  private static void add(String name, String description, double learningRate, LongFunction<AdapterConfig> config) {
+  private static void add(String name, String description, double learningRate, Recipe config) {
+    add(name, description, learningRate, config, null);
+  }
+
+  private static void add(String name, String description, double learningRate, Recipe config,
+      LinearProbing probe) {
     checkArgument(!METHODS.containsKey(name), "method '%s' is already in the table", name);
-    METHODS.put(name, new Method(name, description, learningRate, config));
+    METHODS.put(name, new Method(name, description, learningRate, config, probe));
   }
 
   /** Every method, in table order. */

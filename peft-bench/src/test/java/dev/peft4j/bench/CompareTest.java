@@ -48,14 +48,22 @@ class CompareTest {
   }
 
   @Test
-  void methodTableNamesEachMethodOnceAndEveryConfigTrainsTheHead() {
+  void methodTableNamesEachMethodOnceAndEveryConfigTrainsTheHead() throws IOException {
     List<String> names = CompareMethods.all().stream().map(CompareMethods.Method::name).toList();
     assertEquals(names.size(), names.stream().distinct().count());
     assertTrue(names.containsAll(List.of("lora", "rslora", "lora-all-linear", "ia3", "bottleneck", "hybrid")));
+    SameDiff graph = null;
     for (CompareMethods.Method m : CompareMethods.all()) {
-      AdapterConfig config = m.config().apply(1);
-      assertEquals(List.of(Heads.CLASSIFIER), config.modulesToSave(), m.name());
+      AdapterConfig config = m.config(1, 40);
       assertTrue(m.learningRate() > 0 && m.learningRate() < 0.1, m.name());
+      if (graph == null) {
+        graph = Compare.classifier(Compare.Options.parse("--seq", "16"), 2);
+      }
+      // every method trains the head: in modules_to_save, or as its own parameters
+      PeftModel applied = config.apply(graph);
+      assertTrue(applied.trainableParameters().names().stream().anyMatch(n -> n.contains(Heads.CLASSIFIER)),
+          m.name() + " does not train the head: " + applied.trainableParameters().names());
+      applied.unload();
     }
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> CompareMethods.named(List.of("lora", "dora9")));
@@ -93,7 +101,7 @@ class CompareTest {
     }
     // the closed-form count of each method's config on a fresh graph equals the run's count from the arrays
     SameDiff fresh = Compare.classifier(options, 2);
-    assertEquals(CompareMethods.named(List.of("lora")).get(0).config().apply(7).parameterCount(fresh),
+    assertEquals(CompareMethods.named(List.of("lora")).get(0).config(7, 3).parameterCount(fresh),
         runs.get(0).result().trainableParams());
     assertFalse(java.util.Arrays.deepEquals(runs.get(0).probabilities(), runs.get(1).probabilities()),
         "two methods gave identical predictions");
