@@ -3,6 +3,7 @@ package dev.peft4j;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.peft4j.bottleneck.BottleneckConfig;
+import dev.peft4j.dora.DoraConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
@@ -31,6 +32,14 @@ public final class Peft {
   /** LoRA of rank {@code r}; add {@code .rsLora()} for rank-stabilised scaling α/√r. */
   public static LoraConfig.Builder lora(int r) {
     return LoraConfig.builder(r);
+  }
+
+  /**
+   * DoRA of rank {@code r}: a trained magnitude per output feature times the normalised direction of the weight plus
+   * a rank-r update; the options are LoRA's.
+   */
+  public static DoraConfig.Builder dora(int r) {
+    return DoraConfig.builder(r);
   }
 
   /** IA³: learned vectors rescaling the targets' outputs, or their inputs for {@code feedforward(...)} targets. */
@@ -99,13 +108,19 @@ public final class Peft {
     JsonElement type = json.get("peft_type");
     String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
     return switch (peftType == null ? "" : peftType) {
-      case "LORA" -> LoraConfig.fromHf(json, ignored);
+      case "LORA" -> usesDora(json) ? DoraConfig.fromHf(json, ignored) : LoraConfig.fromHf(json, ignored);
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
     };
+  }
+
+  /** Hugging Face PEFT writes DoRA as a LoRA adapter with {@code "use_dora": true}. */
+  private static boolean usesDora(JsonObject json) {
+    JsonElement useDora = json.get("use_dora");
+    return useDora != null && !useDora.isJsonNull() && useDora.getAsBoolean();
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);

@@ -30,7 +30,12 @@ public final class Cases {
     /** Output equals the base output right after apply. */
     IDENTITY_AT_INIT,
     /** merge / unmerge / mergeAndUnload exist and preserve the output. */
-    MERGEABLE
+    MERGEABLE,
+    /**
+     * The method stops the gradient through part of its computation on purpose (DoRA's weight norm), so its gradients
+     * are not the loss's finite differences; its own test checks them with the stopped part held constant.
+     */
+    STOPPED_GRADIENT
   }
 
   /**
@@ -58,6 +63,8 @@ public final class Cases {
 
   private static final Set<Capability> LORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> DORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE,
+      Capability.STOPPED_GRADIENT);
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
@@ -96,6 +103,20 @@ public final class Cases {
         new Case("lora r3 attention layers(0) exclude k", attention,
             () -> Peft.lora(3).target("self_attn.q_proj", "k_proj", "o_proj").exclude("k_proj").layers(0).build(),
             2L * 3 * (D + D), LORA),
+        new Case("dora r4 mlp all-linear", mlp,
+            () -> Peft.dora(4).alpha(8).target("all-linear").build(),
+            4L * (MLP_IN + MLP_HIDDEN) + MLP_HIDDEN + 4L * (MLP_HIDDEN + MLP_HIDDEN) + MLP_HIDDEN, DORA),
+        new Case("dora r2 mlp fc+head dropout", mlp,
+            () -> Peft.dora(2).alpha(4).dropout(0.1).target("fc", "head").build(),
+            2L * (MLP_IN + MLP_HIDDEN) + MLP_HIDDEN + 2L * (MLP_HIDDEN + MLP_HIDDEN) + MLP_HIDDEN
+                + 2L * (MLP_HIDDEN + CLASSES) + CLASSES, DORA),
+        new Case("dora r4 attention q,v", attention,
+            () -> Peft.dora(4).alpha(16).target("q_proj", "v_proj").build(),
+            blocks * 2L * (4 * (D + D) + D), DORA),
+        new Case("dora r3 rslora attention all-linear dropout + modules_to_save lm_head", attention,
+            () -> Peft.dora(3).alpha(6).rsLora().dropout(0.05).target("all-linear").modulesToSave("lm_head").build(),
+            blocks * (4L * (3 * (D + D) + D) + 3L * (D + FFN) + FFN + 3L * (FFN + D) + D)
+                + (long) D * CLASSES + CLASSES, DORA),
         new Case("ia3 attention k,v + feed-forward down", attention,
             () -> Peft.ia3().target("k_proj", "v_proj", "down_proj").feedforward("down_proj").build(),
             blocks * (2L * D + FFN), IA3),
