@@ -46,9 +46,12 @@ public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
   private record Layer(LinearModule module, LowRank branch, String magnitude, String baseProductOp,
       String baseProduct, String droppedBaseProduct, Created created, Splice splice) {}
 
+  /** A weight as it was before merging, the value merging wrote, and the factor g it used. */
+  private record Kept(INDArray original, INDArray merged, INDArray scale) {}
+
   private final List<Layer> layers = new ArrayList<>();
-  /** The weights as they were before {@link #merge()}, restored exactly by {@link #unmerge()}. */
-  private final Map<String, INDArray> unmerged = new HashMap<>();
+  /** By weight name, while merged: what {@link #unmerge()} needs to restore the weights exactly. */
+  private final Map<String, Kept> unmerged = new HashMap<>();
 
   Dora(String name, DoraConfig config) {
     super(name, config);
@@ -180,7 +183,10 @@ public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
     }
   }
 
-  /** {@code g ⊙ (W + s·A·B)} per layer; keeps the current weights so that {@link #unmerge()} restores them exactly. */
+  /**
+   * {@code g ⊙ (W + s·A·B)} per layer, with g from the weight as it is now (unmerged); keeps that weight, the merged
+   * value and g so that {@link #unmerge()} can restore the weight exactly.
+   */
   @Override
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
@@ -189,15 +195,28 @@ public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
       INDArray w = sd().getArrForVarName(l.module().weight());                          // [in, out]
       INDArray direction = w.add(l.branch().delta(sd()));                               // [in, out]: W + s·A·B
       INDArray scale = sd().getArrForVarName(l.magnitude()).div(direction.norm2(0));   // [out]: g
-      merged.add(new MergedWeight(l.module().weight(), direction.muliRowVector(scale)));
-      unmerged.put(l.module().weight(), w.dup());
+      INDArray value = direction.muliRowVector(scale);                                  // [in, out]
+      merged.add(new MergedWeight(l.module().weight(), value));
+      unmerged.put(l.module().weight(), new Kept(w.dup(), value.dup(), scale));
     }
     return merged;
   }
 
+  /**
+   * Puts back the weight kept at merge when the weight still holds what merge wrote; otherwise (another adapter
+   * merged into the same weight since) takes this update out as Hugging Face does, {@code W/g − s·A·B}.
+   */
   @Override
   protected void unmergeWeights() {
-    unmerged.forEach((weight, value) -> sd().getArrForVarName(weight).assign(value));
+    for (Layer l : layers) {
+      Kept kept = unmerged.get(l.module().weight());
+      INDArray w = sd().getArrForVarName(l.module().weight());
+      if (w.sub(kept.merged()).amaxNumber().doubleValue() == 0) { // exactly; INDArray.equals allows 1e-5
+        w.assign(kept.original());
+      } else {
+        w.diviRowVector(kept.scale()).subi(l.branch().delta(sd()));
+      }
+    }
     unmerged.clear();
   }
 

@@ -227,6 +227,26 @@ class DoraTest {
   }
 
   @Test
+  void unmergeAfterTheWeightChangedTakesOnlyThisUpdateOut() {
+    SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+    INDArray w = sd.getArrForVarName("head.weight").dup();
+    PeftModel model = Peft.dora(2).alpha(4).target("head").apply(sd);
+    randomize(sd, new Random(10));
+    Dora dora = (Dora) model.adapter("default");
+    INDArray a = sd.getArrForVarName(A);
+    INDArray b = sd.getArrForVarName(B);
+    INDArray v = w.add(a.mmul(b).mul(2.0));
+    INDArray g = sd.getArrForVarName(M).div(Transforms.sqrt(v.mul(v).sum(0)));     // [out]
+    dora.merge();
+    INDArray other = Mlp.uniform(new Random(11), 1e-3, DataType.DOUBLE, w.shape()); // another update merged since
+    sd.getArrForVarName("head.weight").addi(other);
+    dora.unmerge();
+    // W' + Δ = g ⊙ (W + s·A·B) + Δ  →  W + Δ/g: this update leaves, the other stays (scaled as HF PEFT leaves it)
+    INDArray expected = w.add(other.divRowVector(g));
+    assertTrue(Graphs.relativeError(sd.getArrForVarName("head.weight"), expected) < 1e-12);
+  }
+
+  @Test
   void safeMergeRefusesNonFiniteWeightsAndLeavesEverythingAsItWas() {
     SameDiff sd = ToyModels.mlp(DataType.FLOAT);
     PeftModel model = Peft.dora(2).target("head", "fc").apply(sd);
