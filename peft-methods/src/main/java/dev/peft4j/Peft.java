@@ -99,8 +99,8 @@ public final class Peft {
   }
 
   /**
-   * The config an {@code adapter_config.json} describes, by its {@code peft_type}; unknown fields go to
-   * {@code ignored}. Also reads the parts of a hybrid.
+   * The config an {@code adapter_config.json} describes, by its {@code peft_type} (a {@code LORA} with
+   * {@code "use_dora": true} is DoRA); unknown fields go to {@code ignored}. Also reads the parts of a hybrid.
    *
    * @throws IllegalArgumentException naming the field, or the peft_type if it is not one of {@link #LOADABLE}
    */

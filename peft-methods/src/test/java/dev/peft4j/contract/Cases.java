@@ -69,6 +69,8 @@ public final class Cases {
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
       Capability.MERGEABLE);
+  private static final Set<Capability> MERGEABLE_HYBRID_WITH_DORA = EnumSet.of(Capability.IDENTITY_AT_INIT,
+      Capability.MERGEABLE, Capability.STOPPED_GRADIENT);
 
   /** Trainable scalars of one bottleneck adapter of width b on hidden width h. */
   private static long adapter(long h, long b) {
@@ -141,7 +143,11 @@ public final class Cases {
         new Case("hybrid lora q,v + ia3 k + feed-forward down (mergeable)", attention,
             () -> Peft.hybrid(Peft.lora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
                 Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
-            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID));
+            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID),
+        new Case("hybrid dora q,v + ia3 k + feed-forward down (mergeable)", attention,
+            () -> Peft.hybrid(Peft.dora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
+                Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
+            blocks * 2L * (4 * (D + D) + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID_WITH_DORA));
   }
 
   public static Stream<Arguments> all() {
