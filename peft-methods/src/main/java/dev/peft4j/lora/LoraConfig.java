@@ -157,7 +157,8 @@ public final class LoraConfig implements AdapterConfig {
         ignored.add(key);
       }
     }
-    checkArgument(!bool(json, "use_dora", false), "use_dora: a DoRA adapter; DoraConfig.fromHf reads it (Peft.load does)");
+    checkArgument(!bool(json, "use_dora", false),
+        "use_dora: a DoRA adapter; DoraConfig.fromHf reads it (Peft.load does)");
     checkArgument(string(json, "bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
         string(json, "bias", "none"));
     checkArgument(!bool(json, "fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
