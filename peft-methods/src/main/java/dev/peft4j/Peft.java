@@ -6,6 +6,7 @@ import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
 import dev.peft4j.fourierft.FourierFtConfig;
+import dev.peft4j.dora.DoraConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
@@ -50,6 +51,14 @@ public final class Peft {
    */
   public static AdaLoraConfig.Builder adaLora(int initR, int targetR) {
     return AdaLoraConfig.builder(initR, targetR);
+  }
+
+  /**
+   * DoRA of rank {@code r}: a trained magnitude per output feature times the normalised direction of the weight plus
+   * a rank-r update; the options are LoRA's.
+   */
+  public static DoraConfig.Builder dora(int r) {
+    return DoraConfig.builder(r);
   }
 
   /** IA³: learned vectors rescaling the targets' outputs, or their inputs for {@code feedforward(...)} targets. */
@@ -154,8 +163,8 @@ public final class Peft {
   }
 
   /**
-   * The config an {@code adapter_config.json} describes, by its {@code peft_type}; unknown fields go to
-   * {@code ignored}. Also reads the parts of a hybrid.
+   * The config an {@code adapter_config.json} describes, by its {@code peft_type} (a {@code LORA} with
+   * {@code "use_dora": true} is DoRA); unknown fields go to {@code ignored}. Also reads the parts of a hybrid.
    *
    * @throws IllegalArgumentException naming the field, or the peft_type if it is not one of {@link #LOADABLE}
    */
@@ -163,7 +172,7 @@ public final class Peft {
     JsonElement type = json.get("peft_type");
     String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
     return switch (peftType == null ? "" : peftType) {
-      case "LORA" -> LoraConfig.fromHf(json, ignored);
+      case "LORA" -> usesDora(json) ? DoraConfig.fromHf(json, ignored) : LoraConfig.fromHf(json, ignored);
       case "ADALORA" -> AdaLoraConfig.fromHf(json, ignored);
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
@@ -177,6 +186,12 @@ public final class Peft {
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
     };
+  }
+
+  /** Hugging Face PEFT writes DoRA as a LoRA adapter with {@code "use_dora": true}. */
+  private static boolean usesDora(JsonObject json) {
+    JsonElement useDora = json.get("use_dora");
+    return useDora != null && !useDora.isJsonNull() && useDora.getAsBoolean();
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);

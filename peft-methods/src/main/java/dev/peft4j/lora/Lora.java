@@ -1,8 +1,5 @@
 package dev.peft4j.lora;
 
-import static com.google.common.base.Preconditions.checkArgument;
-import static com.google.common.base.Preconditions.checkState;
-
 import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
@@ -16,10 +13,7 @@ import java.util.Random;
 import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.random.custom.RandomBernoulli;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Low-rank adaptation: adds {@code s · (x·A)·B} beside each targeted linear layer's frozen weight W.
@@ -38,8 +32,7 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
 
   /** One adapted linear layer. */
-  private record Layer(LinearModule module, String a, String b, String input, String droppedInput,
-      String firstMatmulOp, Created created, Splice splice) {}
+  private record Layer(LinearModule module, LowRank branch, Created created, Splice splice) {}
 
   private final List<Layer> layers = new ArrayList<>();
 
@@ -50,16 +43,7 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   @Override
   protected void build(SameDiff sameDiff, GraphRewriter g) {
     List<LinearModule> modules = config().targets().selectLinear(g, "LoRA");
-    for (String keep : config().modulesToSave()) {
-      for (LinearModule m : modules) {
-        checkArgument(!m.name().equals(keep) && !m.name().endsWith("." + keep),
-            "module '%s' is both a LoRA target and in modules_to_save", m.name());
-      }
-    }
-    for (LinearModule m : modules) { // a spliced module's original output has been renamed into the peft/ scope
-      checkState(!m.output().startsWith("peft/"), "module '%s' carries an enabled adapter ('%s'); disable it first "
-          + "(PeftModel.addAdapter does)", m.name(), m.output());
-    }
+    LowRank.checkTargets(modules, config().modulesToSave(), "LoRA");
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {
       layers.add(insert(sameDiff, g, m, random));
@@ -68,44 +52,26 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
 
   private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
     LoraConfig config = config();
-    DataType dataType = sameDiff.getVariable(m.weight()).dataType();
-    long in = m.inFeatures();
-    long out = m.outFeatures();
-    int r = config.r();
-    INDArray a0 = kaimingUniform(random, in, r, dataType);
-    String[] names = new String[5]; // a, b, dropped input, first matmul op, sum
+    LowRank[] branch = new LowRank[1];
+    String[] sumName = new String[1];
     Created created = g.capture(() -> {
       String scope = scope("lora") + m.name();
       try (NameScope ignored = sameDiff.withNameScope(scope)) { // names the ops; variables are named in full
-
-        SDVariable x = sameDiff.getVariable(m.input());                             // [n, in]
-        SDVariable a = sameDiff.var(scope + "/lora_A", a0);                                // [in, r]
-        SDVariable b = sameDiff.var(scope + "/lora_B", Nd4j.zeros(dataType, r, out));      // [r, out]
-        SDVariable dropped = null;
-        if (config.dropout() > 0) {
-          double keep = 1 - config.dropout();
-          SDVariable mask = new RandomBernoulli(sameDiff, sameDiff.shape(x), keep).outputVariable(); // [n, in]
-          dropped = x.mul(mask.castTo(dataType)).mul(1 / keep);                      // inverted dropout
-        }
-        SDVariable xa = (training() && dropped != null ? dropped : x).mmul(a);       // [n, r]
-        SDVariable delta = xa.mul(config.scaling()).mmul(b);                         // [n, out]
+        branch[0] = LowRank.build(sameDiff, scope, m, config.r(), config.scaling(), config.dropout(), random,
+            training());
+        SDVariable delta = sameDiff.getVariable(branch[0].update());                      // [n, out]
         // named for what it will hold once spliced in: the module's original output
-        SDVariable sum = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta); // [n, out]
-        names[0] = a.name();
-        names[1] = b.name();
-        names[2] = dropped == null ? null : dropped.name();
-        names[3] = sameDiff.getVariableOutputOp(xa.name()).getOwnName();
-        names[4] = sum.name();
+        sumName[0] = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name(); // [n, out]
       }
     });
     Splice splice;
     try {
-      splice = g.splice(m.output(), names[4], created.ops());
+      splice = g.splice(m.output(), sumName[0], created.ops());
     } catch (RuntimeException e) {
       g.remove(created);
       throw e;
     }
-    return new Layer(m, names[0], names[1], m.input(), names[2], names[3], created, splice);
+    return new Layer(m, branch[0], created, splice);
   }
 
   @Override
@@ -128,8 +94,8 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   protected List<String> parameters() {
     List<String> names = new ArrayList<>();
     for (Layer l : layers) {
-      names.add(l.a());
-      names.add(l.b());
+      names.add(l.branch().a());
+      names.add(l.branch().b());
     }
     return names;
   }
@@ -138,9 +104,8 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   @Override
   protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    for (Layer l : layers) { // ours are A: [in, r], B: [r, out]; HF's the transposes — the one place they turn
-      out.put(l.module().name() + ".lora_A.weight", sd().getArrForVarName(l.a()).transpose().dup('c'));
-      out.put(l.module().name() + ".lora_B.weight", sd().getArrForVarName(l.b()).transpose().dup('c'));
+    for (Layer l : layers) {
+      l.branch().putStateDict(sd(), l.module().name(), out);
     }
     return out;
   }
@@ -148,26 +113,21 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   @Override
   protected void loadOwnStateDict(Map<String, INDArray> tensors) {
     for (Layer l : layers) {
-      DataType type = sd().getVariable(l.a()).dataType();
-      sd().getArrForVarName(l.a()).assign(tensors.get(l.module().name() + ".lora_A.weight").transpose().castTo(type));
-      sd().getArrForVarName(l.b()).assign(tensors.get(l.module().name() + ".lora_B.weight").transpose().castTo(type));
+      l.branch().load(sd(), l.module().name(), tensors);
     }
   }
 
   @Override
   protected void trainingChanged() {
-    for (Layer l : layers) {
-      if (l.droppedInput() != null) {
-        graph().setInput(l.firstMatmulOp(), 0, training() ? l.droppedInput() : l.input());
-      }
-    }
+    layers.forEach(l -> l.branch().setTraining(graph(), training()));
   }
 
   @Override
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
     for (Layer l : layers) {
-      merged.add(new MergedWeight(l.module().weight(), sd().getArrForVarName(l.module().weight()).add(delta(l))));
+      INDArray w = sd().getArrForVarName(l.module().weight());                        // [in, out]
+      merged.add(new MergedWeight(l.module().weight(), w.add(l.branch().delta(sd()))));
     }
     return merged;
   }
@@ -175,26 +135,8 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   @Override
   protected void unmergeWeights() {
     for (Layer l : layers) {
-      sd().getArrForVarName(l.module().weight()).subi(delta(l));
+      sd().getArrForVarName(l.module().weight()).subi(l.branch().delta(sd()));
     }
-  }
-
-  /**
-   * HF's {@code lora_A} init, {@code kaiming_uniform_(a=√5)} on {@code [r, in]}: bound = √(2/(1+a²))·√(3/in) = 1/√in.
-   * Returned as {@code [in, r]}.
-   */
-  private static INDArray kaimingUniform(Random random, long in, int r, DataType dataType) {
-    double bound = 1 / Math.sqrt(in);
-    double[] values = new double[Math.toIntExact(in * r)];
-    for (int i = 0; i < values.length; i++) {
-      values[i] = (2 * random.nextDouble() - 1) * bound;
-    }
-    return Nd4j.create(values, new long[] {in, r}, DataType.DOUBLE).castTo(dataType);
-  }
-
-  /** {@code s · A · B}: the layer's update in W's [in, out] orientation. */
-  private INDArray delta(Layer l) {
-    return sd().getArrForVarName(l.a()).mmul(sd().getArrForVarName(l.b())).muli(config().scaling());
   }
 
   /** The names of the modules this adapter adapted, in graph order. */

@@ -147,8 +147,9 @@ public final class LoraConfig implements AdapterConfig {
    * A config from Hugging Face PEFT's {@code adapter_config.json}. A missing field takes Hugging Face's default;
    * fields peft4j does not know (from newer versions) are ignored and returned in {@code ignored}.
    *
-   * @throws IllegalArgumentException naming the field, for values peft4j does not implement (DoRA, trained biases,
-   *     fan_in_fan_out, per-module rank or alpha patterns, a regex exclude_modules)
+   * @throws IllegalArgumentException naming the field, for values peft4j does not implement (trained biases,
+   *     fan_in_fan_out, per-module rank or alpha patterns, a regex exclude_modules), and for DoRA, which
+   *     {@code DoraConfig.fromHf} reads
    */
   public static LoraConfig fromHf(JsonObject json, Set<String> ignored) {
     for (String key : json.keySet()) {
@@ -156,7 +157,8 @@ public final class LoraConfig implements AdapterConfig {
         ignored.add(key);
       }
     }
-    checkArgument(!bool(json, "use_dora", false), "use_dora: DoRA adapters are not supported by LoraConfig");
+    checkArgument(!bool(json, "use_dora", false),
+        "use_dora: a DoRA adapter; DoraConfig.fromHf reads it (Peft.load does)");
     checkArgument(string(json, "bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
         string(json, "bias", "none"));
     checkArgument(!bool(json, "fan_in_fan_out", false), "fan_in_fan_out: true is not supported");

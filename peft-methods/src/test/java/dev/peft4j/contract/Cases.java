@@ -30,7 +30,12 @@ public final class Cases {
     /** Output equals the base output right after apply. */
     IDENTITY_AT_INIT,
     /** merge / unmerge / mergeAndUnload exist and preserve the output. */
-    MERGEABLE
+    MERGEABLE,
+    /**
+     * The method stops the gradient through part of its computation on purpose (DoRA's weight norm), so its gradients
+     * are not the loss's finite differences; its own test checks them with the stopped part held constant.
+     */
+    STOPPED_GRADIENT
   }
 
   /**
@@ -62,11 +67,15 @@ public final class Cases {
   private static final Set<Capability> VERA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> FOURIERFT = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> FOURIERFT_RANDOM_INIT = EnumSet.of(Capability.MERGEABLE);
+  private static final Set<Capability> DORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE,
+      Capability.STOPPED_GRADIENT);
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> SELECTIVE = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
       Capability.MERGEABLE);
+  private static final Set<Capability> MERGEABLE_HYBRID_WITH_DORA = EnumSet.of(Capability.IDENTITY_AT_INIT,
+      Capability.MERGEABLE, Capability.STOPPED_GRADIENT);
 
   /** Every scalar of a linear layer in → out with bias. */
   private static long linear(long in, long out) {
@@ -114,6 +123,20 @@ public final class Cases {
             () -> Peft.adaLora(3, 2).alpha(16).dropout(0.1).totalStep(100).tinit(60).tfinal(10)
                 .target("q_proj", "v_proj").build(),
             blocks * 2L * 3 * (D + D + 1), ADALORA),
+        new Case("dora r4 mlp all-linear", mlp,
+            () -> Peft.dora(4).alpha(8).target("all-linear").build(),
+            4L * (MLP_IN + MLP_HIDDEN) + MLP_HIDDEN + 4L * (MLP_HIDDEN + MLP_HIDDEN) + MLP_HIDDEN, DORA),
+        new Case("dora r2 mlp fc+head dropout", mlp,
+            () -> Peft.dora(2).alpha(4).dropout(0.1).target("fc", "head").build(),
+            2L * (MLP_IN + MLP_HIDDEN) + MLP_HIDDEN + 2L * (MLP_HIDDEN + MLP_HIDDEN) + MLP_HIDDEN
+                + 2L * (MLP_HIDDEN + CLASSES) + CLASSES, DORA),
+        new Case("dora r4 attention q,v", attention,
+            () -> Peft.dora(4).alpha(16).target("q_proj", "v_proj").build(),
+            blocks * 2L * (4 * (D + D) + D), DORA),
+        new Case("dora r3 rslora attention all-linear dropout + modules_to_save lm_head", attention,
+            () -> Peft.dora(3).alpha(6).rsLora().dropout(0.05).target("all-linear").modulesToSave("lm_head").build(),
+            blocks * (4L * (3 * (D + D) + D) + 3L * (D + FFN) + FFN + 3L * (FFN + D) + D)
+                + (long) D * CLASSES + CLASSES, DORA),
         new Case("ia3 attention k,v + feed-forward down", attention,
             () -> Peft.ia3().target("k_proj", "v_proj", "down_proj").feedforward("down_proj").build(),
             blocks * (2L * D + FFN), IA3),
@@ -182,7 +205,11 @@ public final class Cases {
         new Case("full fine-tuning attention", attention,
             () -> Peft.fullFineTuning().build(),
             blocks * (3L * D * D + linear(D, D) + D + linear(D, FFN) + linear(FFN, D)) + linear(D, CLASSES),
-            SELECTIVE));
+            SELECTIVE),
+        new Case("hybrid dora q,v + ia3 k + feed-forward down (mergeable)", attention,
+            () -> Peft.hybrid(Peft.dora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
+                Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
+            blocks * 2L * (4 * (D + D) + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID_WITH_DORA));
   }
 
   public static Stream<Arguments> all() {

@@ -188,8 +188,12 @@ class HfAdapterFilesTest {
   void unsupportedFeaturesAreNamed(@TempDir Path tmp) throws IOException {
     Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
     Path config = dir.resolve(AdapterFiles.CONFIG);
-    Files.writeString(config, Files.readString(config).replace("\"use_dora\": false", "\"use_dora\": true"));
-    refused(dir, IOException.class, "use_dora");
+    String json = Files.readString(config);
+    Files.writeString(config, json.replace("\"fan_in_fan_out\": false", "\"fan_in_fan_out\": true"));
+    refused(dir, IOException.class, "fan_in_fan_out");
+    // use_dora is DoRA now (dev.peft4j.dora): a LoRA file marked so lacks the magnitudes, and says which
+    Files.writeString(config, json.replace("\"use_dora\": false", "\"use_dora\": true"));
+    refused(dir, IllegalArgumentException.class, "missing tensors", "lora_magnitude_vector");
   }
 
   @Test
