@@ -267,6 +267,9 @@ public final class Compare {
     System.gc(); // let the previous run's native buffers go before the peak is reset
     boolean peakKnown = PeakMemory.reset();
     SameDiff sd = classifier(options, numLabels);
+    // percentages of the base model's parameters: an adapter that trains copies (modules_to_save, full fine-tuning)
+    // would otherwise count those weights twice in the denominator
+    long baseParameters = TrainableParameterSet.parameterCount(sd);
     AdapterConfig config = method.config(options.seed(), options.steps());
     int warmup = Math.max(1, options.steps() / 10);
     UnaryOperator<Trainer.Builder> schedule = t -> t.weightDecay(0.01).schedule(LearningRateSchedule.LINEAR)
@@ -302,7 +305,7 @@ public final class Compare {
     String adapterDir = "adapters/" + method.name();
     model.save(options.out().resolve(adapterDir));
     CompareResult result = new CompareResult(method.name(), method.description(), trainable.count(),
-        trainable.allParameters(), trainable.percent(), method.learningRate(), options.steps(), trainSeconds,
+        baseParameters, 100.0 * trainable.count() / baseParameters, method.learningRate(), options.steps(), trainSeconds,
         evalSeconds, history.tokensPerSecond(), peak, history.firstLoss(),
         history.meanLossOfLast(Math.max(1, options.steps() / 10)), scores.accuracy(), scores.f1(), scores.rocAuc(),
         adapterDir);

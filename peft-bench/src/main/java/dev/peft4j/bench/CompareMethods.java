@@ -77,6 +77,9 @@ public final class CompareMethods {
     add("rslora", "rsLoRA r=16 α=16 on query, value", 5e-4,
         (seed, steps) -> Peft.lora(16).alpha(16).rsLora().dropout(0.1).target("query", "value").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
+    add("dora", "DoRA r=8 α=16 on query, value", 5e-4,
+        (seed, steps) -> Peft.dora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed)
+            .modulesToSave(Heads.CLASSIFIER).build());
     add("lora-all-linear", "LoRA r=8 α=16 on every linear layer", 5e-4,
         (seed, steps) -> Peft.lora(8).alpha(16).dropout(0.1).target("all-linear").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());

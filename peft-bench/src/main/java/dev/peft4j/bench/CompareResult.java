@@ -6,7 +6,7 @@ package dev.peft4j.bench;
  * @param method           the method's name in {@link CompareMethods}
  * @param description      what it trains
  * @param trainableParams  trainable scalars (adapter and classification head), counted from the arrays
- * @param allParams        all scalars of the adapted model
+ * @param allParams        all parameters of the base model (with its head), before the method is applied
  * @param trainablePercent {@code 100 · trainable / all}
  * @param learningRate     the peak learning rate used
  * @param steps            optimizer steps
