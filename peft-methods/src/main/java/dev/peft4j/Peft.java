@@ -7,6 +7,7 @@ import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.lora.LoraConfig;
+import dev.peft4j.prompt.PromptTuningConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -58,8 +59,19 @@ public final class Peft {
     return HybridConfig.builder(parts);
   }
 
+  /**
+   * Prompt tuning: {@code numVirtualTokens} trained embeddings prepended to the input embeddings of a transformer graph
+   * ({@code Bert.encoder}, {@code Llama.causalLm}).
+   * <pre>{@code
+   * Peft.promptTuning(20).init(PromptInit.SAMPLE_VOCAB).apply(llama);
+   * }</pre>
+   */
+  public static PromptTuningConfig.Builder promptTuning(int numVirtualTokens) {
+    return PromptTuningConfig.builder(numVirtualTokens);
+  }
+
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID");
+  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID", "PROMPT_TUNING");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -103,6 +115,7 @@ public final class Peft {
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
+      case "PROMPT_TUNING" -> PromptTuningConfig.fromHf(json, ignored);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
     };

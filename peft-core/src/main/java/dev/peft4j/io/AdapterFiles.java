@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -26,6 +27,11 @@ public final class AdapterFiles {
   public static final String WEIGHTS = "adapter_model.safetensors";
   /** The prefix Hugging Face PEFT puts before every module path in the weights file. */
   public static final String PREFIX = "base_model.model.";
+  /**
+   * Keys Hugging Face PEFT writes without {@link #PREFIX}: the virtual-token table of the prompt-learning methods
+   * (prompt tuning, P-tuning, prefix tuning), which belongs to no module of the model.
+   */
+  public static final Set<String> UNPREFIXED = Set.of("prompt_embeddings");
 
   private AdapterFiles() {}
 
@@ -41,7 +47,7 @@ public final class AdapterFiles {
   public static void write(Path dir, Map<String, Object> config, Map<String, INDArray> tensors) throws IOException {
     Files.createDirectories(dir);
     Map<String, INDArray> prefixed = new LinkedHashMap<>();
-    tensors.forEach((k, v) -> prefixed.put(PREFIX + k, v));
+    tensors.forEach((k, v) -> prefixed.put(UNPREFIXED.contains(k) ? k : PREFIX + k, v));
     Safetensors.write(dir.resolve(WEIGHTS), prefixed, Map.of("format", "pt"));
     String json = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(new TreeMap<>(config));
     Path temp = dir.resolve(CONFIG + ".tmp");
@@ -81,6 +87,10 @@ public final class AdapterFiles {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
     try (SafetensorsFile file = SafetensorsFile.open(weights)) {
       for (String name : file.names()) {
+        if (UNPREFIXED.contains(name)) {
+          tensors.put(name, file.read(name));
+          continue;
+        }
         if (!name.startsWith(PREFIX)) {
           throw new IOException(String.format("%s: tensor '%s' lacks the '%s' prefix of a PEFT adapter", weights,
               name, PREFIX));

@@ -5,10 +5,15 @@ import static dev.peft4j.testing.ToyModels.D;
 import static dev.peft4j.testing.ToyModels.FFN;
 import static dev.peft4j.testing.ToyModels.MLP_HIDDEN;
 import static dev.peft4j.testing.ToyModels.MLP_IN;
+import static dev.peft4j.testing.ToyModels.TOKEN_HEAD_DIM;
+import static dev.peft4j.testing.ToyModels.TOKEN_HIDDEN;
+import static dev.peft4j.testing.ToyModels.TOKEN_KV_HEADS;
+import static dev.peft4j.testing.ToyModels.TOKEN_LAYERS;
 
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
+import dev.peft4j.prompt.PromptTuningConfig.PromptInit;
 import dev.peft4j.testing.ToyModels;
 import java.util.EnumSet;
 import java.util.Set;
@@ -30,7 +35,12 @@ public final class Cases {
     /** Output equals the base output right after apply. */
     IDENTITY_AT_INIT,
     /** merge / unmerge / mergeAndUnload exist and preserve the output. */
-    MERGEABLE
+    MERGEABLE,
+    /**
+     * Trained through an encoder that saving folds away (prefix tuning's projection, P-tuning's prompt encoder): a
+     * loaded adapter gives the same outputs but trains the folded table, a different count.
+     */
+    REPARAMETERISED
   }
 
   /**
@@ -60,6 +70,9 @@ public final class Cases {
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
+  /** Prompt learning changes the output from the start (the model reads n more tokens) and merges into nothing. */
+  private static final Set<Capability> PROMPT = EnumSet.noneOf(Capability.class);
+  private static final Set<Capability> PROMPT_ENCODER = EnumSet.of(Capability.REPARAMETERISED);
   private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
       Capability.MERGEABLE);
 
@@ -68,11 +81,19 @@ public final class Cases {
     return 2 * h * b + b + h;
   }
 
+  /** Embedding [n, kv] + Linear(kv, e) + Linear(e, layers·2·kv) on the token toy. */
+  private static long prefixProjection(long n, long e) {
+    long kv = (long) TOKEN_KV_HEADS * TOKEN_HEAD_DIM;
+    long table = TOKEN_LAYERS * 2 * kv;
+    return n * kv + kv * e + e + e * table + table;
+  }
+
   private Cases() {}
 
   public static Stream<Case> cases() {
     Function<DataType, SameDiff> mlp = ToyModels::mlp;
     Function<DataType, SameDiff> attention = ToyModels::attention;
+    Function<DataType, SameDiff> tokens = ToyModels::tokens;
     int blocks = ToyModels.BLOCKS;
     return Stream.of(
         new Case("lora r4 mlp all-linear", mlp,
@@ -120,7 +141,16 @@ public final class Cases {
         new Case("hybrid lora q,v + ia3 k + feed-forward down (mergeable)", attention,
             () -> Peft.hybrid(Peft.lora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
                 Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
-            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID));
+            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID),
+        new Case("prompt tuning n4 random tokens", tokens,
+            () -> Peft.promptTuning(4).seed(1).build(),
+            4L * TOKEN_HIDDEN, PROMPT),
+        new Case("prompt tuning n3 sample-vocab + modules_to_save classifier", tokens,
+            () -> Peft.promptTuning(3).init(PromptInit.SAMPLE_VOCAB).seed(2).modulesToSave("classifier").build(),
+            3L * TOKEN_HIDDEN + (long) TOKEN_HIDDEN * CLASSES + CLASSES, PROMPT),
+        new Case("prompt tuning n5 text init", tokens,
+            () -> Peft.promptTuning(5).initText("a b", 3, 7).tokenizer("toy").build(),
+            5L * TOKEN_HIDDEN, PROMPT));
   }
 
   public static Stream<Arguments> all() {
