@@ -7,6 +7,7 @@ import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.lora.LoraConfig;
+import dev.peft4j.prefix.PrefixTuningConfig;
 import dev.peft4j.prompt.PromptTuningConfig;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -70,8 +71,20 @@ public final class Peft {
     return PromptTuningConfig.builder(numVirtualTokens);
   }
 
+  /**
+   * Prefix tuning: {@code numVirtualTokens} trained key/value vectors in front of every attention layer's keys and
+   * values; {@code .projection(e)} trains them through HF's MLP reparameterisation (folded away when saved).
+   * <pre>{@code
+   * Peft.prefixTuning(10).projection(256).apply(llama);
+   * }</pre>
+   */
+  public static PrefixTuningConfig.Builder prefixTuning(int numVirtualTokens) {
+    return PrefixTuningConfig.builder(numVirtualTokens);
+  }
+
   /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID", "PROMPT_TUNING");
+  public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID", "PROMPT_TUNING",
+      "PREFIX_TUNING");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -116,6 +129,7 @@ public final class Peft {
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
       case "PROMPT_TUNING" -> PromptTuningConfig.fromHf(json, ignored);
+      case "PREFIX_TUNING" -> PrefixTuningConfig.fromHf(json, ignored);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
     };

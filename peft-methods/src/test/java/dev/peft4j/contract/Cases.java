@@ -150,7 +150,13 @@ public final class Cases {
             3L * TOKEN_HIDDEN + (long) TOKEN_HIDDEN * CLASSES + CLASSES, PROMPT),
         new Case("prompt tuning n5 text init", tokens,
             () -> Peft.promptTuning(5).initText("a b", 3, 7).tokenizer("toy").build(),
-            5L * TOKEN_HIDDEN, PROMPT));
+            5L * TOKEN_HIDDEN, PROMPT),
+        new Case("prefix tuning n3 table (grouped-query attention)", tokens,
+            () -> Peft.prefixTuning(3).seed(1).build(),
+            3L * TOKEN_LAYERS * 2 * TOKEN_KV_HEADS * TOKEN_HEAD_DIM, PROMPT),
+        new Case("prefix tuning n2 projection e5 + modules_to_save classifier", tokens,
+            () -> Peft.prefixTuning(2).projection(5).seed(3).modulesToSave("classifier").build(),
+            prefixProjection(2, 5) + (long) TOKEN_HIDDEN * CLASSES + CLASSES, PROMPT_ENCODER));
   }
 
   public static Stream<Arguments> all() {
