@@ -9,6 +9,7 @@ import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.prefix.PrefixTuningConfig;
 import dev.peft4j.prompt.PromptTuningConfig;
+import dev.peft4j.ptuning.PTuningConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -82,9 +83,20 @@ public final class Peft {
     return PrefixTuningConfig.builder(numVirtualTokens);
   }
 
+  /**
+   * P-tuning: {@code numVirtualTokens} virtual tokens produced by a trained MLP prompt encoder, prepended to the input
+   * embeddings; saved as the encoder's output.
+   * <pre>{@code
+   * Peft.pTuning(20).encoderHiddenSize(128).apply(llama);
+   * }</pre>
+   */
+  public static PTuningConfig.Builder pTuning(int numVirtualTokens) {
+    return PTuningConfig.builder(numVirtualTokens);
+  }
+
   /** The {@code peft_type} values {@link #load} reads. */
   public static final Set<String> LOADABLE = Set.of("LORA", "IA3", "BOTTLENECK", "HYBRID", "PROMPT_TUNING",
-      "PREFIX_TUNING");
+      "PREFIX_TUNING", "P_TUNING");
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -130,6 +142,7 @@ public final class Peft {
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
       case "PROMPT_TUNING" -> PromptTuningConfig.fromHf(json, ignored);
       case "PREFIX_TUNING" -> PrefixTuningConfig.fromHf(json, ignored);
+      case "P_TUNING" -> PTuningConfig.fromHf(json, ignored);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
     };

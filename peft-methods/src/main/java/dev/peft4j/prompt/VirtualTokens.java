@@ -88,7 +88,7 @@ public final class VirtualTokens {
         results.put(Hooks.KEY_MASK, sd.concat(1, ones, keyMask).name());                        // [b, n+s]
         SDVariable embeds = sd.getVariable(Hooks.INPUTS_EMBEDS);                                // [b·s, H]
         SDVariable rows = sd.reshape(embeds, sd.concat(0, b, s, hh));                           // [b, s, H]
-        SDVariable prompts = sd.expandDims(p, 0).add(sd.fill(sd.concat(0, b, nn, hh), p.dataType(), 0.0)); // [b,n,H]
+        SDVariable prompts = sd.fill(sd.concat(0, b, nn, hh), p.dataType(), 0.0).add(p);        // [b, n, H]
         SDVariable all = sd.concat(1, prompts, rows);                                           // [b, n+s, H]
         results.put(Hooks.INPUTS_EMBEDS, sd.reshape(all, sd.concat(0, b.mul(s.add(nn)), hh)).name()); // [b·(n+s), H]
         if (sd.hasVariable(Hooks.TOKEN_TYPE_ROWS)) {

@@ -14,6 +14,7 @@ import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
 import dev.peft4j.prompt.PromptTuningConfig.PromptInit;
+import dev.peft4j.ptuning.PTuningConfig.Encoder;
 import dev.peft4j.testing.ToyModels;
 import java.util.EnumSet;
 import java.util.Set;
@@ -79,6 +80,16 @@ public final class Cases {
   /** Trainable scalars of one bottleneck adapter of width b on hidden width h. */
   private static long adapter(long h, long b) {
     return 2 * h * b + b + h;
+  }
+
+  /** One linear layer with bias. */
+  private static long mlp(long in, long out) {
+    return in * out + out;
+  }
+
+  /** One bidirectional LSTM layer of width e per direction over inputs of width in (one bias per direction). */
+  private static long lstm(long in, long e) {
+    return 2 * (in * 4 * e + e * 4 * e + 4 * e);
   }
 
   /** Embedding [n, kv] + Linear(kv, e) + Linear(e, layers·2·kv) on the token toy. */
@@ -156,7 +167,13 @@ public final class Cases {
             3L * TOKEN_LAYERS * 2 * TOKEN_KV_HEADS * TOKEN_HEAD_DIM, PROMPT),
         new Case("prefix tuning n2 projection e5 + modules_to_save classifier", tokens,
             () -> Peft.prefixTuning(2).projection(5).seed(3).modulesToSave("classifier").build(),
-            prefixProjection(2, 5) + (long) TOKEN_HIDDEN * CLASSES + CLASSES, PROMPT_ENCODER));
+            prefixProjection(2, 5) + (long) TOKEN_HIDDEN * CLASSES + CLASSES, PROMPT_ENCODER),
+        new Case("p-tuning n3 mlp e6", tokens,
+            () -> Peft.pTuning(3).encoderHiddenSize(6).seed(4).build(),
+            3L * TOKEN_HIDDEN + mlp(TOKEN_HIDDEN, 6) + mlp(6, 6) + mlp(6, TOKEN_HIDDEN), PROMPT_ENCODER),
+        new Case("p-tuning n3 bidirectional lstm e3 x2 layers", tokens,
+            () -> Peft.pTuning(3).encoder(Encoder.LSTM).encoderHiddenSize(3).seed(5).build(),
+            3L * TOKEN_HIDDEN + lstm(TOKEN_HIDDEN, 3) + lstm(6, 3) + mlp(6, 6) + mlp(6, TOKEN_HIDDEN), PROMPT_ENCODER));
   }
 
   public static Stream<Arguments> all() {

@@ -100,6 +100,37 @@ class PromptTuningTest {
     assertArrayEquals(new long[] {3, 10, 128}, out.get(Llama.LOGITS).shape(), "virtual positions are dropped");
   }
 
+  /** A classification head on BERT pools over the real tokens only: the mean of the trimmed hidden states. */
+  @Test
+  void aMeanPoolingHeadReadsTheRealTokensOnly() throws IOException {
+    SameDiff sd = dev.peft4j.model.Heads.sequenceClassification(PromptFixtures.tinyBert(), 32, 3,
+        dev.peft4j.model.Heads.Pooling.MEAN, 1);
+    Peft.promptTuning(4).seed(3).modulesToSave("classifier").apply(sd);
+    Map<String, INDArray> golden = PromptFixtures.read(Fixtures.dir("tiny-bert").resolve("golden.safetensors"));
+    Map<String, INDArray> in = PromptFixtures.inputs(golden);
+    Map<String, INDArray> out = sd.output(in, dev.peft4j.model.Bert.LAST_HIDDEN_STATE, "logits");
+    INDArray hidden = out.get(dev.peft4j.model.Bert.LAST_HIDDEN_STATE);                   // [3, 10, 32]
+    assertArrayEquals(new long[] {3, 10, 32}, hidden.shape(), "virtual positions are trimmed");
+    INDArray mask = golden.get("attention_mask");
+    INDArray w = sd.getArrForVarName("classifier.weight");
+    INDArray b = sd.getArrForVarName("classifier.bias");
+    for (int i = 0; i < 3; i++) {
+      INDArray sum = org.nd4j.linalg.factory.Nd4j.zeros(hidden.dataType(), 1, 32);
+      long real = 0;
+      for (int t = 0; t < 10; t++) {
+        if (mask.getLong(i, t) == 1) {
+          sum.addi(hidden.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i),
+              org.nd4j.linalg.indexing.NDArrayIndex.point(t), org.nd4j.linalg.indexing.NDArrayIndex.all())
+              .reshape(1, 32));
+          real++;
+        }
+      }
+      INDArray expected = sum.divi(real).mmul(w).addiRowVector(b);                        // [1, 3]
+      double d = expected.sub(out.get("logits").getRow(i).reshape(1, 3)).amaxNumber().doubleValue();
+      assertTrue(d <= 1e-5, "row " + i + ": head logits vs the mean over real tokens: " + d);
+    }
+  }
+
   @Test
   void sampleVocabAndTextInitsAreRowsOfTheWordEmbeddings() {
     SameDiff sd = ToyModels.tokens(org.nd4j.linalg.api.buffer.DataType.FLOAT);
