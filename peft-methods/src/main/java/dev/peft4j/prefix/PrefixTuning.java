@@ -5,6 +5,7 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.model.Hooks;
+import dev.peft4j.prompt.VirtualTokens;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -86,7 +87,9 @@ public final class PrefixTuning extends AbstractAdapter<PrefixTuningConfig> {
         results.put(Hooks.KEY_MASK, sd.concat(1, sd.fill(sd.concat(0, b, nn), keyMask.dataType(), 1.0), keyMask)
             .name());                                                                            // [b, n+s]
         // transformers numbers the real tokens after the cached prefix: positions n..n+s−1
-        results.put(Hooks.POSITION_OFFSET, sd.getVariable(Hooks.POSITION_OFFSET).add(nn).name());
+        SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
+        SDVariable checkedN = VirtualTokens.withinPositions(sd, seq.add(nn), dims.maxPositions()).sub(seq); // n
+        results.put(Hooks.POSITION_OFFSET, sd.getVariable(Hooks.POSITION_OFFSET).add(checkedN).name());
         if (Hooks.isDecoder(sd)) { // every query sees the whole prefix
           SDVariable causal = sd.getVariable(Hooks.CAUSAL_MASK);                                 // [s, s]
           SDVariable ones = sd.fill(sd.concat(0, dimension(sd, causal, 0), nn), causal.dataType(), 1.0); // [s, n]

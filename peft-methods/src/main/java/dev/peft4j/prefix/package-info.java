@@ -14,7 +14,8 @@
  *   (Llama-2-7B, n = 20: 20·32·2·4096 = 5,242,880)
  * </pre>
  * {@code trainableParameters()} reports what trains now: with the projection, the embedding and the MLP; after saving
- * and loading, the folded table. The model's outputs keep their shapes (only keys and values grow); the causal-LM
+ * and loading, the folded table. n + s must fit the model's positions (n is checked at apply, n + s at run time by an
+ * op named {@code …/virtual_tokens_plus_sequence_length_exceed_<max>_positions/Assert}). The model's outputs keep their shapes (only keys and values grow); the causal-LM
  * loss is unchanged (HF passes the labels as they are).
  *
  * <p>Saved as Hugging Face PEFT saves it: {@code peft_type PREFIX_TUNING} and {@code prompt_embeddings [n, L·2·kv]}

@@ -16,6 +16,7 @@ import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ops.impl.transforms.Assert;
 
 /**
  * {@code n} virtual tokens prepended to a transformer graph's input embeddings through its {@link Hooks}, as Hugging
@@ -70,6 +71,7 @@ public final class VirtualTokens {
    */
   public static VirtualTokens prepend(SameDiff sd, GraphRewriter g, String scope, int n,
       Supplier<SDVariable> prompt) {
+    int maxPositions = Hooks.require(sd, "virtual tokens").maxPositions();
     Map<String, String> results = new LinkedHashMap<>(); // hook → the branch result that replaces it
     String[] promptName = new String[1];
     Created created = g.capture(() -> {
@@ -83,7 +85,7 @@ public final class VirtualTokens {
         SDVariable s = dimension(sd, keyMask, 1);                                               // [1]
         SDVariable nn = dimension(sd, p, 0);                                                    // [1] = n
         SDVariable hh = dimension(sd, p, 1);                                                    // [1] = H
-        results.put(Hooks.SEQ_LEN, sd.getVariable(Hooks.SEQ_LEN).add(nn).name());
+        results.put(Hooks.SEQ_LEN, withinPositions(sd, sd.getVariable(Hooks.SEQ_LEN).add(nn), maxPositions).name());
         SDVariable ones = sd.fill(sd.concat(0, b, nn), keyMask.dataType(), 1.0);                // [b, n]
         results.put(Hooks.KEY_MASK, sd.concat(1, ones, keyMask).name());                        // [b, n+s]
         SDVariable embeds = sd.getVariable(Hooks.INPUTS_EMBEDS);                                // [b·s, H]
@@ -119,6 +121,22 @@ public final class VirtualTokens {
       throw e;
     }
     return new VirtualTokens(g, created, splices, promptName[0]);
+  }
+
+  /**
+   * {@code total} (an INT64 {@code [1]}, n + s), computed only after an assertion op that fails when it exceeds
+   * {@code maxPositions}: ND4J's error names the op, and its name says why ({@code
+   * …/virtual_tokens_plus_sequence_length_exceed_<max>_positions/Assert}), where the position-table slice would fail
+   * with "Op validation failed". Shared with prefix tuning.
+   */
+  public static SDVariable withinPositions(SameDiff sd, SDVariable total, int maxPositions) {
+    SDVariable fits = total.lte(maxPositions);                                                 // [1] BOOL
+    SDVariable passed;
+    try (NameScope ignored = sd.withNameScope("virtual_tokens_plus_sequence_length_exceed_" + maxPositions
+        + "_positions")) { // the failing op's name is all ND4J reports
+      passed = new Assert(sd, fits).outputVariables()[0];
+    }
+    return total.add(passed.castTo(DataType.INT64).mul(0));                                    // total, after the check
   }
 
   /** The word-embedding table: the first input of the op that computes {@value Hooks#INPUTS_EMBEDS}. */

@@ -17,8 +17,8 @@
  * real {@code [CLS]} token and {@code MEAN} averages the real tokens (HF's BERT pooler reads position 0, which is
  * then the first virtual token).
  *
- * <p>Limits: n + s must not exceed the model's positions (n is checked at apply; a longer input fails at run time in
- * the position-table slice). A TEXT init longer than n tokens is refused (Hugging Face PEFT cuts it silently).
+ * <p>Limits: n + s must not exceed the model's positions: n is checked at apply; a longer input fails at run time
+ * with an error naming the op {@code …/virtual_tokens_plus_sequence_length_exceed_<max>_positions/Assert}. A TEXT init longer than n tokens is refused (Hugging Face PEFT cuts it silently).
  * SAMPLE_VOCAB and RANDOM use {@code java.util.Random} with the config's seed, so they do not reproduce torch's draws.
  * Saved as Hugging Face PEFT saves it: {@code peft_type PROMPT_TUNING}, the tensor {@code prompt_embeddings [n, H]}
  * (no {@code base_model.model.} prefix), {@code token_dim}, {@code num_layers} and {@code num_attention_heads} left

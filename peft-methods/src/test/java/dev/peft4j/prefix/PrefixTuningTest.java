@@ -98,6 +98,18 @@ class PrefixTuningTest {
     assertEquals(0.0, t.amaxNumber().doubleValue());
   }
 
+  /** n + s beyond the model's positions fails at run time, naming the reason (n alone is checked at apply). */
+  @Test
+  void anInputTooLongForThePrefixIsRefusedByName() {
+    SameDiff sd = PromptFixtures.tinyBert();
+    Peft.prefixTuning(60).apply(sd);
+    Map<String, INDArray> in = Map.of("input_ids", org.nd4j.linalg.factory.Nd4j.zeros(DataType.INT64, 1, 5),
+        "attention_mask", org.nd4j.linalg.factory.Nd4j.ones(DataType.INT64, 1, 5),
+        "token_type_ids", org.nd4j.linalg.factory.Nd4j.zeros(DataType.INT64, 1, 5));
+    RuntimeException e = assertThrows(RuntimeException.class, () -> sd.output(in, "last_hidden_state"));
+    assertTrue(e.getMessage().contains("virtual_tokens_plus_sequence_length_exceed_64_positions"), e.getMessage());
+  }
+
   @Test
   void badInputLeavesTheGraphUntouched() {
     PromptFixtures.rejects(ToyModels::attention, IllegalArgumentException.class,

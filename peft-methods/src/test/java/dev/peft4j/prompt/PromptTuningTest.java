@@ -170,6 +170,22 @@ class PromptTuningTest {
     assertThrows(IllegalArgumentException.class, () -> Peft.promptTuning(0));
   }
 
+  /** n + s beyond the model's positions fails at run time, naming the reason (n alone is checked at apply). */
+  @Test
+  void anInputTooLongForThePromptIsRefusedByName() {
+    SameDiff sd = PromptFixtures.tinyLlama();
+    Peft.promptTuning(60).apply(sd);
+    Map<String, INDArray> fits = Map.of(Llama.INPUT_IDS, org.nd4j.linalg.factory.Nd4j.zeros(
+        org.nd4j.linalg.api.buffer.DataType.INT64, 1, 4), Llama.ATTENTION_MASK, org.nd4j.linalg.factory.Nd4j.ones(
+        org.nd4j.linalg.api.buffer.DataType.INT64, 1, 4));
+    assertArrayEquals(new long[] {1, 4, 128}, sd.output(fits, Llama.LOGITS).get(Llama.LOGITS).shape(), "60 + 4 = 64");
+    Map<String, INDArray> tooLong = Map.of(Llama.INPUT_IDS, org.nd4j.linalg.factory.Nd4j.zeros(
+        org.nd4j.linalg.api.buffer.DataType.INT64, 1, 5), Llama.ATTENTION_MASK, org.nd4j.linalg.factory.Nd4j.ones(
+        org.nd4j.linalg.api.buffer.DataType.INT64, 1, 5));
+    RuntimeException e = assertThrows(RuntimeException.class, () -> sd.output(tooLong, Llama.LOGITS));
+    assertTrue(e.getMessage().contains("virtual_tokens_plus_sequence_length_exceed_64_positions"), e.getMessage());
+  }
+
   @Test
   void badInputLeavesTheGraphUntouched() {
     PromptFixtures.rejects(ToyModels::mlp, IllegalArgumentException.class, sd -> Peft.promptTuning(2).apply(sd),
