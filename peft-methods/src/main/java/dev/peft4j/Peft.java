@@ -15,6 +15,9 @@ import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.selective.FullFineTuningConfig;
 import dev.peft4j.selective.LinearProbeConfig;
 import dev.peft4j.vera.VeraConfig;
+import dev.peft4j.prefix.PrefixTuningConfig;
+import dev.peft4j.prompt.PromptTuningConfig;
+import dev.peft4j.ptuning.PTuningConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -129,10 +132,43 @@ public final class Peft {
     return HybridConfig.builder(parts);
   }
 
+  /**
+   * Prompt tuning: {@code numVirtualTokens} trained embeddings prepended to the input embeddings of a transformer graph
+   * ({@code Bert.encoder}, {@code Llama.causalLm}).
+   * <pre>{@code
+   * Peft.promptTuning(20).init(PromptInit.SAMPLE_VOCAB).apply(llama);
+   * }</pre>
+   */
+  public static PromptTuningConfig.Builder promptTuning(int numVirtualTokens) {
+    return PromptTuningConfig.builder(numVirtualTokens);
+  }
+
+  /**
+   * Prefix tuning: {@code numVirtualTokens} trained key/value vectors in front of every attention layer's keys and
+   * values; {@code .projection(e)} trains them through HF's MLP reparameterisation (folded away when saved).
+   * <pre>{@code
+   * Peft.prefixTuning(10).projection(256).apply(llama);
+   * }</pre>
+   */
+  public static PrefixTuningConfig.Builder prefixTuning(int numVirtualTokens) {
+    return PrefixTuningConfig.builder(numVirtualTokens);
+  }
+
+  /**
+   * P-tuning: {@code numVirtualTokens} virtual tokens produced by a trained MLP prompt encoder, prepended to the input
+   * embeddings; saved as the encoder's output.
+   * <pre>{@code
+   * Peft.pTuning(20).encoderHiddenSize(128).apply(llama);
+   * }</pre>
+   */
+  public static PTuningConfig.Builder pTuning(int numVirtualTokens) {
+    return PTuningConfig.builder(numVirtualTokens);
+  }
+
   /** The {@code peft_type} values {@link #load} reads. */
   public static final Set<String> LOADABLE = Set.of("LORA", "ADALORA", "IA3", "BOTTLENECK", "HYBRID", "VERA",
-      "FOURIERFT", BitFitConfig.PEFT_TYPE, LnTuningConfig.PEFT_TYPE, LinearProbeConfig.PEFT_TYPE,
-      FullFineTuningConfig.PEFT_TYPE);
+      "FOURIERFT", "PROMPT_TUNING", "PREFIX_TUNING", "P_TUNING", BitFitConfig.PEFT_TYPE, LnTuningConfig.PEFT_TYPE,
+      LinearProbeConfig.PEFT_TYPE, FullFineTuningConfig.PEFT_TYPE);
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -183,6 +219,9 @@ public final class Peft {
       case "VERA" -> VeraConfig.fromHf(json, ignored);
       case "FOURIERFT" -> FourierFtConfig.fromHf(json, ignored);
       case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
+      case "PROMPT_TUNING" -> PromptTuningConfig.fromHf(json, ignored);
+      case "PREFIX_TUNING" -> PrefixTuningConfig.fromHf(json, ignored);
+      case "P_TUNING" -> PTuningConfig.fromHf(json, ignored);
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
     };

@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -32,6 +33,11 @@ public final class AdapterFiles {
   public static final String PREFIX = "base_model.model.";
   /** The prefix of tensors kept on the tuner rather than in a module, e.g. {@code base_model.vera_A}. */
   public static final String TUNER_PREFIX = "base_model.";
+  /**
+   * Keys Hugging Face PEFT writes without {@link #PREFIX}: the virtual-token table of the prompt-learning methods
+   * (prompt tuning, P-tuning, prefix tuning), which belongs to no module of the model.
+   */
+  public static final Set<String> UNPREFIXED = Set.of("prompt_embeddings");
 
   private AdapterFiles() {}
 
@@ -48,7 +54,8 @@ public final class AdapterFiles {
   public static void write(Path dir, Map<String, Object> config, Map<String, INDArray> tensors) throws IOException {
     Files.createDirectories(dir);
     Map<String, INDArray> prefixed = new LinkedHashMap<>();
-    tensors.forEach((k, v) -> prefixed.put(k.startsWith(TUNER_PREFIX) ? k : PREFIX + k, v));
+    tensors.forEach((k, v) ->
+        prefixed.put(k.startsWith(TUNER_PREFIX) || UNPREFIXED.contains(k) ? k : PREFIX + k, v));
     Safetensors.write(dir.resolve(WEIGHTS), prefixed, Map.of("format", "pt"));
     String json = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(new TreeMap<>(config));
     Path temp = dir.resolve(CONFIG + ".tmp");
@@ -88,6 +95,10 @@ public final class AdapterFiles {
     Map<String, INDArray> tensors = new LinkedHashMap<>();
     try (SafetensorsFile file = SafetensorsFile.open(weights)) {
       for (String name : file.names()) {
+        if (UNPREFIXED.contains(name)) {
+          tensors.put(name, file.read(name));
+          continue;
+        }
         if (!name.startsWith(TUNER_PREFIX)) {
           throw new IOException(String.format("%s: tensor '%s' lacks the '%s' prefix of a PEFT adapter", weights,
               name, PREFIX));

@@ -25,7 +25,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * </pre>
  * Linear layers work on 2-D {@code [b·s, H]} rows; only attention uses the 4-D head layout. Each layer's key and
  * value states, {@code [b, nh, s, d]}, are named {@code encoder.layer.i.attention.self.key_states} and
- * {@code ...value_states} for methods that act on them (prefix tuning, IA³).
+ * {@code ...value_states} for methods that act on them (prefix tuning, IA³); the other {@link Hooks} prompt learning
+ * splices into are named too.
  */
 public final class Bert {
 
@@ -49,20 +50,22 @@ public final class Bert {
     SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT64, -1, -1);                // [b, s]
     SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.INT64, -1, -1);          // [b, s]
     SDVariable types = sd.placeHolder(TOKEN_TYPE_IDS, DataType.INT64, -1, -1);         // [b, s]
-    SDVariable seq = dimension(sd, sd.shape(ids), 1);                                  // [1] = s
+    SDVariable seq = dimension(sd, sd.shape(ids), 1).rename(Hooks.SEQ_LEN);            // [1] = s
+    SDVariable offset = sd.zerosLike(Hooks.POSITION_OFFSET, seq);                      // [1] = 0
 
     SDVariable words = sd.gather(param(sd, weights, "embeddings.word_embeddings.weight", config.vocabSize(), h),
-        sd.reshape(ids, -1), 0);                                                       // [b·s, H]
+        sd.reshape(ids, -1), 0).rename(Hooks.INPUTS_EMBEDS);                           // [b·s, H]
     SDVariable typeEmbeddings = sd.gather(param(sd, weights, "embeddings.token_type_embeddings.weight",
-        config.typeVocabSize(), h), sd.reshape(types, -1), 0);                         // [b·s, H]
+        config.typeVocabSize(), h), sd.reshape(types, -1).rename(Hooks.TOKEN_TYPE_ROWS), 0); // [b·s, H]
     SDVariable positions = sd.slice(param(sd, weights, "embeddings.position_embeddings.weight",
-        config.maxPositions(), h), longs(sd, 0, 0), sd.concat(0, seq, longs(sd, h)));  // [s, H]
+        config.maxPositions(), h), sd.concat(0, offset, longs(sd, 0)), sd.concat(0, seq, longs(sd, h))); // [s, H]
     SDVariable rows3 = sd.concat(0, longs(sd, -1), seq, longs(sd, h));                 // shape [-1, s, H]
     SDVariable embedded = sd.reshape(sd.reshape(words.add(typeEmbeddings), rows3).add(positions), -1, h);
     SDVariable x = layerNorm(sd, weights, "embeddings.LayerNorm", embedded, h, config.layerNormEps()); // [b·s, H]
 
     // additive mask, as transformers builds it: 0 on real tokens, the most negative float on padding
-    SDVariable maskRows = sd.reshape(mask.castTo(DataType.FLOAT), sd.concat(0, longs(sd, -1, 1, 1), seq));
+    SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);          // [b, s]
+    SDVariable maskRows = sd.expandDims(sd.expandDims(keyMask, 1), 1);                 // [b, 1, 1, s]
     SDVariable additiveMask = maskRows.rsub(1.0).mul(-Float.MAX_VALUE);               // [b, 1, 1, s]
 
     int nh = config.numHeads();
@@ -88,6 +91,7 @@ public final class Bert {
     x = x.rename(HIDDEN_ROWS);
     sd.reshape(LAST_HIDDEN_STATE, x, rows3);                                           // [b, s, H]
     sd.setOutputs(LAST_HIDDEN_STATE);
+    Hooks.declare(sd, new Hooks.Dims(config.numLayers(), nh, nh, d, h, config.maxPositions()));
     return sd;
   }
 

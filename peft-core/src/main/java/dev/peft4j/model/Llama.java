@@ -29,7 +29,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   loss (with labels [b, s], −100 ignored) = mean next-token cross-entropy, as transformers shifts it
  * </pre>
  * Each layer's key and value states after RoPE and head repetition, {@code [b, nh, s, d]}, are named
- * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}.
+ * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}; the other {@link Hooks} prompt learning
+ * splices into are named too.
  */
 public final class Llama {
 
@@ -56,22 +57,25 @@ public final class Llama {
     int d = c.headDim();
     SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT64, -1, -1);                 // [b, s]
     SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.INT64, -1, -1);           // [b, s]
-    SDVariable seq = dimension(sd, sd.shape(ids), 1);                                   // [1] = s
+    SDVariable seq = dimension(sd, sd.shape(ids), 1).rename(Hooks.SEQ_LEN);             // [1] = s
+    SDVariable offset = sd.zerosLike(Hooks.POSITION_OFFSET, seq);                       // [1] = 0
 
     SDVariable embedding = param(sd, weights, "model.embed_tokens.weight", c.vocabSize(), h);
-    SDVariable x = sd.gather(embedding, sd.reshape(ids, -1), 0);                        // [b·s, H]
+    SDVariable x = sd.gather(embedding, sd.reshape(ids, -1), 0).rename(Hooks.INPUTS_EMBEDS); // [b·s, H]
 
-    // rotary tables for positions 0..s−1, broadcast over batch and heads: [s, 1, d]
-    SDVariable cos = sd.reshape(sd.slice(sd.constant("rope_cos", rope(c, true)), longs(sd, 0, 0),
+    // rotary tables for positions offset..offset+s−1, broadcast over batch and heads: [s, 1, d]
+    SDVariable start = sd.concat(0, offset, longs(sd, 0));
+    SDVariable cos = sd.reshape(sd.slice(sd.constant("rope_cos", rope(c, true)), start,
         sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
-    SDVariable sin = sd.reshape(sd.slice(sd.constant("rope_sin", rope(c, false)), longs(sd, 0, 0),
+    SDVariable sin = sd.reshape(sd.slice(sd.constant("rope_sin", rope(c, false)), start,
         sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
     SDVariable rotateHalf = sd.constant("rope_rotate_half", rotateHalf(d));              // [d, d]
 
     // additive mask [b, 1, s, s]: causal ∧ real key, else the most negative float
     SDVariable causal = sd.slice(sd.constant("causal_allowed", lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
-        sd.concat(0, seq, seq));                                                        // [s, s]
-    SDVariable keys = sd.reshape(mask.castTo(DataType.FLOAT), sd.concat(0, longs(sd, -1, 1, 1), seq)); // [b,1,1,s]
+        sd.concat(0, seq, seq)).rename(Hooks.CAUSAL_MASK);                              // [s, s]
+    SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);            // [b, s]
+    SDVariable keys = sd.expandDims(sd.expandDims(keyMask, 1), 1);                      // [b, 1, 1, s]
     SDVariable additiveMask = causal.mul(keys).rsub(1.0).mul(-Float.MAX_VALUE);         // [b, 1, s, s]
 
     SDVariable qHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));             // [-1, s, nh, d]
@@ -110,12 +114,13 @@ public final class Llama {
     sd.reshape(LOGITS, logitRows, sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())));
     causalLmLoss(sd, logitRows, seq, c.vocabSize());
     sd.setOutputs(LOGITS, LOSS);
+    Hooks.declare(sd, new Hooks.Dims(c.numLayers(), nh, nkv, d, h, c.maxPositions()));
     return sd;
   }
 
   /** Next-token cross-entropy: row t predicts label t+1; labels equal to −100 (and the last position) count 0. */
   private static void causalLmLoss(SameDiff sd, SDVariable logitRows, SDVariable seq, int vocab) {
-    SDVariable labels = sd.placeHolder(LABELS, DataType.INT64, -1, -1);                 // [b, s]
+    SDVariable labels = sd.identity(Hooks.LOSS_LABELS, sd.placeHolder(LABELS, DataType.INT64, -1, -1)); // [b, s]
     SDVariable next = sd.stridedSlice(labels, new long[] {0, 1}, new long[] {0, 0}, new long[] {1, 1},
         1, 3, 0, 0, 0);                                                                 // [b, s−1] = labels[:, 1:]
     SDVariable column = sd.fill(sd.concat(0, dimension(sd, sd.shape(labels), 0), longs(sd, 1)), DataType.INT64,

@@ -22,6 +22,9 @@ public final class Graphs {
   /** {@code count} fixed batches of {@code rows} random inputs with random one-hot labels, from {@code seed}. */
   public static List<Batch> batches(SameDiff sd, long seed, int count, int rows) {
     Random random = new Random(seed);
+    if (sd.hasVariable(ToyModels.INPUT_IDS)) {
+      return tokenBatches(sd, random, count, rows);
+    }
     DataType dataType = sd.getVariable(Mlp.INPUT).dataType();
     long features = sd.getVariable(Mlp.INPUT).getShape()[1];
     long classes = sd.getVariable(Mlp.LABELS).getShape()[1];
@@ -33,6 +36,31 @@ public final class Graphs {
         y.putScalar(i, random.nextInt((int) classes), 1);
       }
       out.add(Batch.of(Map.of(Mlp.INPUT, x, Mlp.LABELS, y), Mlp.INPUT));
+    }
+    return out;
+  }
+
+  /**
+   * For {@link ToyModels#tokens}: 2 sequences of {@code length} random token ids each (the second with its last token
+   * padded), with random one-hot labels.
+   */
+  private static List<Batch> tokenBatches(SameDiff sd, Random random, int count, int length) {
+    DataType dataType = sd.getVariable(Mlp.LABELS).dataType();
+    long classes = sd.getVariable(Mlp.LABELS).getShape()[1];
+    List<Batch> out = new ArrayList<>();
+    for (int b = 0; b < count; b++) {
+      INDArray ids = Nd4j.zeros(DataType.INT64, 2, length);
+      INDArray mask = Nd4j.ones(DataType.INT64, 2, length);
+      INDArray y = Nd4j.zeros(dataType, 2, classes);
+      for (int i = 0; i < 2; i++) {
+        for (int t = 0; t < length; t++) {
+          ids.putScalar(i, t, random.nextInt(ToyModels.VOCAB));
+        }
+        y.putScalar(i, random.nextInt((int) classes), 1);
+      }
+      mask.putScalar(1, length - 1, 0);
+      out.add(Batch.of(Map.of(ToyModels.INPUT_IDS, ids, ToyModels.ATTENTION_MASK, mask, Mlp.LABELS, y),
+          ToyModels.INPUT_IDS));
     }
     return out;
   }

@@ -5,10 +5,16 @@ import static dev.peft4j.testing.ToyModels.D;
 import static dev.peft4j.testing.ToyModels.FFN;
 import static dev.peft4j.testing.ToyModels.MLP_HIDDEN;
 import static dev.peft4j.testing.ToyModels.MLP_IN;
+import static dev.peft4j.testing.ToyModels.TOKEN_HEAD_DIM;
+import static dev.peft4j.testing.ToyModels.TOKEN_HIDDEN;
+import static dev.peft4j.testing.ToyModels.TOKEN_KV_HEADS;
+import static dev.peft4j.testing.ToyModels.TOKEN_LAYERS;
 
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
+import dev.peft4j.prompt.PromptTuningConfig.PromptInit;
+import dev.peft4j.ptuning.PTuningConfig.Encoder;
 import dev.peft4j.testing.ToyModels;
 import java.util.EnumSet;
 import java.util.Set;
@@ -35,7 +41,12 @@ public final class Cases {
      * The method stops the gradient through part of its computation on purpose (DoRA's weight norm), so its gradients
      * are not the loss's finite differences; its own test checks them with the stopped part held constant.
      */
-    STOPPED_GRADIENT
+    STOPPED_GRADIENT,
+    /**
+     * Trained through an encoder that saving folds away (prefix tuning's projection, P-tuning's prompt encoder): a
+     * loaded adapter gives the same outputs but trains the folded table, a different count.
+     */
+    REPARAMETERISED
   }
 
   /**
@@ -72,6 +83,9 @@ public final class Cases {
   private static final Set<Capability> BOTTLENECK = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT);
   private static final Set<Capability> SELECTIVE = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  /** Prompt learning changes the output from the start (the model reads n more tokens) and merges into nothing. */
+  private static final Set<Capability> PROMPT = EnumSet.noneOf(Capability.class);
+  private static final Set<Capability> PROMPT_ENCODER = EnumSet.of(Capability.REPARAMETERISED);
   private static final Set<Capability> MERGEABLE_HYBRID = EnumSet.of(Capability.IDENTITY_AT_INIT,
       Capability.MERGEABLE);
   private static final Set<Capability> MERGEABLE_HYBRID_WITH_DORA = EnumSet.of(Capability.IDENTITY_AT_INIT,
@@ -87,11 +101,29 @@ public final class Cases {
     return 2 * h * b + b + h;
   }
 
+  /** One linear layer with bias. */
+  private static long mlp(long in, long out) {
+    return in * out + out;
+  }
+
+  /** One bidirectional LSTM layer of width e per direction over inputs of width in (one bias per direction). */
+  private static long lstm(long in, long e) {
+    return 2 * (in * 4 * e + e * 4 * e + 4 * e);
+  }
+
+  /** Embedding [n, kv] + Linear(kv, e) + Linear(e, layers·2·kv) on the token toy. */
+  private static long prefixProjection(long n, long e) {
+    long kv = (long) TOKEN_KV_HEADS * TOKEN_HEAD_DIM;
+    long table = TOKEN_LAYERS * 2 * kv;
+    return n * kv + kv * e + e + e * table + table;
+  }
+
   private Cases() {}
 
   public static Stream<Case> cases() {
     Function<DataType, SameDiff> mlp = ToyModels::mlp;
     Function<DataType, SameDiff> attention = ToyModels::attention;
+    Function<DataType, SameDiff> tokens = ToyModels::tokens;
     int blocks = ToyModels.BLOCKS;
     return Stream.of(
         new Case("lora r4 mlp all-linear", mlp,
@@ -209,7 +241,28 @@ public final class Cases {
         new Case("hybrid dora q,v + ia3 k + feed-forward down (mergeable)", attention,
             () -> Peft.hybrid(Peft.dora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
                 Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
-            blocks * 2L * (4 * (D + D) + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID_WITH_DORA));
+            blocks * 2L * (4 * (D + D) + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID_WITH_DORA),
+        new Case("prompt tuning n4 random tokens", tokens,
+            () -> Peft.promptTuning(4).seed(1).build(),
+            4L * TOKEN_HIDDEN, PROMPT),
+        new Case("prompt tuning n3 sample-vocab + modules_to_save classifier", tokens,
+            () -> Peft.promptTuning(3).init(PromptInit.SAMPLE_VOCAB).seed(2).modulesToSave("classifier").build(),
+            3L * TOKEN_HIDDEN + (long) TOKEN_HIDDEN * CLASSES + CLASSES, PROMPT),
+        new Case("prompt tuning n5 text init", tokens,
+            () -> Peft.promptTuning(5).initText("a b", 3, 7).tokenizer("toy").build(),
+            5L * TOKEN_HIDDEN, PROMPT),
+        new Case("prefix tuning n3 table (grouped-query attention)", tokens,
+            () -> Peft.prefixTuning(3).seed(1).build(),
+            3L * TOKEN_LAYERS * 2 * TOKEN_KV_HEADS * TOKEN_HEAD_DIM, PROMPT),
+        new Case("prefix tuning n2 projection e5 + modules_to_save classifier", tokens,
+            () -> Peft.prefixTuning(2).projection(5).seed(3).modulesToSave("classifier").build(),
+            prefixProjection(2, 5) + (long) TOKEN_HIDDEN * CLASSES + CLASSES, PROMPT_ENCODER),
+        new Case("p-tuning n3 mlp e6", tokens,
+            () -> Peft.pTuning(3).encoderHiddenSize(6).seed(4).build(),
+            3L * TOKEN_HIDDEN + mlp(TOKEN_HIDDEN, 6) + mlp(6, 6) + mlp(6, TOKEN_HIDDEN), PROMPT_ENCODER),
+        new Case("p-tuning n3 bidirectional lstm e3 x2 layers", tokens,
+            () -> Peft.pTuning(3).encoder(Encoder.LSTM).encoderHiddenSize(3).seed(5).build(),
+            3L * TOKEN_HIDDEN + lstm(TOKEN_HIDDEN, 3) + lstm(6, 3) + mlp(6, 6) + mlp(6, TOKEN_HIDDEN), PROMPT_ENCODER));
   }
 
   public static Stream<Arguments> all() {
