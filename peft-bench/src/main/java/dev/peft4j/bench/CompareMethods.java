@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.model.Heads;
+import dev.peft4j.prompt.PromptTuningConfig.PromptInit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,7 +22,8 @@ import java.util.Map;
  * Zhang et al. 5e-4–1e-3), IA³ 3e-3 (Liu et al.), bottleneck adapters 1e-3 (Houlsby et al. searched 1e-4–1e-3),
  * BitFit and LayerNorm tuning 1e-3 (Ben Zaken et al. 1e-4–1e-3), VeRA 5e-3 (Kopiczko et al. 4e-3–1e-2 for the
  * vectors), FourierFT 1e-2 (Gao et al. use 5e-2 for the spectrum with a separate head rate; one rate here trains the
- * head too), full fine-tuning 1e-4 (BERT's 2e-5–5e-5, raised for the short budget), linear probing 5e-3. LP-FT probes
+ * head too), prompt and prefix tuning 1e-2 and P-tuning 5e-3 (Lester et al. and Liu et al. train virtual tokens at
+ * high rates; HF PEFT's examples use 1e-2–3e-2 and 1e-3), full fine-tuning 1e-4 (BERT's 2e-5–5e-5, raised for the short budget), linear probing 5e-3. LP-FT probes
  * the head for a quarter of the steps at linear probing's rate, then fine-tunes everything at full fine-tuning's.
  * One learning rate trains both the method's parameters and the head.
  */
@@ -71,6 +73,13 @@ public final class CompareMethods {
         (seed, steps) -> Peft.bitFit().modulesToSave(Heads.CLASSIFIER).build());
     add("ln-tuning", "LayerNorm tuning: every LayerNorm's γ and β", 1e-3,
         (seed, steps) -> Peft.lnTuning().modulesToSave(Heads.CLASSIFIER).build());
+    add("prompt-tuning", "prompt tuning, 20 virtual tokens sampled from the vocabulary", 1e-2,
+        (seed, steps) -> Peft.promptTuning(20).init(PromptInit.SAMPLE_VOCAB).seed(seed)
+            .modulesToSave(Heads.CLASSIFIER).build());
+    add("prefix-tuning", "prefix tuning, 20 key/value prefixes per layer", 1e-2,
+        (seed, steps) -> Peft.prefixTuning(20).seed(seed).modulesToSave(Heads.CLASSIFIER).build());
+    add("p-tuning", "P-tuning, 20 virtual tokens from an MLP prompt encoder (hidden 128)", 5e-3,
+        (seed, steps) -> Peft.pTuning(20).encoderHiddenSize(128).seed(seed).modulesToSave(Heads.CLASSIFIER).build());
     add("lora", "LoRA r=8 α=16 on query, value", 5e-4,
         (seed, steps) -> Peft.lora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
