@@ -44,6 +44,10 @@ import org.openjdk.jmh.annotations.Warmup;
  *       trained beside every method) and an AdamW update written out as the trainer's, plus the trainer's
  *       {@link NativeMemoryGuard}. {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
+ *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
+ *       {@code pTuning}, {@code bitFit}, {@code lnTuning}: the other methods' steps at the comparison's settings
+ *       (q,v targets; 20 virtual tokens). AdaLoRA's step here is its forward/backward with the orthogonality term and
+ *       the update; the rank allocation the trainer runs after a step is not included.
  * </ul>
  */
 @State(Scope.Benchmark)
@@ -62,7 +66,8 @@ public class MiniLmTrainingBenchmark {
   private static final double EPS = 1e-8;
   private static final double WEIGHT_DECAY = 0.01;
 
-  @Param({"inference", "mergedLora", "headOnly", "loraQV", "loraAllLinear", "ia3", "bottleneck", "fullFt"})
+  @Param({"inference", "mergedLora", "headOnly", "loraQV", "loraAllLinear", "ia3", "bottleneck", "fullFt", "dora",
+      "adaLora", "vera", "fourierFt", "promptTuning", "prefixTuning", "pTuning", "bitFit", "lnTuning"})
   public String config;
 
   private SameDiff sd;
@@ -101,6 +106,19 @@ public class MiniLmTrainingBenchmark {
           case "ia3" -> Peft.ia3().target("key", "value", "output.dense").feedforward("output.dense")
               .modulesToSave(Heads.CLASSIFIER).apply(sd);
           case "bottleneck" -> Peft.bottleneck(64).modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "dora" -> Peft.dora(16).alpha(32).dropout(0.1).target("query", "value")
+              .modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "adaLora" -> Peft.adaLora(12, 8).alpha(32).dropout(0.1).totalStep(1000).target("query", "value")
+              .modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "vera" -> Peft.vera(256).dropout(0.1).target("query", "value").modulesToSave(Heads.CLASSIFIER)
+              .apply(sd);
+          case "fourierFt" -> Peft.fourierFt(1000).target("query", "value").modulesToSave(Heads.CLASSIFIER)
+              .apply(sd);
+          case "promptTuning" -> Peft.promptTuning(20).modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "prefixTuning" -> Peft.prefixTuning(20).modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "pTuning" -> Peft.pTuning(20).encoderHiddenSize(128).modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "bitFit" -> Peft.bitFit().modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "lnTuning" -> Peft.lnTuning().modulesToSave(Heads.CLASSIFIER).apply(sd);
           default -> throw new IllegalArgumentException("unknown config " + config);
         };
         model.train();
