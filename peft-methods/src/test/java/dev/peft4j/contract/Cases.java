@@ -9,6 +9,8 @@ import static dev.peft4j.testing.ToyModels.MLP_IN;
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
+import dev.peft4j.quant.Quantization;
+import dev.peft4j.quant.QuantizedBase;
 import dev.peft4j.testing.ToyModels;
 import java.util.EnumSet;
 import java.util.Set;
@@ -120,7 +122,30 @@ public final class Cases {
         new Case("hybrid lora q,v + ia3 k + feed-forward down (mergeable)", attention,
             () -> Peft.hybrid(Peft.lora(4).alpha(16).dropout(0.1).target("q_proj", "v_proj").build(),
                 Peft.ia3().target("k_proj", "down_proj").feedforward("down_proj").build()).build(),
-            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID));
+            blocks * 2L * 4 * (D + D) + blocks * ((long) D + FFN), MERGEABLE_HYBRID),
+        // QLoRA: the base is stored quantised before the adapter comes (as a model loaded in 4 bits), so "the base"
+        // whose output the adapter must reproduce at init, and that unload restores, is the dequantised one
+        new Case("qlora nf4 r4 mlp all-linear", quantized(mlp, Quantization.nf4()),
+            () -> Peft.qlora(4).alpha(8).target("all-linear").build(),
+            4L * (MLP_IN + MLP_HIDDEN) + 4L * (MLP_HIDDEN + MLP_HIDDEN), LORA),
+        new Case("qlora int8 r2 attention q,v dropout", quantized(attention, Quantization.int8()),
+            () -> Peft.lora(2).alpha(4).dropout(0.1).target("q_proj", "v_proj").quantizeBase(Quantization.int8())
+                .build(),
+            blocks * 2L * 2 * (D + D), LORA),
+        new Case("qlora nf4 block 128 no double-quant r2 attention all-linear", quantized(attention,
+            Quantization.nf4().doubleQuant(false).blockSize(128)),
+            () -> Peft.lora(2).target("all-linear").quantizeBase(Quantization.nf4().doubleQuant(false).blockSize(128))
+                .build(),
+            blocks * (4L * 2 * (D + D) + 2L * (D + FFN) + 2L * (FFN + D)), LORA));
+  }
+
+  /** {@code model} with every linear layer but the head stored as {@code q}. */
+  private static Function<DataType, SameDiff> quantized(Function<DataType, SameDiff> model, Quantization q) {
+    return type -> {
+      SameDiff sd = model.apply(type);
+      QuantizedBase.quantize(sd, q);
+      return sd;
+    };
   }
 
   public static Stream<Arguments> all() {
