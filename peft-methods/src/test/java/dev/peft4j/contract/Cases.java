@@ -136,7 +136,10 @@ public final class Cases {
             Quantization.nf4().doubleQuant(false).blockSize(128)),
             () -> Peft.lora(2).target("all-linear").quantizeBase(Quantization.nf4().doubleQuant(false).blockSize(128))
                 .build(),
-            blocks * (4L * 2 * (D + D) + 2L * (D + FFN) + 2L * (FFN + D)), LORA));
+            blocks * (4L * 2 * (D + D) + 2L * (D + FFN) + 2L * (FFN + D)), LORA),
+        new Case("ia3 on an nf4 base attention k,v + feed-forward down", quantized(attention, Quantization.nf4()),
+            () -> Peft.ia3().target("k_proj", "v_proj", "down_proj").feedforward("down_proj").build(),
+            blocks * (2L * D + FFN), IA3));
   }
 
   /** {@code model} with every linear layer but the head stored as {@code q}. */
