@@ -98,6 +98,9 @@ public final class QuantizedBase {
         throw new IllegalArgumentException(String.format("module '%s' is quantised already (%s); quantising it "
             + "again would compound the error", name, read(sameDiff, m).quantization()));
       }
+      List<String> readers = g.consumersOf(m.weight());
+      checkArgument(readers.equals(List.of(m.matmulOp())), "module '%s': its weight is read by %s besides its matmul "
+          + "'%s' (a tied or copied weight); it can only be quantised alone", name, readers, m.matmulOp());
       INDArray w = sameDiff.getArrForVarName(m.weight());                   // [in, out]
       try {
         packed.put(m, quantization.quantize(w.transpose()));                // as bitsandbytes: [out, in]
@@ -124,6 +127,9 @@ public final class QuantizedBase {
       throw new IllegalArgumentException(String.format("module '%s' is quantised already (%s)", module,
           read(sameDiff, m).quantization()));
     }
+    List<String> readers = g.consumersOf(m.weight());
+    checkArgument(readers.equals(List.of(m.matmulOp())), "module '%s': its weight is read by %s besides its matmul "
+        + "'%s' (a tied or copied weight); it can only be quantised alone", module, readers, m.matmulOp());
     long[] expected = {m.outFeatures(), m.inFeatures()};
     checkArgument(Arrays.equals(tensor.shape(), expected), "a quantised tensor of shape %s does not fit module '%s', "
         + "whose weight is %s ([out, in], as Hugging Face; [in, out] in the graph)",
