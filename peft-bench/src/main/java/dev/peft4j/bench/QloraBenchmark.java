@@ -26,6 +26,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -40,8 +41,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   <li>{@code step <lora|qlora-nf4|qlora-nf4-nodq|qlora-int8> [batch] [seq] [steps]}: LoRA r=16 on query and value
  *       plus the classifier, through the trainer (AdamW, its memory guard), over a fixed batch of random tokens
  *       (default 8 × 128, as {@code MiniLmTrainingBenchmark}); prints the median step time after 3 warm-up steps,
- *       the process's peak RSS ({@code VmHWM}), its RSS before training, and the native memory ND4J's arrays hold
- *       after garbage collection before and after training (JavaCPP's count: what stays allocated between steps);
+ *       the process's peak RSS ({@code VmHWM}), its RSS before training, and the bytes of the graph's variables and
+ *       constants (what stays resident between steps);
  *   <li>{@code task <config> [steps]}: the same adapter trained on eight labelled sentences, then accuracy and loss
  *       on eight held-out ones — how much the 4-bit base changes what LoRA learns (a tiny task: read it as a smoke
  *       test of quality, not as a benchmark score).
@@ -147,35 +148,34 @@ public final class QloraBenchmark {
     PeftModel model = config(name).apply(sd);
     long packed = QuantizedBase.residentBytes(sd);
     List<Batch> data = List.of(randomBatch(batch, seq));
-    long offHeapBefore = offHeapAfterGc();
+    long graphBytes = graphBytes(sd);
     long rssBefore = status("VmRSS");
     TrainingHistory h = new Trainer.Builder(model).steps(steps).learningRate(1e-4).seed(1).progress(null).build()
         .fit(data);
     long peak = status("VmHWM");
-    long offHeapAfter = offHeapAfterGc();
     double[] seconds = h.steps().stream().skip(3).mapToDouble(TrainingHistory.Step::seconds).sorted().toArray();
     System.out.printf("%s batch %d x %d: median step %.0f ms (min %.0f, max %.0f, %d steps after 3 warm-up); "
-            + "peak RSS %,d MiB; RSS before training %,d MiB; off-heap arrays between steps %,d -> %,d MiB; "
+            + "peak RSS %,d MiB; RSS before training %,d MiB; graph arrays %,d bytes (updater state %,d); "
             + "packed base %,d bytes; loss %.4f -> %.4f%n",
         name, batch, seq, 1000 * seconds[seconds.length / 2], 1000 * seconds[0], 1000 * seconds[seconds.length - 1],
-        seconds.length, peak >> 10, rssBefore >> 10, offHeapBefore >> 20, offHeapAfter >> 20, packed, h.firstLoss(),
+        seconds.length, peak >> 10, rssBefore >> 10, graphBytes, h.updaterStateBytes(), packed, h.firstLoss(),
         h.lastLoss());
   }
 
   /**
-   * Bytes of native memory JavaCPP tracks (ND4J's arrays) after garbage collection has released the unreachable ones:
-   * what stays allocated between steps. Freed native memory need not leave the RSS, so this is the cleaner figure.
+   * Bytes of the arrays the graph holds between steps: its variables and constants (base weights — packed or fp32 —,
+   * adapter, head, code tables), not the activations of a step. ND4J allocates outside JavaCPP's accounting, and freed
+   * native memory need not leave the RSS, so this count is the clean figure of what stays resident.
    */
-  private static long offHeapAfterGc() {
-    for (int i = 0; i < 3; i++) {
-      System.gc();
-      try {
-        Thread.sleep(200);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+  private static long graphBytes(SameDiff sd) {
+    long bytes = 0;
+    for (var v : sd.variables()) {
+      if ((v.getVariableType() == VariableType.VARIABLE || v.getVariableType() == VariableType.CONSTANT)
+          && v.getArr() != null) {
+        bytes += v.getArr().length() * v.getArr().dataType().width();
       }
     }
-    return org.bytedeco.javacpp.Pointer.totalBytes();
+    return bytes;
   }
 
   /** Trains on {@link #TRAIN}, reports accuracy and mean loss on {@link #HELD_OUT}. */
