@@ -110,8 +110,8 @@ public final class QloraBenchmark {
     storages.put("INT8 absmax", Quantization.int8());
     System.out.printf("all-MiniLM-L6-v2: %d linear weights quantised (all but the head), %,d parameters, "
         + "fp32 %,d bytes (4.0000 B/param)%n", modules.size(), params, 4 * params);
-    System.out.println("| storage | resident bytes | bytes/param | vs fp32 | mean abs error of W | max abs error of W | "
-        + "mean abs error / mean |W| |");
+    System.out.println("| storage | resident bytes | bytes/param | vs fp32 | mean abs error of W "
+        + "| max abs error of W | mean abs error / mean |W| |");
     System.out.println("|---|---|---|---|---|---|---|");
     double meanAbsW = 0;
     for (LinearModule m : modules) {
@@ -134,8 +134,9 @@ public final class QloraBenchmark {
           maxError = Math.max(maxError, err);
         }
       }
-      System.out.printf("| %s | %,d | %.4f | %.2f%% | %.3e | %.3e | %.4f |%n", e.getKey(), bytes, (double) bytes / params,
-          100.0 * bytes / (4.0 * params), sumError / params, maxError, sumError / params / meanAbsW);
+      System.out.printf("| %s | %,d | %.4f | %.2f%% | %.3e | %.3e | %.4f |%n", e.getKey(), bytes,
+          (double) bytes / params, 100.0 * bytes / (4.0 * params), sumError / params, maxError,
+          sumError / params / meanAbsW);
     }
     encoder.tokenizer().close();
   }

@@ -587,8 +587,8 @@ public final class GraphRewriter {
   }
 
   /**
-   * The {@code [in, out]} shape of a linear layer's weight input, or {@code null} if {@code weight} is not one: a rank-2
-   * parameter {@code <module>.weight}, or a weight stored quantised — the {@code ARRAY} variable
+   * The {@code [in, out]} shape of a linear layer's weight input, or {@code null} if {@code weight} is not one: a
+   * rank-2 parameter {@code <module>.weight}, or a weight stored quantised — the {@code ARRAY} variable
    * {@code <module>}{@value #DEQUANTIZED_WEIGHT} that an in-graph dequantisation computes from constants, beside the
    * INT64 constant {@code <module>}{@value #QUANTIZED_SHAPE} holding its Hugging Face shape {@code [out, in]} (see
    * {@code dev.peft4j.quant.QuantizedBase}).

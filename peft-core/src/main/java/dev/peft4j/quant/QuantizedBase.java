@@ -30,20 +30,20 @@ import org.nd4j.linalg.factory.Nd4j;
  * dequantised in the graph just before each matmul, so that between steps only the packed form is resident.
  * <pre>
  *   module m, weight W: [in, out] in the graph, [out, in] (Hugging Face's layout) when quantised
- *   constants  m.weight_nf4 | m.weight_int8   INT8 [blocks·blockSize/2 | blocks·blockSize]   the codes
+ *   constants  m.weight_nf4 | m.weight_int8   UINT8 | INT8 [blocks·blockSize/2 | blocks·blockSize]   the codes
  *              m.weight_absmax                 [blocks]                                      float block scales, or
- *              m.weight_absmax_q               INT8 [blocks]             m.weight_absmax_scale [⌈blocks/256⌉]
+ *              m.weight_absmax_q               UINT8 [blocks]            m.weight_absmax_scale [⌈blocks/256⌉]
  *              m.weight_absmax_offset          [1]                       (double quantisation)
  *              m.weight_shape                  INT64 [2] = [out, in]
  *   shared     quant_nf4_pairs [256, 2] (both nibbles' NF4 values of each byte), quant_dynamic_map [256]
- *   ops        NF4:  gather(quant_nf4_pairs, codes + 128) [P, 2] → [blocks, blockSize] · absmax [blocks, 1]
+ *   ops        NF4:  gather(quant_nf4_pairs, codes) [P, 2] → [blocks, blockSize] · absmax [blocks, 1]
  *              INT8: float(codes) [blocks, blockSize] · absmax [blocks, 1] / 127
  *              → flatten, drop the padding → [out, in] → transpose → m.weight_dequantized [in, out]
- *              absmax (double quantisation): gather(quant_dynamic_map, q + 128) [blocks] · scale[j / 256] + offset
+ *              absmax (double quantisation): gather(quant_dynamic_map, q) [blocks] · scale[j / 256] + offset
  * </pre>
- * One gather with the 256-row pair table unpacks both nibbles of a byte and looks up their NF4 values at once
- * (indices are the signed bytes + 128). The dequantised weight is computed from constants only, so no gradient is
- * computed for it: the layer's matmul computes only {@code dX}.
+ * One gather with the 256-row pair table unpacks both nibbles of a byte and looks up their NF4 values at once. The
+ * dequantised weight is computed from constants only, so no gradient is computed for it: the layer's matmul computes
+ * only {@code dX}.
  *
  * <p>Quantising is a property of the base, as loading a model in 4 bits is in Hugging Face: adapters are applied on
  * top, trained, saved as ordinary adapter files, and unloaded, and the base stays packed. Which modules:
@@ -178,7 +178,8 @@ public final class QuantizedBase {
 
   /**
    * Replaces the quantised weight of {@code m} by a float constant {@code <module>.weight} holding {@code value}
-   * ({@code [in, out]}), removing the packed constants and the dequantisation ops; {@link #restore} reverses it exactly.
+   * ({@code [in, out]}), removing the packed constants and the dequantisation ops; {@link #restore} reverses it
+   * exactly.
    * Used to merge an adapter into a quantised base (the merged weight stays in full precision).
    *
    * @throws IllegalArgumentException if {@code m} is not quantised or {@code value}'s shape is not {@code [in, out]}
@@ -234,25 +235,25 @@ public final class QuantizedBase {
         SDVariable absmax;
         if (t.doubleQuantized()) {
           int nested = t.absmaxScales().length;
-          SDVariable codes = sd.constant(p + "absmax_q", Nd4j.createFromArray(t.absmaxCodes()));
+          SDVariable codes = sd.constant(p + "absmax_q", unsigned(t.absmaxCodes()));
           SDVariable scale = sd.constant(p + "absmax_scale", floats(t.absmaxScales(), type));
           SDVariable offset = sd.constant(p + "absmax_offset", floats(new float[] {t.absmaxOffset()}, type));
-          SDVariable map = shared(sd, DYNAMIC_MAP, bySignedByte(Codes.DYNAMIC, 1), type);   // [256, 1]
+          SDVariable map = shared(sd, DYNAMIC_MAP, byByte(Codes.DYNAMIC, 1), type);         // [256, 1]
           SDVariable scales = sd.tile(scale.reshape(nested, 1), 1, Quantization.NESTED_BLOCK_SIZE)
               .reshape(nested * Quantization.NESTED_BLOCK_SIZE);                          // [nested·256]
           if (blocks != nested * Quantization.NESTED_BLOCK_SIZE) {
             scales = sd.slice(scales, new int[] {0}, new int[] {blocks});                 // [blocks]
           }
-          absmax = sd.gather(map, codes.castTo(DataType.INT32).add(128), 0).reshape(blocks) // [blocks]
+          absmax = sd.gather(map, codes.castTo(DataType.INT32), 0).reshape(blocks)         // [blocks]
               .mul(scales).add(offset);
         } else {
           absmax = sd.constant(p + "absmax", floats(t.storedAbsmax(), type));            // [blocks]
         }
         SDVariable values;
         if (q.format() == Quantization.Format.NF4) {
-          SDVariable codes = sd.constant(p + "nf4", Nd4j.createFromArray(t.data()));      // [blocks·block/2]
-          SDVariable pairs = shared(sd, NF4_PAIRS, bySignedByte(Codes.NF4, 2), type);     // [256, 2]
-          values = sd.gather(pairs, codes.castTo(DataType.INT32).add(128), 0)             // [blocks·block/2, 2]
+          SDVariable codes = sd.constant(p + "nf4", unsigned(t.data()));                  // [blocks·block/2]
+          SDVariable pairs = shared(sd, NF4_PAIRS, byByte(Codes.NF4, 2), type);           // [256, 2]
+          values = sd.gather(pairs, codes.castTo(DataType.INT32), 0)                      // [blocks·block/2, 2]
               .reshape(blocks, block).mul(absmax.reshape(blocks, 1));                     // [blocks, block]
         } else {
           SDVariable codes = sd.constant(p + "int8", Nd4j.createFromArray(t.data()));     // [blocks·block]
@@ -321,18 +322,24 @@ public final class QuantizedBase {
     return sd.hasVariable(full) ? sd.getVariable(full) : sd.constant(full, Nd4j.create(table).castTo(type));
   }
 
-  /** Row {@code s + 128} for each signed byte s: the values of its {@code per} codes (NF4: high, low nibble). */
-  private static float[][] bySignedByte(float[] code, int per) {
+  /** Row u for each byte value u: the values of its {@code per} codes (NF4: high nibble, low nibble). */
+  private static float[][] byByte(float[] code, int per) {
     float[][] out = new float[256][per];
-    for (int s = -128; s < 128; s++) {
-      int u = s & 0xff;
+    for (int u = 0; u < 256; u++) {
       if (per == 2) {
-        out[s + 128][0] = code[u >>> 4];
-        out[s + 128][1] = code[u & 0xf];
+        out[u][0] = code[u >>> 4];
+        out[u][1] = code[u & 0xf];
       } else {
-        out[s + 128][0] = code[u];
+        out[u][0] = code[u];
       }
     }
+    return out;
+  }
+
+  /** {@code bytes} as a UINT8 array (the same bits), so that a cast gives the indices 0…255. */
+  private static INDArray unsigned(byte[] bytes) {
+    INDArray out = Nd4j.createUninitialized(DataType.UINT8, bytes.length);
+    out.data().setData(bytes);
     return out;
   }
 

@@ -82,7 +82,7 @@ public final class QuantizedTensor {
     return absmax == null ? null : absmax.clone();
   }
 
-  /** The 8-bit codes of the double-quantised absmax constants (indices into the dynamic map); {@code null} otherwise. */
+  /** The 8-bit codes of the double-quantised absmax constants (dynamic-map indices); {@code null} otherwise. */
   public byte[] absmaxCodes() {
     return absmaxCodes == null ? null : absmaxCodes.clone();
   }

@@ -79,7 +79,7 @@ class QuantizedBaseTest {
     assertEquals(VariableType.VARIABLE, sd.getVariable("layers.0.norm.weight").getVariableType());
     for (String m : modules) {
       assertEquals(VariableType.CONSTANT, sd.getVariable(m + ".weight_nf4").getVariableType());
-      assertEquals(DataType.INT8, sd.getArrForVarName(m + ".weight_nf4").dataType());
+      assertEquals(DataType.UINT8, sd.getArrForVarName(m + ".weight_nf4").dataType());
     }
     long expected = 0;
     for (QuantizedTensor t : QuantizedBase.packedWeights(sd).values()) {
