@@ -2,7 +2,6 @@ package dev.peft4j.quant;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import java.util.Arrays;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
@@ -191,9 +190,5 @@ public final class Quantization {
   @Override
   public String toString() {
     return format + "(block " + blockSize + (doubleQuant ? ", double quantisation)" : ")");
-  }
-
-  static String shape(long[] shape) {
-    return Arrays.toString(shape);
   }
 }
