@@ -2,13 +2,20 @@ package dev.peft4j;
 
 import static com.google.common.base.Preconditions.checkState;
 
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.LinearModule;
+import dev.peft4j.quant.QuantizedBase;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * {@link AbstractAdapter} for methods whose update folds into the base weights. A method implements
  * {@link #mergedWeights()} (what each touched base tensor becomes) and {@link #unmergeWeights()}; this class checks
  * the state, refuses a {@link #safeMerge()} that would write NaN or infinity before anything is written, and wires
- * the branch out while merged.
+ * the branch out while merged. A merged weight of a quantised base ({@link QuantizedBase}) is written as a float
+ * weight in place of the packed one, and unmerging puts the packed form back exactly (without calling
+ * {@link #unmergeWeights()} for it: {@code mergedWeights} and {@code unmergeWeights} see the quantised weight by its
+ * {@link GraphRewriter#DEQUANTIZED_WEIGHT} name).
  *
  * @param <C> the method's config type
  */
@@ -17,6 +24,9 @@ public abstract class AbstractMergeableAdapter<C extends AdapterConfig> extends 
 
   /** A base tensor and the value it takes when merged. */
   public record MergedWeight(String variable, org.nd4j.linalg.api.ndarray.INDArray value) {}
+
+  /** Quantised base weights replaced by merged float ones, to be packed again on unmerge. */
+  private final List<QuantizedBase.Unpacked> unpacked = new ArrayList<>();
 
   protected AbstractMergeableAdapter(String name, C config) {
     super(name, config);
@@ -65,7 +75,13 @@ public abstract class AbstractMergeableAdapter<C extends AdapterConfig> extends 
       }
     }
     for (MergedWeight w : merged) {
-      sd().getArrForVarName(w.variable()).assign(w.value());
+      if (w.variable().endsWith(GraphRewriter.DEQUANTIZED_WEIGHT)) { // a quantised base weight: merged in fp
+        LinearModule m = graph().linearModules().stream().filter(l -> l.weight().equals(w.variable())).findFirst()
+            .orElseThrow();
+        unpacked.add(QuantizedBase.replaceWithFloat(sd(), m, w.value()));
+      } else {
+        sd().getArrForVarName(w.variable()).assign(w.value());
+      }
     }
     detach();
     setState(State.MERGED);
@@ -75,6 +91,8 @@ public abstract class AbstractMergeableAdapter<C extends AdapterConfig> extends 
   public final void unmerge() {
     requireApplied();
     checkState(state() == State.MERGED, "adapter '%s' is not merged", name());
+    unpacked.forEach(u -> QuantizedBase.restore(sd(), u)); // the packed base, bit for bit
+    unpacked.clear();
     unmergeWeights();
     attach();
     setState(State.ENABLED);

@@ -86,6 +86,7 @@ public final class PeftModel {
     } finally {
       active.forEach(Adapter::enable);
     }
+    base.removeIf(v -> !sd.hasVariable(v)); // a base weight the adapter replaced (QLoRA stores it quantised)
     graph.freeze(base);
     frozenBase.addAll(base);
     adapter.setTraining(training);
@@ -269,6 +270,7 @@ public final class PeftModel {
 
   private SameDiff release() {
     adapters.clear();
+    frozenBase.removeIf(v -> !sd.hasVariable(v));
     graph.unfreeze(new ArrayList<>(frozenBase));
     frozenBase.clear();
     return sd;

@@ -18,6 +18,7 @@ import dev.peft4j.vera.VeraConfig;
 import dev.peft4j.prefix.PrefixTuningConfig;
 import dev.peft4j.prompt.PromptTuningConfig;
 import dev.peft4j.ptuning.PTuningConfig;
+import dev.peft4j.quant.Quantization;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -62,6 +63,20 @@ public final class Peft {
    */
   public static DoraConfig.Builder dora(int r) {
     return DoraConfig.builder(r);
+  }
+
+  /**
+   * QLoRA: LoRA of rank {@code r} on a base whose linear weights (all but the output heads) are stored in NF4 with
+   * double quantisation, blocks of 64, as the QLoRA paper; {@code Peft.lora(r).quantizeBase(q)} for another storage.
+   * The adapter saves as an ordinary LoRA adapter; the base stays quantised after unload.
+   * <pre>{@code
+   * PeftModel m = Peft.qlora(16).alpha(32).target("all-linear").apply(sameDiff);
+   * }</pre>
+   *
+   * @see dev.peft4j.quant.QuantizedBase
+   */
+  public static LoraConfig.Builder qlora(int r) {
+    return LoraConfig.builder(r).quantizeBase(Quantization.nf4());
   }
 
   /** IA³: learned vectors rescaling the targets' outputs, or their inputs for {@code feedforward(...)} targets. */

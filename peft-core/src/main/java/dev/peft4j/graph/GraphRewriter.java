@@ -57,6 +57,12 @@ public final class GraphRewriter {
 
   private static final String GRAD_FUNCTION = "grad";
 
+  /** The suffix of the variable a quantised linear layer's matmul reads: {@code <module>.weight_dequantized}. */
+  public static final String DEQUANTIZED_WEIGHT = ".weight_dequantized";
+
+  /** The suffix of the INT64 constant holding a quantised weight's Hugging Face shape {@code [out, in]}. */
+  public static final String QUANTIZED_SHAPE = ".weight_shape";
+
   private final SameDiff sd;
 
   private GraphRewriter(SameDiff sd) {
@@ -538,11 +544,11 @@ public final class GraphRewriter {
       }
     }
     String weight = op.getInputsToOp().get(1);
-    SDVariable w = sd.getVariable(weight);
-    if (!weight.endsWith(".weight") || !isParameter(w) || w.getArr().rank() != 2) {
+    long[] shape = weightShape(weight);
+    if (shape == null) {
       return null;
     }
-    String name = weight.substring(0, weight.length() - ".weight".length());
+    String name = moduleOf(weight);
     String matmulOut = op.getOutputsOfOp().get(0);
     String output = matmulOut;
     String bias = null;
@@ -557,7 +563,6 @@ public final class GraphRewriter {
         output = next.getOutputsOfOp().get(0);
       }
     }
-    long[] shape = w.getArr().shape();
     return new LinearModule(name, weight, bias, op.getInputsToOp().get(0), output, op.getName(), shape[0], shape[1]);
   }
 
@@ -571,15 +576,43 @@ public final class GraphRewriter {
       return null;
     }
     String weight = in.get(1);
-    SDVariable w = sd.getVariable(weight);
-    if (!weight.endsWith(".weight") || !isParameter(w) || w.getArr().rank() != 2) {
+    long[] shape = weightShape(weight);
+    if (shape == null) {
       return null;
     }
-    String name = weight.substring(0, weight.length() - ".weight".length());
+    String name = moduleOf(weight);
     String bias = in.get(2).equals(name + ".bias") && isParameter(sd.getVariable(in.get(2))) ? in.get(2) : null;
-    long[] shape = w.getArr().shape();
     return new LinearModule(name, weight, bias, in.get(0), op.getOutputsOfOp().get(0), op.getName(), shape[0],
         shape[1]);
+  }
+
+  /**
+   * The {@code [in, out]} shape of a linear layer's weight input, or {@code null} if {@code weight} is not one: a
+   * rank-2 parameter {@code <module>.weight}, or a weight stored quantised — the {@code ARRAY} variable
+   * {@code <module>}{@value #DEQUANTIZED_WEIGHT} that an in-graph dequantisation computes from constants, beside the
+   * INT64 constant {@code <module>}{@value #QUANTIZED_SHAPE} holding its Hugging Face shape {@code [out, in]} (see
+   * {@code dev.peft4j.quant.QuantizedBase}).
+   */
+  private long[] weightShape(String weight) {
+    SDVariable w = sd.getVariable(weight);
+    if (weight.endsWith(".weight") && isParameter(w) && w.getArr().rank() == 2) {
+      return w.getArr().shape();
+    }
+    if (weight.endsWith(DEQUANTIZED_WEIGHT) && w != null && w.getVariableType() == VariableType.ARRAY) {
+      String module = moduleOf(weight);
+      SDVariable shape = sd.getVariable(module + QUANTIZED_SHAPE);
+      if (shape != null && shape.getVariableType() == VariableType.CONSTANT && shape.getArr() != null
+          && shape.getArr().length() == 2) {
+        return new long[] {shape.getArr().getLong(1), shape.getArr().getLong(0)};
+      }
+    }
+    return null;
+  }
+
+  /** The module a weight variable belongs to: its name without {@code .weight} or {@value #DEQUANTIZED_WEIGHT}. */
+  private static String moduleOf(String weight) {
+    String suffix = weight.endsWith(DEQUANTIZED_WEIGHT) ? DEQUANTIZED_WEIGHT : ".weight";
+    return weight.substring(0, weight.length() - suffix.length());
   }
 
   private boolean reachesAny(String start, Set<String> targetOps) {

@@ -8,7 +8,8 @@ package dev.peft4j.graph;
  * </pre>
  *
  * @param name        the module path, e.g. {@code layers.0.self_attn.q_proj}
- * @param weight      the weight variable, {@code name + ".weight"}
+ * @param weight      the weight variable, {@code name + ".weight"}; for a weight stored quantised, the variable its
+ *                    in-graph dequantisation computes, {@code name + GraphRewriter.DEQUANTIZED_WEIGHT}
  * @param bias        the bias variable, {@code name + ".bias"}, or {@code null}
  * @param input       the variable the matmul reads
  * @param output      the module's output: the bias add's output, or the matmul's when there is no bias (the

@@ -7,6 +7,7 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
+import dev.peft4j.quant.QuantizedBase;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -136,7 +137,7 @@ public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
     List<MergedWeight> merged = new ArrayList<>();
     for (Layer l : layers) {
       INDArray f = sd().getArrForVarName(l.vector());
-      INDArray w = sd().getArrForVarName(l.module().weight()).dup();
+      INDArray w = QuantizedBase.weight(sd(), l.module()); // a copy; dequantised by the graph for a quantised base
       if (l.feedforward()) {
         merged.add(new MergedWeight(l.module().weight(), w.muliColumnVector(f.reshape(f.length(), 1))));
       } else {
@@ -154,11 +155,16 @@ public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
     for (Layer l : layers) {
       INDArray v = sd().getArrForVarName(l.vector());
       INDArray f = Nd4j.ones(v.dataType(), v.length()).divi(v.add(1e-8)); // as Hugging Face PEFT divides
-      INDArray w = sd().getArrForVarName(l.module().weight());
+      boolean quantized = QuantizedBase.isQuantized(l.module()); // its packed form is back already, bit for bit
+      INDArray w = quantized ? null : sd().getArrForVarName(l.module().weight());
       if (l.feedforward()) {
-        w.muliColumnVector(f.reshape(f.length(), 1));
+        if (!quantized) {
+          w.muliColumnVector(f.reshape(f.length(), 1));
+        }
       } else {
-        w.muliRowVector(f.reshape(1, f.length()));
+        if (!quantized) {
+          w.muliRowVector(f.reshape(1, f.length()));
+        }
         if (l.module().hasBias()) {
           sd().getArrForVarName(l.module().bias()).muli(f);
         }

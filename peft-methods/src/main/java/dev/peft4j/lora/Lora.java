@@ -1,15 +1,22 @@
 package dev.peft4j.lora;
 
+import static com.google.common.base.Preconditions.checkArgument;
+
 import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
+import dev.peft4j.quant.Quantization;
+import dev.peft4j.quant.QuantizedBase;
+import dev.peft4j.quant.QuantizedTensor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -25,6 +32,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@code lora_A} and {@code lora_B}, and the ops of the dropout mask, the two matmuls and the sum. Every reader of the
  * module's output reads the sum instead. Disabling points the readers back at the module's output (the branch stays,
  * unread); merging adds {@code s·A·B} to W and does the same.
+ *
+ * <p>QLoRA ({@code Peft.qlora(r)}, or {@link LoraConfig.Builder#quantizeBase}): the base's linear weights are stored
+ * quantised ({@link QuantizedBase}) and dequantised in the graph before each matmul; the branch is unchanged. Merging
+ * dequantises W, adds {@code s·A·B} and keeps the merged weight in full precision (no re-quantisation, so no second
+ * rounding error); unmerging and unloading put the packed base back bit for bit. Saved files are ordinary LoRA
+ * adapters.
  *
  * @see LoraConfig
  * @see <a href="https://arxiv.org/abs/2106.09685">Hu et al., LoRA: Low-Rank Adaptation of Large Language Models</a>
@@ -44,10 +57,42 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   protected void build(SameDiff sameDiff, GraphRewriter g) {
     List<LinearModule> modules = config().targets().selectLinear(g, "LoRA");
     LowRank.checkTargets(modules, config().modulesToSave(), "LoRA");
+    if (config().quantizeBase().isPresent()) { // QLoRA: pack the base first; the modules' weights change names
+      quantizeBase(sameDiff, g, config().quantizeBase().get());
+      Set<String> names = modules.stream().map(LinearModule::name).collect(Collectors.toSet());
+      modules = g.linearModules().stream().filter(m -> names.contains(m.name())).toList();
+    }
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {
       layers.add(insert(sameDiff, g, m, random));
     }
+  }
+
+  /**
+   * Quantises every linear layer but the output heads and the modules to save, leaving those already stored as
+   * {@code quantization}.
+   *
+   * @throws IllegalArgumentException if one is stored in another quantisation; nothing is quantised then
+   */
+  private void quantizeBase(SameDiff sameDiff, GraphRewriter g, Quantization quantization) {
+    Set<String> heads = g.outputHeads();
+    Map<String, QuantizedTensor> packed = QuantizedBase.packedWeights(sameDiff);
+    List<String> todo = new ArrayList<>();
+    for (LinearModule m : g.linearModules()) {
+      if (heads.contains(m.name()) || config().modulesToSave().stream()
+          .anyMatch(k -> m.name().equals(k) || m.name().endsWith("." + k))) {
+        continue;
+      }
+      QuantizedTensor t = packed.get(m.name());
+      if (t == null) {
+        todo.add(m.name());
+      } else {
+        checkArgument(t.quantization().equals(quantization), "module '%s' is stored as %s, not as %s that this "
+            + "QLoRA config asks for; quantising it again would compound the error", m.name(), t.quantization(),
+            quantization);
+      }
+    }
+    QuantizedBase.quantize(sameDiff, quantization, todo);
   }
 
   private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
@@ -126,8 +171,9 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
     for (Layer l : layers) {
-      INDArray w = sd().getArrForVarName(l.module().weight());                        // [in, out]
-      merged.add(new MergedWeight(l.module().weight(), w.add(l.branch().delta(sd()))));
+      // a quantised weight is dequantised by the graph's own ops: the merged weight stays in full precision
+      merged.add(new MergedWeight(l.module().weight(),
+          QuantizedBase.weight(sd(), l.module()).addi(l.branch().delta(sd()))));          // [in, out]
     }
     return merged;
   }
@@ -135,7 +181,9 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   @Override
   protected void unmergeWeights() {
     for (Layer l : layers) {
-      sd().getArrForVarName(l.module().weight()).subi(l.branch().delta(sd()));
+      if (!QuantizedBase.isQuantized(l.module())) { // a quantised one got its packed form back, bit for bit
+        sd().getArrForVarName(l.module().weight()).subi(l.branch().delta(sd()));
+      }
     }
   }
 

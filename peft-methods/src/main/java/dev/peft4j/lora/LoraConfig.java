@@ -12,6 +12,8 @@ import dev.peft4j.PeftModel;
 import dev.peft4j.Targets;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
+import dev.peft4j.quant.Quantization;
+import dev.peft4j.quant.QuantizedBase;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,9 +40,10 @@ public final class LoraConfig implements AdapterConfig {
   private final Targets targets;
   private final long seed;
   private final List<String> modulesToSave;
+  private final Quantization quantizeBase;
 
   private LoraConfig(int r, double alpha, double dropout, boolean rsLora, Targets targets, long seed,
-      List<String> modulesToSave) {
+      List<String> modulesToSave, Quantization quantizeBase) {
     this.r = r;
     this.alpha = alpha;
     this.dropout = dropout;
@@ -48,6 +51,7 @@ public final class LoraConfig implements AdapterConfig {
     this.targets = targets;
     this.seed = seed;
     this.modulesToSave = modulesToSave;
+    this.quantizeBase = quantizeBase;
   }
 
   /** A builder for rank {@code r}; validated in {@link Builder#build()}. */
@@ -93,6 +97,14 @@ public final class LoraConfig implements AdapterConfig {
   @Override
   public List<String> modulesToSave() {
     return modulesToSave;
+  }
+
+  /**
+   * How the base's linear weights are stored while this adapter is applied (QLoRA), or empty for as they are. Not
+   * part of the saved adapter: as in Hugging Face, quantisation is a property of the base model.
+   */
+  public java.util.Optional<Quantization> quantizeBase() {
+    return java.util.Optional.ofNullable(quantizeBase);
   }
 
   /** The scale s of the update: α/r, or α/√r with rsLoRA. */
@@ -233,18 +245,20 @@ public final class LoraConfig implements AdapterConfig {
   @Override
   public boolean equals(Object o) {
     return o instanceof LoraConfig c && r == c.r && alpha == c.alpha && dropout == c.dropout && rsLora == c.rsLora
-        && targets.equals(c.targets) && seed == c.seed && modulesToSave.equals(c.modulesToSave);
+        && targets.equals(c.targets) && seed == c.seed && modulesToSave.equals(c.modulesToSave)
+        && Objects.equals(quantizeBase, c.quantizeBase);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(r, alpha, dropout, rsLora, targets, seed, modulesToSave);
+    return Objects.hash(r, alpha, dropout, rsLora, targets, seed, modulesToSave, quantizeBase);
   }
 
   @Override
   public String toString() {
     return "LoraConfig{r=" + r + ", alpha=" + alpha + ", dropout=" + dropout + ", rsLora=" + rsLora
-        + ", targets=" + targets + ", seed=" + seed + ", modulesToSave=" + modulesToSave + "}";
+        + ", targets=" + targets + ", seed=" + seed + ", modulesToSave=" + modulesToSave
+        + (quantizeBase == null ? "" : ", quantizeBase=" + quantizeBase) + "}";
   }
 
   /** Builds a {@link LoraConfig}; each option can be set once. */
@@ -258,6 +272,7 @@ public final class LoraConfig implements AdapterConfig {
     private int[] layers;
     private Long seed;
     private List<String> modulesToSave;
+    private Quantization quantizeBase;
 
     private Builder(int r) {
       this.r = r;
@@ -327,6 +342,19 @@ public final class LoraConfig implements AdapterConfig {
     }
 
     /**
+     * Store the base's linear weights quantised (QLoRA): when applied, every linear layer except the output heads
+     * and the modules to save is replaced by its packed form ({@link QuantizedBase}), unless already stored in this
+     * form, and the adapter trains on top. The base stays quantised after unload, as a base loaded in 4 bits does in
+     * Hugging Face. Default: leave the base as it is.
+     */
+    public Builder quantizeBase(Quantization quantization) {
+      checkState(quantizeBase == null, "quantizeBase was already set to %s", quantizeBase);
+      checkArgument(quantization != null, "quantization must not be null");
+      this.quantizeBase = quantization;
+      return this;
+    }
+
+    /**
      * @throws IllegalArgumentException naming the bad value and the allowed range: r ≤ 0, α ≤ 0 or not finite,
      *     dropout outside [0, 1), no targets
      */
@@ -345,7 +373,7 @@ public final class LoraConfig implements AdapterConfig {
         t = t.layers(layers);
       }
       return new LoraConfig(r, a, p, rsLora, t, seed == null ? 0 : seed,
-          modulesToSave == null ? List.of() : modulesToSave);
+          modulesToSave == null ? List.of() : modulesToSave, quantizeBase);
     }
 
     /** {@code build().apply(sameDiff)}. */

@@ -15,6 +15,8 @@ import dev.peft4j.Peft;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
 import dev.peft4j.prompt.PromptTuningConfig.PromptInit;
 import dev.peft4j.ptuning.PTuningConfig.Encoder;
+import dev.peft4j.quant.Quantization;
+import dev.peft4j.quant.QuantizedBase;
 import dev.peft4j.testing.ToyModels;
 import java.util.EnumSet;
 import java.util.Set;
@@ -262,7 +264,33 @@ public final class Cases {
             3L * TOKEN_HIDDEN + mlp(TOKEN_HIDDEN, 6) + mlp(6, 6) + mlp(6, TOKEN_HIDDEN), PROMPT_ENCODER),
         new Case("p-tuning n3 bidirectional lstm e3 x2 layers", tokens,
             () -> Peft.pTuning(3).encoder(Encoder.LSTM).encoderHiddenSize(3).seed(5).build(),
-            3L * TOKEN_HIDDEN + lstm(TOKEN_HIDDEN, 3) + lstm(6, 3) + mlp(6, 6) + mlp(6, TOKEN_HIDDEN), PROMPT_ENCODER));
+            3L * TOKEN_HIDDEN + lstm(TOKEN_HIDDEN, 3) + lstm(6, 3) + mlp(6, 6) + mlp(6, TOKEN_HIDDEN), PROMPT_ENCODER),
+        // QLoRA: the base is stored quantised before the adapter comes (as a model loaded in 4 bits), so "the base"
+        // whose output the adapter must reproduce at init, and that unload restores, is the dequantised one
+        new Case("qlora nf4 r4 mlp all-linear", quantized(mlp, Quantization.nf4()),
+            () -> Peft.qlora(4).alpha(8).target("all-linear").build(),
+            4L * (MLP_IN + MLP_HIDDEN) + 4L * (MLP_HIDDEN + MLP_HIDDEN), LORA),
+        new Case("qlora int8 r2 attention q,v dropout", quantized(attention, Quantization.int8()),
+            () -> Peft.lora(2).alpha(4).dropout(0.1).target("q_proj", "v_proj").quantizeBase(Quantization.int8())
+                .build(),
+            blocks * 2L * 2 * (D + D), LORA),
+        new Case("qlora nf4 block 128 no double-quant r2 attention all-linear", quantized(attention,
+            Quantization.nf4().doubleQuant(false).blockSize(128)),
+            () -> Peft.lora(2).target("all-linear").quantizeBase(Quantization.nf4().doubleQuant(false).blockSize(128))
+                .build(),
+            blocks * (4L * 2 * (D + D) + 2L * (D + FFN) + 2L * (FFN + D)), LORA),
+        new Case("ia3 on an nf4 base attention k,v + feed-forward down", quantized(attention, Quantization.nf4()),
+            () -> Peft.ia3().target("k_proj", "v_proj", "down_proj").feedforward("down_proj").build(),
+            blocks * (2L * D + FFN), IA3));
+  }
+
+  /** {@code model} with every linear layer but the head stored as {@code q}. */
+  private static Function<DataType, SameDiff> quantized(Function<DataType, SameDiff> model, Quantization q) {
+    return type -> {
+      SameDiff sd = model.apply(type);
+      QuantizedBase.quantize(sd, q);
+      return sd;
+    };
   }
 
   public static Stream<Arguments> all() {
