@@ -102,6 +102,9 @@ public final class CompareMethods {
                 Peft.lora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed).build(),
                 Peft.bottleneck(16).afterFfnOnly().seed(seed).build())
             .modulesToSave(Heads.CLASSIFIER).build());
+    add("qlora", "QLoRA: LoRA r=8 α=16 on query, value over an NF4 base (double quantisation, blocks of 64)", 5e-4,
+        (seed, steps) -> Peft.qlora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed)
+            .modulesToSave(Heads.CLASSIFIER).build());
     add("adalora", "AdaLoRA init_r=12 → target_r=8 on query, value", 5e-4,
         (seed, steps) -> Peft.adaLora(12, 8).alpha(16).target("query", "value").totalStep(steps)
             .tinit(Math.max(1, steps / 10)).tfinal(Math.max(1, steps / 5)).deltaT(Math.max(1, steps / 20))

@@ -45,7 +45,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *       {@link NativeMemoryGuard}. {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
  *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
- *       {@code pTuning}, {@code bitFit}, {@code lnTuning}: the other methods' steps at the comparison's settings
+ *       {@code pTuning}, {@code bitFit}, {@code lnTuning}, {@code qlora} (NF4 base): the other methods' steps at the comparison's settings
  *       (q,v targets; 20 virtual tokens). AdaLoRA's step here is its forward/backward with the orthogonality term and
  *       the update; the rank allocation the trainer runs after a step is not included.
  * </ul>
@@ -67,7 +67,7 @@ public class MiniLmTrainingBenchmark {
   private static final double WEIGHT_DECAY = 0.01;
 
   @Param({"inference", "mergedLora", "headOnly", "loraQV", "loraAllLinear", "ia3", "bottleneck", "fullFt", "dora",
-      "adaLora", "vera", "fourierFt", "promptTuning", "prefixTuning", "pTuning", "bitFit", "lnTuning"})
+      "adaLora", "vera", "fourierFt", "promptTuning", "prefixTuning", "pTuning", "bitFit", "lnTuning", "qlora"})
   public String config;
 
   private SameDiff sd;
@@ -117,6 +117,8 @@ public class MiniLmTrainingBenchmark {
           case "promptTuning" -> Peft.promptTuning(20).modulesToSave(Heads.CLASSIFIER).apply(sd);
           case "prefixTuning" -> Peft.prefixTuning(20).modulesToSave(Heads.CLASSIFIER).apply(sd);
           case "pTuning" -> Peft.pTuning(20).encoderHiddenSize(128).modulesToSave(Heads.CLASSIFIER).apply(sd);
+          case "qlora" -> Peft.qlora(16).alpha(32).dropout(0.1).target("query", "value")
+              .modulesToSave(Heads.CLASSIFIER).apply(sd);
           case "bitFit" -> Peft.bitFit().modulesToSave(Heads.CLASSIFIER).apply(sd);
           case "lnTuning" -> Peft.lnTuning().modulesToSave(Heads.CLASSIFIER).apply(sd);
           default -> throw new IllegalArgumentException("unknown config " + config);
