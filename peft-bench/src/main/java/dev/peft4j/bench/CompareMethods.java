@@ -107,7 +107,7 @@ public final class CompareMethods {
             .modulesToSave(Heads.CLASSIFIER).build());
     add("adalora", "AdaLoRA init_r=12 → target_r=8 on query, value", 5e-4,
         (seed, steps) -> Peft.adaLora(12, 8).alpha(16).target("query", "value").totalStep(steps)
-            .tinit(Math.max(1, steps / 10)).tfinal(Math.max(1, steps / 5)).deltaT(Math.max(1, steps / 20))
+            .tinit(steps / 10).tfinal(steps / 5).deltaT(Math.max(1, steps / 20))
             .seed(seed).modulesToSave(Heads.CLASSIFIER).build());
     add("vera", "VeRA r=256 on query, value", 5e-3,
         (seed, steps) -> Peft.vera(256).target("query", "value").projectionSeed(seed)

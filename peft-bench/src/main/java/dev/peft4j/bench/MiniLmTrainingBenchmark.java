@@ -1,5 +1,6 @@
 package dev.peft4j.bench;
 
+import dev.peft4j.ParameterBudget;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
@@ -16,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -77,11 +79,13 @@ public class MiniLmTrainingBenchmark {
   private Map<String, INDArray> inputs;
   private GraphRewriter.RandomOpSeeding seeding;
   private long step;
+  private ParameterBudget budget;
 
   @Setup(Level.Trial)
   public void setUp() {
     inputs = batch();
     PretrainedModels.Encoder encoder = PretrainedModels.miniLm(SEQ);
+    budget = ParameterBudget.of(ParameterBudget.Shape.of(encoder.config()).withClassifier(2));
     sd = encoder.sameDiff();
     if (config.equals("inference")) {
       inputs.remove(Heads.LABELS);
@@ -141,7 +145,11 @@ public class MiniLmTrainingBenchmark {
       seeding.close();
     }
     // each configuration runs in its own fork, so the process's high-water mark is this configuration's peak
-    System.out.printf("%npeak RSS [%s]: %d MiB%n", config, peakRssKib() / 1024);
+    long trainableScalars = trainable == null ? 0
+        : trainable.stream().mapToLong(p -> sd.getArrForVarName(p).length()).sum();
+    ParameterBudget.Memory estimate = budget.memory(trainableScalars, BATCH, SEQ, DataType.FLOAT);
+    System.out.printf("%npeak RSS [%s]: %d MiB; ParameterBudget estimate %d MiB (%s)%n", config,
+        peakRssKib() / 1024, estimate.totalBytes() >> 20, estimate);
   }
 
   /** {@code VmHWM} of {@code /proc/self/status}: the peak resident set size in KiB (0 where there is none). */

@@ -9,7 +9,9 @@ import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.bench.TextClassificationData.Example;
+import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.model.Heads;
+import dev.peft4j.quant.QuantizedBase;
 import dev.peft4j.model.Tokenizer;
 import dev.peft4j.train.Batch;
 import java.io.ByteArrayOutputStream;
@@ -167,7 +169,13 @@ class CompareTest {
       batches = Compare.batches(tokenizer, validation, 32);
     }
     for (Compare.Run run : runs) {
-      PeftModel loaded = Peft.load(Compare.classifier(options, 2), options.out().resolve(run.result().adapterDir()));
+      SameDiff base = Compare.classifier(options, 2);
+      // a QLoRA adapter is an ordinary LoRA file: as in HF PEFT, it goes onto the base loaded quantised
+      AdapterConfig trained = CompareMethods.named(List.of(run.result().method())).get(0).config(1, options.steps());
+      if (trained instanceof LoraConfig lora && lora.quantizeBase().isPresent()) {
+        QuantizedBase.quantize(base, lora.quantizeBase().get());
+      }
+      PeftModel loaded = Peft.load(base, options.out().resolve(run.result().adapterDir()));
       double[][] again = Compare.probabilities(loaded.sameDiff(), batches);
       assertEquals(run.probabilities().length, again.length);
       for (int i = 0; i < again.length; i++) {

@@ -7,18 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.bottleneck.BottleneckConfig.Placement;
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.Refusals;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
-import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -26,21 +22,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class BottleneckBadInputTest {
 
   private static void rejects(Function<DataType, SameDiff> model, Consumer<SameDiff> action, String... fragments) {
-    SameDiff sd = model.apply(DataType.FLOAT);
-    Batch batch = Graphs.batches(sd, 1, 1, 3).get(0);
-    INDArray output = Graphs.logits(sd, batch);
-    Map<String, VariableType> types = Graphs.types(sd);
-    Set<String> ops = Set.copyOf(sd.getOps().keySet());
-    Map<String, INDArray> parameters = Graphs.parameters(sd);
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> action.accept(sd));
-    for (String f : fragments) {
-      assertTrue(e.getMessage().contains(f), "message '" + e.getMessage() + "' should mention '" + f + "'");
-    }
-    assertEquals(types, Graphs.types(sd), "variables and their types unchanged");
-    assertEquals(ops, Set.copyOf(sd.getOps().keySet()), "ops unchanged");
-    assertEquals(parameters, Graphs.parameters(sd), "arrays unchanged");
-    assertEquals(output, Graphs.logits(sd, batch), "output unchanged");
-    assertEquals(List.of(), GraphRewriter.of(sd).checkLinks());
+    Refusals.assertRefusedUnchanged(model, IllegalArgumentException.class, action, fragments);
   }
 
   @Test

@@ -19,6 +19,7 @@ import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.io.SafetensorsFile;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.Refusals;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
 import dev.peft4j.train.Trainer;
@@ -198,21 +199,7 @@ class HybridTest {
 
   /** Runs {@code action} on a fresh attention graph, expects {@code type} with {@code fragments}; nothing moved. */
   private static void rejects(Class<? extends RuntimeException> type, Consumer<SameDiff> action, String... fragments) {
-    SameDiff sd = ToyModels.attention(DataType.FLOAT);
-    Batch batch = Graphs.batches(sd, 1, 1, 3).get(0);
-    INDArray output = Graphs.logits(sd, batch);
-    Map<String, VariableType> types = Graphs.types(sd);
-    Set<String> ops = Set.copyOf(sd.getOps().keySet());
-    Map<String, INDArray> parameters = Graphs.parameters(sd);
-    RuntimeException e = assertThrows(type, () -> action.accept(sd));
-    for (String f : fragments) {
-      assertTrue(e.getMessage().contains(f), "message '" + e.getMessage() + "' should mention '" + f + "'");
-    }
-    assertEquals(types, Graphs.types(sd), "variables and their types unchanged");
-    assertEquals(ops, Set.copyOf(sd.getOps().keySet()), "ops unchanged");
-    assertEquals(parameters, Graphs.parameters(sd), "arrays unchanged");
-    assertEquals(output, Graphs.logits(sd, batch), "output unchanged");
-    assertEquals(List.of(), GraphRewriter.of(sd).checkLinks());
+    Refusals.assertRefusedUnchanged(ToyModels::attention, type, action, fragments);
   }
 
   @Test

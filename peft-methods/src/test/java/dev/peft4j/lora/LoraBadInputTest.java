@@ -9,16 +9,14 @@ import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.Refusals;
 import dev.peft4j.testing.ToyModels;
-import dev.peft4j.train.Batch;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Every bad input is a clear exception naming the problem, and the graph is exactly as it was afterwards. */
 class LoraBadInputTest {
@@ -26,21 +24,7 @@ class LoraBadInputTest {
   /** Runs {@code action} on a fresh attention graph, expects {@code type} with {@code fragments}, checks nothing moved. */
   private static <T extends RuntimeException> void rejects(Class<T> type, Consumer<SameDiff> action,
       String... fragments) {
-    SameDiff sd = ToyModels.attention(DataType.FLOAT);
-    Batch batch = Graphs.batches(sd, 1, 1, 3).get(0);
-    INDArray output = Graphs.logits(sd, batch);
-    Map<String, VariableType> types = Graphs.types(sd);
-    Set<String> ops = Set.copyOf(sd.getOps().keySet());
-    Map<String, INDArray> parameters = Graphs.parameters(sd);
-    T e = assertThrows(type, () -> action.accept(sd));
-    for (String f : fragments) {
-      assertTrue(e.getMessage().contains(f), "message '" + e.getMessage() + "' should mention '" + f + "'");
-    }
-    assertEquals(types, Graphs.types(sd), "variables and their types unchanged");
-    assertEquals(ops, Set.copyOf(sd.getOps().keySet()), "ops unchanged");
-    assertEquals(parameters, Graphs.parameters(sd), "arrays unchanged");
-    assertEquals(output, Graphs.logits(sd, batch), "output unchanged");
-    assertEquals(java.util.List.of(), GraphRewriter.of(sd).checkLinks());
+    Refusals.assertRefusedUnchanged(ToyModels::attention, type, action, fragments);
   }
 
   @Test

@@ -1,28 +1,20 @@
 package dev.peft4j.prompt;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.io.SafetensorsFile;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
 import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
-import dev.peft4j.train.Batch;
+import dev.peft4j.testing.Refusals;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -94,20 +86,6 @@ public final class PromptFixtures {
    */
   public static void rejects(Function<DataType, SameDiff> model, Class<? extends RuntimeException> type,
       Consumer<SameDiff> action, String... fragments) {
-    SameDiff sd = model.apply(DataType.FLOAT);
-    Batch batch = Graphs.batches(sd, 1, 1, 3).get(0);
-    INDArray output = Graphs.logits(sd, batch);
-    Map<String, VariableType> types = Graphs.types(sd);
-    Set<String> ops = Set.copyOf(sd.getOps().keySet());
-    Map<String, INDArray> parameters = Graphs.parameters(sd);
-    RuntimeException e = assertThrows(type, () -> action.accept(sd));
-    for (String f : fragments) {
-      assertTrue(e.getMessage().contains(f), "message '" + e.getMessage() + "' should mention '" + f + "'");
-    }
-    assertEquals(types, Graphs.types(sd), "variables and their types unchanged");
-    assertEquals(ops, Set.copyOf(sd.getOps().keySet()), "ops unchanged");
-    assertEquals(parameters, Graphs.parameters(sd), "arrays unchanged");
-    assertEquals(output, Graphs.logits(sd, batch), "output unchanged");
-    assertEquals(List.of(), GraphRewriter.of(sd).checkLinks());
+    Refusals.assertRefusedUnchanged(model, type, action, fragments);
   }
 }

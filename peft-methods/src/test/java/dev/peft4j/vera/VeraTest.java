@@ -20,6 +20,7 @@ import dev.peft4j.model.Llama;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.Refusals;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
 import java.io.IOException;
@@ -31,7 +32,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -241,21 +241,7 @@ class VeraTest {
   // ------------------------------------------------------------------------------------------------ bad input
 
   private static void rejects(Consumer<SameDiff> action, String... fragments) {
-    SameDiff sd = ToyModels.attention(DataType.FLOAT);
-    Batch batch = Graphs.batches(sd, 1, 1, 3).get(0);
-    INDArray output = Graphs.logits(sd, batch);
-    Map<String, VariableType> types = Graphs.types(sd);
-    Set<String> ops = Set.copyOf(sd.getOps().keySet());
-    Map<String, INDArray> parameters = Graphs.parameters(sd);
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> action.accept(sd));
-    for (String f : fragments) {
-      assertTrue(e.getMessage().contains(f), "message '" + e.getMessage() + "' should mention '" + f + "'");
-    }
-    assertEquals(types, Graphs.types(sd), "variables and their types unchanged");
-    assertEquals(ops, Set.copyOf(sd.getOps().keySet()), "ops unchanged");
-    assertEquals(parameters, Graphs.parameters(sd), "arrays unchanged");
-    assertEquals(output, Graphs.logits(sd, batch), "output unchanged");
-    assertEquals(List.of(), GraphRewriter.of(sd).checkLinks());
+    Refusals.assertRefusedUnchanged(ToyModels::attention, IllegalArgumentException.class, action, fragments);
   }
 
   @Test
