@@ -273,6 +273,11 @@ public final class ParameterBudget {
     return lora(r, targets) + select(targets).stream().mapToLong(Linear::out).sum();
   }
 
+  /** AdaLoRA of initial rank {@code r}: P, Λ and Q, r·(in + out + 1) per target (before any pruning). */
+  public long adaLora(int r, String... targets) {
+    return lora(r, targets) + (long) r * select(targets).size();
+  }
+
   /** IA³: a vector of {@code out} per target, of {@code in} for the targets among {@code feedforward}. */
   public long ia3(List<String> targets, List<String> feedforward) {
     Set<String> ff = new LinkedHashSet<>();

@@ -25,7 +25,7 @@ class MiniLmBudgetTest {
   }
 
   @Test
-  void everyMethodOnTheBranchMatchesTheBuiltModel() {
+  void everyMethodMatchesTheBuiltModel() {
     PretrainedModels.Encoder m = PretrainedModels.miniLm(32);
     SameDiff sd = Heads.sequenceClassification(m.sameDiff(), 384, 2, Heads.Pooling.MEAN, 3);
     ParameterBudget b = ParameterBudget.of(Shape.of(m.config()).withClassifier(2));
@@ -42,5 +42,14 @@ class MiniLmBudgetTest {
     sameAsBuilt(sd, Peft.lnTuning().build(), b.lnTuning());
     sameAsBuilt(sd, Peft.linearProbe().build(), b.headOnly());
     sameAsBuilt(sd, Peft.fullFineTuning().build(), b.fullFineTuning());
+    sameAsBuilt(sd, Peft.dora(8).target("query", "value").build(), b.dora(8, "query", "value"));
+    sameAsBuilt(sd, Peft.adaLora(12, 8).totalStep(100).target("query", "value").build(),
+        b.adaLora(12, "query", "value"));
+    sameAsBuilt(sd, Peft.vera(64).target("query", "value").build(), b.vera(64, "query", "value"));
+    sameAsBuilt(sd, Peft.fourierFt(100).target("query", "value").build(), b.fourierFt(100, "query", "value"));
+    sameAsBuilt(sd, Peft.promptTuning(10).build(), b.prompt(10));
+    sameAsBuilt(sd, Peft.prefixTuning(10).build(), b.prefix(10));
+    sameAsBuilt(sd, Peft.pTuning(10).encoderHiddenSize(32).build(), b.pTuning(10, 32));
+    sameAsBuilt(sd, Peft.qlora(8).target("query", "value").build(), b.lora(8, "query", "value"));
   }
 }
