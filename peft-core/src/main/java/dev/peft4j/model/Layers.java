@@ -21,13 +21,17 @@ final class Layers {
    * needs. ND4J M2.1's {@code matmul_bp} computes both input gradients in one op, which made every frozen weight's
    * gradient matmul run in a LoRA step (the step cost as much as full fine-tuning).
    *
+   * <p>ND4J M2.1's {@code xw_plus_b} marks its output {@code 'f'}-ordered although its strides are row-major, and
+   * every element-wise op that reads such an array takes a slow strided path (GELU's {@code mul_scalar}s and
+   * {@code erf} cost ~1.6× as much). A {@code reshape} to the same shape is a view that carries the right order.
+   *
    * @throws IllegalArgumentException naming both shapes, if the checkpoint's weight is not {@code [in, out]}
    */
   static SDVariable linear(SameDiff sd, Weights w, String module, SDVariable x, long in, long out, boolean bias) {
     SDVariable weight = sd.var(module + ".weight", shaped(w.linearWeight(module), module + ".weight", in, out));
     SDVariable b = bias ? sd.var(module + ".bias", shaped(w.tensor(module + ".bias"), module + ".bias", out))
         : zeroBias(sd, out);
-    return sd.nn.linear(x, weight, b);                                              // [n, out]
+    return sd.nn.linear(x, weight, b).reshape(-1, out);                             // [n, out]
   }
 
   private static SDVariable zeroBias(SameDiff sd, long out) {
