@@ -61,7 +61,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class MiniLmTrainingBenchmark {
 
   static final int BATCH = 8;
-  static final int SEQ = 128;
+  static final int SEQ = Integer.getInteger("peft4j.bench.seq", 128);
   private static final double LR = 1e-4;
   private static final double BETA1 = 0.9;
   private static final double BETA2 = 0.999;
