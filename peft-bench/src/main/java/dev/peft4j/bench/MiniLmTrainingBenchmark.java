@@ -140,7 +140,7 @@ public class MiniLmTrainingBenchmark {
   }
 
   @TearDown(Level.Trial)
-  public void tearDown() throws java.io.IOException {
+  public void tearDown() {
     if (seeding != null) {
       seeding.close();
     }
@@ -149,18 +149,9 @@ public class MiniLmTrainingBenchmark {
         : trainable.stream().mapToLong(p -> sd.getArrForVarName(p).length()).sum();
     ParameterBudget.Memory estimate = budget.memory(trainableScalars, BATCH, SEQ, DataType.FLOAT);
     System.out.printf("%npeak RSS [%s]: %d MiB; ParameterBudget estimate %d MiB (%s)%n", config,
-        peakRssKib() / 1024, estimate.totalBytes() >> 20, estimate);
+        PeakMemory.peakBytes() >> 20, estimate.totalBytes() >> 20, estimate);
   }
 
-  /** {@code VmHWM} of {@code /proc/self/status}: the peak resident set size in KiB (0 where there is none). */
-  static long peakRssKib() throws java.io.IOException {
-    for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
-      if (line.startsWith("VmHWM:")) {
-        return Long.parseLong(line.replaceAll("[^0-9]", ""));
-      }
-    }
-    return 0;
-  }
 
   @Benchmark
   public Object run() {

@@ -15,8 +15,6 @@ import dev.peft4j.train.Batch;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -148,16 +146,16 @@ public final class QloraBenchmark {
     long packed = QuantizedBase.residentBytes(sd);
     List<Batch> data = List.of(randomBatch(batch, seq));
     long graphBytes = graphBytes(sd);
-    long rssBefore = status("VmRSS");
+    long rssBefore = PeakMemory.residentBytes();
     TrainingHistory h = new Trainer.Builder(model).steps(steps).learningRate(1e-4).seed(1).progress(null).build()
         .fit(data);
-    long peak = status("VmHWM");
+    long peak = PeakMemory.peakBytes();
     double[] seconds = h.steps().stream().skip(3).mapToDouble(TrainingHistory.Step::seconds).sorted().toArray();
     System.out.printf("%s batch %d x %d: median step %.0f ms (min %.0f, max %.0f, %d steps after 3 warm-up); "
             + "peak RSS %,d MiB; RSS before training %,d MiB; graph arrays %,d bytes (updater state %,d); "
             + "packed base %,d bytes; loss %.4f -> %.4f%n",
         name, batch, seq, 1000 * seconds[seconds.length / 2], 1000 * seconds[0], 1000 * seconds[seconds.length - 1],
-        seconds.length, peak >> 10, rssBefore >> 10, graphBytes, h.updaterStateBytes(), packed, h.firstLoss(),
+        seconds.length, peak >> 20, rssBefore >> 20, graphBytes, h.updaterStateBytes(), packed, h.firstLoss(),
         h.lastLoss());
   }
 
@@ -227,16 +225,5 @@ public final class QloraBenchmark {
   }
 
   /** A {@code /proc/self/status} field in KiB, or −1 where there is none (not Linux). */
-  private static long status(String field) {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith(field + ":")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", ""));
-        }
-      }
-    } catch (IOException e) {
-      return -1;
-    }
-    return -1;
-  }
+
 }
