@@ -28,7 +28,7 @@ public final class NativeMemoryGuard {
   private static final int M_MMAP_THRESHOLD = -3;
   /** glibc's largest allowed mmap threshold on 64-bit: 4 MiB · sizeof(long). */
   private static final int MMAP_THRESHOLD_MAX = 32 << 20;
-  private static volatile Boolean keptFreed;
+  private static Boolean keptFreed; // guarded by the class lock (keepFreedMemory is synchronized)
 
   static final long LONG_STEP_MILLIS = 250;
   private static final long GROWTH = 256L << 20;
