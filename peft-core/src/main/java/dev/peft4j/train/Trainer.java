@@ -124,7 +124,7 @@ public final class Trainer {
           }
           Batch batch = batches.next();
           microBatch[0]++;
-          OutAndGrad result = sd.calculateGradientsAndOutputs(batch.inputs(), List.of(loss), names);
+          OutAndGrad result = Gradients.of(sd, batch.inputs(), List.of(loss), names);
           lossSum += result.getOutputs().get(loss).getDouble(0);
           tokens += batch.tokens();
           for (String p : names) {

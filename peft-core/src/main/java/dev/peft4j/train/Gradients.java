@@ -1,0 +1,149 @@
+package dev.peft4j.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import dev.peft4j.graph.GraphRewriter;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.nd4j.autodiff.listeners.Operation;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.config.ExecutionResult;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.autodiff.samediff.internal.InferenceSession;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * One forward and backward pass of a SameDiff graph, like {@link SameDiff#calculateGradientsAndOutputs}, but with
+ * SameDiff's array cache switched on, so that the step reuses the buffers of arrays it no longer needs.
+ *
+ * <p>ND4J 1.0.0-M2.1's {@code calculateGradientsAndOutputs} turns the cache off for the gradient graph: every
+ * activation and every intermediate gradient of a step is then a fresh off-heap buffer that lives until the garbage
+ * collector finalises its owner, and the process grows by the whole step's arrays each step (the reason for
+ * {@link NativeMemoryGuard}). With the cache on, the session hands an array back to its per-shape cache as soon as the
+ * last op that reads it has run, and the next op of that shape takes it: on all-MiniLM-L6-v2 at batch 8 × 128 the
+ * peak resident memory of a LoRA q,v step fell from 4.5 GB to 1.3 GB (a full fine-tuning step from 4.6 to 1.9 GB).
+ * The values are the same: {@code GradientsTest} checks them bit for bit against ND4J's own call.
+ *
+ * <p>The arrays returned (outputs and gradients) are never cached or reused by SameDiff; they stay valid after the
+ * next call. Listeners of {@code sd} see the pass with {@link Operation#TRAINING}, as with ND4J's own call.
+ *
+ * <p>Two internals of ND4J M2.1 are reached by reflection, each with a fallback: the protected
+ * {@code batchOutputHelper} (to run the pass as {@code TRAINING}; otherwise {@code output}, which reports
+ * {@code INFERENCE} to listeners and runs the same ops), and the session's {@code freedArrays} set, which ND4J never
+ * clears and which would otherwise grow by one entry per released array per step (about 2,000 a MiniLM step).
+ */
+public final class Gradients {
+
+  private static final Method BATCH_OUTPUT = batchOutputHelper();
+  private static final Field SESSIONS = field(SameDiff.class, "sessions");
+  private static final Field FREED_ARRAYS = field(InferenceSession.class, "freedArrays");
+
+  private Gradients() {}
+
+  /**
+   * The values of {@code outputs} and the gradients of the loss with respect to {@code variables}, for one batch.
+   *
+   * @param sd the graph, with its loss variables set
+   * @param placeholders the batch
+   * @param outputs variables whose values to return (the loss, typically); may be empty
+   * @param variables variables whose gradients to return; one that does not reach the loss has no entry
+   */
+  public static OutAndGrad of(SameDiff sd, Map<String, INDArray> placeholders, Collection<String> outputs,
+      Collection<String> variables) {
+    checkArgument(!outputs.isEmpty() || !variables.isEmpty(), "neither outputs nor gradients were asked for");
+    GraphRewriter.prepareGradients(sd);
+    SameDiff grad = sd.getFunction("grad");
+    List<String> names = new ArrayList<>(outputs);
+    Map<String, String> gradientNames = new HashMap<>();
+    for (String v : variables) {
+      checkArgument(sd.hasVariable(v), "no variable '%s' in the graph", v);
+      SDVariable g = sd.getVariable(v).getGradient();
+      if (g != null) {
+        gradientNames.put(v, g.name());
+        names.add(g.name());
+      }
+    }
+    grad.setEnableCache(true);
+    grad.setListeners(sd.getListeners());
+    clearFreedArrays(grad);
+    Map<String, INDArray> values = run(grad, placeholders, names.toArray(new String[0]));
+    Map<String, INDArray> outs = new HashMap<>();
+    for (String o : outputs) {
+      outs.put(o, values.get(o));
+    }
+    Map<String, INDArray> grads = new HashMap<>();
+    gradientNames.forEach((v, g) -> grads.put(v, values.get(g)));
+    return new OutAndGrad(outs, grads);
+  }
+
+  private static Map<String, INDArray> run(SameDiff grad, Map<String, INDArray> placeholders, String[] names) {
+    if (BATCH_OUTPUT != null) {
+      try {
+        ExecutionResult result = (ExecutionResult) BATCH_OUTPUT.invoke(grad, placeholders, null, Operation.TRAINING,
+            names);
+        return result.hasValues() ? valuesOf(result) : ExecutionResult.unpack(result.getOutputs());
+      } catch (ReflectiveOperationException e) {
+        if (e.getCause() instanceof RuntimeException r) {
+          throw r;
+        }
+        throw new IllegalStateException(e);
+      }
+    }
+    return grad.output(placeholders, names);
+  }
+
+  private static Map<String, INDArray> valuesOf(ExecutionResult result) {
+    Map<String, INDArray> values = new HashMap<>();
+    result.getValueOutputs().forEach((k, v) -> values.put(k, v.getTensorValue()));
+    return values;
+  }
+
+  /** Empties the set of released array ids of this thread's session (ids are reassigned on reuse, so none matter). */
+  @SuppressWarnings("unchecked")
+  private static void clearFreedArrays(SameDiff grad) {
+    if (SESSIONS == null || FREED_ARRAYS == null) {
+      return;
+    }
+    try {
+      Object session = ((Map<Long, ?>) SESSIONS.get(grad)).get(Thread.currentThread().getId());
+      if (session instanceof InferenceSession) {
+        ((Set<Long>) FREED_ARRAYS.get(session)).clear();
+      }
+    } catch (IllegalAccessException | ClassCastException e) {
+      // an ND4J without these internals: nothing to clear
+    }
+  }
+
+  private static Method batchOutputHelper() {
+    try {
+      Method m = SameDiff.class.getDeclaredMethod("batchOutputHelper", Map.class, List.class, Operation.class,
+          String[].class);
+      m.setAccessible(true);
+      return m;
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  private static Field field(Class<?> owner, String name) {
+    try {
+      Field f = owner.getDeclaredField(name);
+      f.setAccessible(true);
+      return f;
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  /** For tests: whether both reflective paths were found in this ND4J. */
+  static boolean internalsFound() {
+    return BATCH_OUTPUT != null && SESSIONS != null && FREED_ARRAYS != null;
+  }
+}
