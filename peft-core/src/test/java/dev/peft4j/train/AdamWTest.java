@@ -1,5 +1,6 @@
 package dev.peft4j.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.List;
@@ -28,7 +29,9 @@ class AdamWTest {
     double[] v = new double[2];
     double[][] grads = {{0.5, -1.0}, {0.25, 2.0}, {-0.75, 0.1}};
     for (int t = 1; t <= grads.length; t++) {
-      adam.step(Map.of("p", Nd4j.createFromArray(grads[t - 1].clone())), lr);
+      INDArray gradient = Nd4j.createFromArray(grads[t - 1].clone());
+      adam.step(Map.of("p", gradient), lr);
+      assertArrayEquals(grads[t - 1], gradient.toDoubleVector(), 0.0, "the gradient is left as it was");
       for (int i = 0; i < 2; i++) {
         double g = grads[t - 1][i];
         p[i] *= 1 - lr * wd;
