@@ -7,6 +7,8 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
+import dev.peft4j.train.AdamW;
+import dev.peft4j.train.Gradients;
 import dev.peft4j.train.NativeMemoryGuard;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -20,7 +22,6 @@ import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -42,7 +43,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code inference}: the base encoder's forward ({@code last_hidden_state});
  *   <li>{@code mergedLora}: the forward after LoRA q,v r=16 was merged and unloaded (must equal {@code inference});
  *   <li>{@code headOnly}, {@code loraQV}, {@code loraAllLinear}, {@code ia3}, {@code bottleneck}, {@code fullFt}: one
- *       training step — gradients of the trainable set (LoRA/IA³ with dropout 0.1 in training mode, the classifier
+ *       training step — gradients of the trainable set through {@link Gradients}, as the trainer computes them
+ *       ({@code -Dpeft4j.bench.arrayCache=false}: ND4J's {@code calculateGradients}, without buffer reuse; pass it to
+ *       the fork with JMH's {@code -jvmArgsAppend}) (LoRA/IA³ with dropout 0.1 in training mode, the classifier
  *       trained beside every method) and an AdamW update written out as the trainer's, plus the trainer's
  *       {@link NativeMemoryGuard}. {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
@@ -62,6 +65,8 @@ public class MiniLmTrainingBenchmark {
 
   static final int BATCH = 8;
   static final int SEQ = Integer.getInteger("peft4j.bench.seq", 128);
+  /** System property: {@code false} computes gradients with ND4J's own call instead of {@link Gradients}. */
+  static final String ARRAY_CACHE_PROPERTY = "peft4j.bench.arrayCache";
   private static final double LR = 1e-4;
   private static final double BETA1 = 0.9;
   private static final double BETA2 = 0.999;
@@ -74,7 +79,7 @@ public class MiniLmTrainingBenchmark {
 
   private SameDiff sd;
   private List<String> trainable;
-  private final Map<String, INDArray[]> adam = new HashMap<>();
+  private AdamW adam;
   private final NativeMemoryGuard memory = new NativeMemoryGuard();
   private Map<String, INDArray> inputs;
   private GraphRewriter.RandomOpSeeding seeding;
@@ -131,9 +136,8 @@ public class MiniLmTrainingBenchmark {
         trainable = model.trainableParameters().names();
       }
     }
-    for (String p : trainable) {
-      INDArray value = sd.getArrForVarName(p);
-      adam.put(p, new INDArray[] {Nd4j.zerosLike(value), Nd4j.zerosLike(value)});
+    if (trainable != null) {
+      adam = new AdamW(sd, trainable, BETA1, BETA2, EPS, WEIGHT_DECAY);
     }
     GraphRewriter.prepareGradients(sd);
     seeding = GraphRewriter.seedRandomOps(sd, () -> step);
@@ -171,23 +175,16 @@ public class MiniLmTrainingBenchmark {
   /** Forward and backward: the gradients of the trainable set (training configurations). */
   Map<String, INDArray> gradients() {
     step++;
-    return sd.calculateGradients(inputs, trainable);
+    if ("false".equals(System.getProperty(ARRAY_CACHE_PROPERTY))) {
+      return sd.calculateGradients(inputs, trainable); // ND4J's own call: no buffer reuse within the step
+    }
+    return Gradients.of(sd, inputs, List.of(), trainable).getGradients();
   }
 
-  /** One AdamW update, as {@code dev.peft4j.train}'s; returns the last parameter written. */
+  /** One update by the trainer's {@link AdamW}; returns the last parameter written. */
   INDArray update(Map<String, INDArray> gradients) {
-    double bias1 = 1 - Math.pow(BETA1, step);
-    double bias2 = 1 - Math.pow(BETA2, step);
-    INDArray last = null;
-    for (String p : trainable) {
-      INDArray g = gradients.get(p);
-      INDArray[] mv = adam.get(p);
-      mv[0].muli(BETA1).addi(g.mul(1 - BETA1));
-      mv[1].muli(BETA2).addi(g.mul(g).muli(1 - BETA2));
-      INDArray update = mv[0].div(bias1).divi(Transforms.sqrt(mv[1].div(bias2), false).addi(EPS));
-      last = sd.getArrForVarName(p).muli(1 - LR * WEIGHT_DECAY).subi(update.muli(LR));
-    }
-    return last;
+    adam.step(gradients, LR);
+    return sd.getArrForVarName(trainable.get(trainable.size() - 1));
   }
 
   boolean training() {

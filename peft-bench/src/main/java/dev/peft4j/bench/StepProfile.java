@@ -29,6 +29,8 @@ import org.nd4j.linalg.dataset.api.MultiDataSet;
  *     -Dexec.args="-Xmx8g -cp %classpath dev.peft4j.bench.StepProfile loraQV fullFt --steps 8 --ops"
  * }</pre>
  *
+ * {@code --shapes} lists op types per input shapes instead (40 rows).
+ *
  * The first two steps are warm-up and are left out of the medians. Per-op times are measured around each op's
  * execution by a SameDiff listener (so they include the op's dispatch and output allocation, not the session's
  * bookkeeping between ops), summed over the measured steps and divided by their number.
@@ -43,10 +45,15 @@ public final class StepProfile {
     List<String> configs = new ArrayList<>();
     int steps = 8;
     boolean ops = false;
+    boolean shapes = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--steps" -> steps = Integer.parseInt(args[++i]);
         case "--ops" -> ops = true;
+        case "--shapes" -> {
+          ops = true;
+          shapes = true;
+        }
         default -> configs.add(args[i]);
       }
     }
@@ -54,16 +61,16 @@ public final class StepProfile {
       configs = List.of("inference", "loraQV", "fullFt");
     }
     for (String config : configs) {
-      profile(config, steps, ops);
+      profile(config, steps, ops, shapes);
     }
     System.exit(0);
   }
 
-  private static void profile(String config, int steps, boolean ops) throws IOException {
+  private static void profile(String config, int steps, boolean ops, boolean shapes) throws IOException {
     MiniLmTrainingBenchmark bench = new MiniLmTrainingBenchmark();
     bench.config = config;
     bench.setUp();
-    OpTimes opTimes = new OpTimes();
+    OpTimes opTimes = new OpTimes(shapes);
     double[][] phases = new double[steps][];
     for (int s = 0; s < steps; s++) {
       if (ops && s == WARMUP) {
@@ -117,7 +124,12 @@ public final class StepProfile {
   /** Wall time per op type, measured around each op's execution. */
   private static final class OpTimes extends BaseListener {
     private final Map<String, long[]> byType = new HashMap<>();
+    private final boolean shapes;
     private long started;
+
+    OpTimes(boolean shapes) {
+      this.shapes = shapes;
+    }
 
     @Override
     public boolean isActive(Operation operation) {
@@ -132,7 +144,15 @@ public final class StepProfile {
     @Override
     public void opExecution(SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, OpContext opContext,
         INDArray[] outputs) {
-      long[] t = byType.computeIfAbsent(op.getOp().opName(), k -> new long[2]);
+      String key = op.getOp().opName();
+      if (shapes) {
+        StringBuilder b = new StringBuilder(key);
+        for (INDArray in : opContext.getInputArrays()) {
+          b.append(' ').append(Arrays.toString(in.shape()).replace(" ", ""));
+        }
+        key = b.toString();
+      }
+      long[] t = byType.computeIfAbsent(key, k -> new long[2]);
       t[0] += System.nanoTime() - started;
       t[1]++;
     }
@@ -141,8 +161,8 @@ public final class StepProfile {
       long total = byType.values().stream().mapToLong(t -> t[0]).sum();
       System.out.printf(Locale.ROOT, "  ops: %.0f ms a step in %d op calls%n", total / 1e6 / steps,
           byType.values().stream().mapToLong(t -> t[1]).sum() / steps);
-      byType.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(18)
-          .forEach(e -> System.out.printf(Locale.ROOT, "    %-28s %7.1f ms %5.1f%%  %5d calls%n", e.getKey(),
+      byType.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(shapes ? 40 : 18)
+          .forEach(e -> System.out.printf(Locale.ROOT, (shapes ? "    %-64s" : "    %-28s") + " %7.1f ms %5.1f%%  %5d calls%n", e.getKey(),
               e.getValue()[0] / 1e6 / steps, 100.0 * e.getValue()[0] / total, e.getValue()[1] / steps));
     }
   }
