@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.io.AdapterFiles;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -315,7 +316,7 @@ public final class PeftModel {
         if (group != null) {
           adapters.get(group).enable();
         }
-        Map<String, INDArray> out = sd.output(groupInputs, outputs);
+        Map<String, INDArray> out = output(groupInputs, outputs);
         for (String o : outputs) {
           INDArray part = out.get(o);
           checkArgument(part.rank() > 0 && part.size(0) == members.length,
@@ -361,8 +362,12 @@ public final class PeftModel {
     return s;
   }
 
-  /** Runs the graph in its current mode and returns the requested outputs. */
+  /**
+   * Runs the graph in its current mode and returns the requested outputs (through a {@link RowMajorArrayCache}, which
+   * spares ND4J M2.1's cache its slow mis-flagged arrays; the values are those of {@code sd.output}).
+   */
   public Map<String, INDArray> output(Map<String, INDArray> inputs, String... outputs) {
+    RowMajorArrayCache.install(sd);
     return sd.output(inputs, outputs);
   }
 

@@ -4,6 +4,7 @@ import dev.peft4j.ParameterBudget;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
@@ -169,6 +170,7 @@ public class MiniLmTrainingBenchmark {
 
   /** The base encoder's {@code last_hidden_state} (inference configurations). */
   INDArray forward() {
+    RowMajorArrayCache.install(sd); // as PeftModel.output does
     return sd.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
   }
 

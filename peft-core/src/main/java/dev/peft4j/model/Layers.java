@@ -57,19 +57,32 @@ final class Layers {
    * checkpoint's eps (ND4J's own layer_norm has no eps argument).
    */
   static SDVariable layerNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps) {
-    SDVariable centered = x.sub(x.mean(true, 1));                                  // [n, h]
+    SDVariable mean = x.mean(true, 1);                                              // [n, 1]
+    SDVariable centered = x.sub(mean);                                             // [n, h]
     SDVariable variance = centered.mul(centered).mean(true, 1);                    // [n, 1]
     SDVariable normed = centered.div(sd.math.sqrt(variance.add(eps)));             // [n, h]
     SDVariable gamma = sd.var(module + ".weight", shaped(w.tensor(module + ".weight"), module + ".weight", width));
     SDVariable beta = sd.var(module + ".bias", shaped(w.tensor(module + ".bias"), module + ".bias", width));
-    return normed.mul(gamma).add(beta);
+    return scaleColumns(sd, normed, gamma, mean, width).add(beta);
+  }
+
+  /**
+   * {@code x [n, h] · γ [h]} (every row scaled by γ), written as an equal-shape multiply by {@code γ} spread to
+   * {@code [n, h]} as the outer product {@code 1 [n, 1] · γ [1, h]} ({@code rows} gives n: any {@code [n, 1]}).
+   * ND4J 1.0.0-M2.1's gradient of a multiply whose {@code [h]} operand is broadcast over rows took ~10 ms on
+   * {@code [1024, 384]} (it tiles), and it computes γ's gradient even when γ is frozen; an equal-shape multiply's
+   * gradient takes well under 1 ms, and the outer product is differentiated only when γ trains (a thin matmul).
+   */
+  static SDVariable scaleColumns(SameDiff sd, SDVariable x, SDVariable gamma, SDVariable rows, long width) {
+    SDVariable spread = sd.onesLike(rows).mmul(sd.reshape(gamma, 1, width));       // [n, h]
+    return x.mul(spread);
   }
 
   /** RMSNorm over the last axis of {@code x [n, h]}: {@code x / √(mean(x²) + eps) · γ}. */
   static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps) {
     SDVariable rms = sd.math.sqrt(x.mul(x).mean(true, 1).add(eps));               // [n, 1]
     SDVariable gamma = sd.var(module + ".weight", shaped(w.tensor(module + ".weight"), module + ".weight", width));
-    return x.div(rms).mul(gamma);
+    return scaleColumns(sd, x.div(rms), gamma, rms, width);
   }
 
   /** The exact GELU of transformers' {@code "gelu"}: {@code ½x(1 + erf(x/√2))}. */

@@ -3,6 +3,7 @@ package dev.peft4j.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.RowMajorArrayCache;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
@@ -21,7 +22,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * One forward and backward pass of a SameDiff graph, like {@link SameDiff#calculateGradientsAndOutputs}, but with
- * SameDiff's array cache switched on, so that the step reuses the buffers of arrays it no longer needs.
+ * SameDiff's array cache switched on (as a {@link RowMajorArrayCache}), so that the step reuses the buffers of arrays
+ * it no longer needs.
  *
  * <p>ND4J 1.0.0-M2.1's {@code calculateGradientsAndOutputs} turns the cache off for the gradient graph: every
  * activation and every intermediate gradient of a step is then a fresh off-heap buffer that lives until the garbage
@@ -42,7 +44,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public final class Gradients {
 
   private static final Method BATCH_OUTPUT = batchOutputHelper();
-  private static final Field SESSIONS = field(SameDiff.class, "sessions");
   private static final Field FREED_ARRAYS = field(InferenceSession.class, "freedArrays");
 
   private Gradients() {}
@@ -72,7 +73,7 @@ public final class Gradients {
     }
     grad.setEnableCache(true);
     grad.setListeners(sd.getListeners());
-    clearFreedArrays(grad);
+    clearFreedArrays(RowMajorArrayCache.install(grad));
     Map<String, INDArray> values = run(grad, placeholders, names.toArray(new String[0]));
     Map<String, INDArray> outs = new HashMap<>();
     for (String o : outputs) {
@@ -105,19 +106,16 @@ public final class Gradients {
     return values;
   }
 
-  /** Empties the set of released array ids of this thread's session (ids are reassigned on reuse, so none matter). */
+  /** Empties the set of released array ids of a session (ids are reassigned on reuse, so none matter later). */
   @SuppressWarnings("unchecked")
-  private static void clearFreedArrays(SameDiff grad) {
-    if (SESSIONS == null || FREED_ARRAYS == null) {
+  private static void clearFreedArrays(InferenceSession session) {
+    if (session == null || FREED_ARRAYS == null) {
       return;
     }
     try {
-      Object session = ((Map<Long, ?>) SESSIONS.get(grad)).get(Thread.currentThread().getId());
-      if (session instanceof InferenceSession) {
-        ((Set<Long>) FREED_ARRAYS.get(session)).clear();
-      }
+      ((Set<Long>) FREED_ARRAYS.get(session)).clear();
     } catch (IllegalAccessException | ClassCastException e) {
-      // an ND4J without these internals: nothing to clear
+      // an ND4J without this set: nothing to clear
     }
   }
 
@@ -144,6 +142,6 @@ public final class Gradients {
 
   /** For tests: whether both reflective paths were found in this ND4J. */
   static boolean internalsFound() {
-    return BATCH_OUTPUT != null && SESSIONS != null && FREED_ARRAYS != null;
+    return BATCH_OUTPUT != null && FREED_ARRAYS != null && RowMajorArrayCache.install(SameDiff.create()) != null;
   }
 }

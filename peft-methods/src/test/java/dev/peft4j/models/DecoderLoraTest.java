@@ -52,7 +52,8 @@ class DecoderLoraTest {
     ((Lora) model.adapter("default")).merge();
     assertTrue(Graphs.relativeError(sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS), adapted) < 1e-5);
     SameDiff unloaded = model.unload();
-    assertTrue(Graphs.relativeError(unloaded.output(inputs, Llama.LOGITS).get(Llama.LOGITS), base) < 1e-6,
+    // float rounding of W + ΔW − ΔW after 15 steps at lr 1e-2: measured 0.8–1.1e-6 (it moves with the trajectory)
+    assertTrue(Graphs.relativeError(unloaded.output(inputs, Llama.LOGITS).get(Llama.LOGITS), base) < 2e-6,
         "unmerge + unload: the base again, up to the rounding of W + ΔW − ΔW");
     assertEquals(List.of(), GraphRewriter.of(unloaded).checkLinks());
   }

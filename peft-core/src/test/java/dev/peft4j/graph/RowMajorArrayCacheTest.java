@@ -1,0 +1,77 @@
+package dev.peft4j.graph;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.nd4j.autodiff.listeners.At;
+import org.nd4j.autodiff.listeners.BaseListener;
+import org.nd4j.autodiff.listeners.Operation;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.internal.SameDiffOp;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+class RowMajorArrayCacheTest {
+
+  /** Four chained {@code xw_plus_b} of one shape: from the second run on, their outputs come from the cache. */
+  private static SameDiff chain() {
+    Nd4j.getRandom().setSeed(3);
+    SameDiff sd = SameDiff.create();
+    SDVariable h = sd.placeHolder("x", DataType.FLOAT, -1, 8);
+    for (int i = 0; i < 4; i++) {
+      h = sd.nn.linear(h, sd.constant(Nd4j.rand(DataType.FLOAT, 8, 8)), sd.constant(Nd4j.rand(DataType.FLOAT, 8)))
+          .add(0.5);
+    }
+    h.rename("out");
+    return sd;
+  }
+
+  /** The order flags of every op output over three runs. */
+  private static List<Character> orders(SameDiff sd, Map<String, INDArray> x, List<INDArray> results) {
+    List<Character> orders = new ArrayList<>();
+    sd.setListeners(new BaseListener() {
+      @Override
+      public boolean isActive(Operation operation) {
+        return true;
+      }
+
+      @Override
+      public void opExecution(SameDiff s, At at, MultiDataSet batch, SameDiffOp op, OpContext ctx,
+          INDArray[] outputs) {
+        for (INDArray o : outputs) {
+          orders.add(o.ordering());
+        }
+      }
+    });
+    for (int run = 0; run < 3; run++) {
+      results.add(sd.output(x, "out").get("out").dup());
+    }
+    return orders;
+  }
+
+  @Test
+  void everyReusedArrayIsRowMajorAndTheValuesAreUnchanged() {
+    assertTrue(RowMajorArrayCache.sessionsReachable());
+    Map<String, INDArray> x = Map.of("x", Nd4j.rand(DataType.FLOAT, 5, 8));
+    List<INDArray> plain = new ArrayList<>();
+    List<Character> nd4jOrders = orders(chain(), x, plain);
+    assertTrue(nd4jOrders.contains('f'), "ND4J M2.1's own cache hands out 'f'-flagged arrays: " + nd4jOrders);
+
+    SameDiff sd = chain();
+    RowMajorArrayCache.install(sd);
+    List<INDArray> ours = new ArrayList<>();
+    List<Character> ourOrders = orders(sd, x, ours);
+    assertEquals(List.of('c'), ourOrders.stream().distinct().toList(), "orders: " + ourOrders);
+    for (int run = 0; run < 3; run++) {
+      assertEquals(plain.get(run), ours.get(run), "run " + run);
+    }
+  }
+}
