@@ -81,7 +81,8 @@ public class MiniLmTrainingBenchmark {
   private SameDiff sd;
   private List<String> trainable;
   private AdamW adam;
-  private final NativeMemoryGuard memory = new NativeMemoryGuard();
+  private final NativeMemoryGuard memory = "false".equals(System.getProperty(ARRAY_CACHE_PROPERTY))
+      ? new NativeMemoryGuard() : NativeMemoryGuard.forReusingSteps();
   private Map<String, INDArray> inputs;
   private GraphRewriter.RandomOpSeeding seeding;
   private long step;

@@ -2,6 +2,7 @@ package dev.peft4j.train;
 
 import com.sun.jna.Library;
 import com.sun.jna.Native;
+import java.util.function.LongSupplier;
 import org.bytedeco.javacpp.Pointer;
 
 /**
@@ -9,17 +10,21 @@ import org.bytedeco.javacpp.Pointer;
  *
  * <p>Every SameDiff step allocates its activations and gradients off-heap, and that memory returns only when the
  * garbage collector finalises the small Java objects that own it. A training loop makes little Java garbage, so the
- * collector seldom runs: on all-MiniLM-L6-v2 at batch 8 × 128 the process grew by about 1.9 GB per step (20 GB after
- * ten steps with {@code -Xmx8g}), and a step that has to fault in fresh memory took 5–6 s instead of 1.3–1.6 s.
- * Measured there: a collection after every step held the process at 5.5 GB for about 40 ms a step; collecting only
- * when resident memory grew still let it creep up (8 GB after 12 steps). So the guard collects after every step
- * that took longer than {@value #LONG_STEP_MILLIS} ms (where a collection costs a few percent), and after shorter
- * steps only when resident memory ({@code Pointer.physicalBytes()}; ND4J's buffers are not in JavaCPP's own count)
- * grew by more than 256 MiB since the previous one.
+ * collector seldom runs: with ND4J's own {@code calculateGradients} on all-MiniLM-L6-v2 at batch 8 × 128 the process
+ * grew by about 1.9 GB per step (20 GB after ten steps with {@code -Xmx8g}). {@link Gradients} (what {@link Trainer}
+ * uses) reuses most of a step's buffers through SameDiff's array cache; what still accumulates is each step's
+ * returned gradients and outputs and the session's bookkeeping.
  *
- * <p>Those figures are for ND4J's own {@code calculateGradients}, which allocates every array of a step afresh.
- * {@link Gradients} (what {@link Trainer} uses) reuses a step's buffers through SameDiff's array cache and held the
- * same MiniLM step at 1.3–2 GB; what still accumulates there is each step's returned gradients and outputs.
+ * <p>{@code new NativeMemoryGuard()} is for steps that allocate afresh ({@code calculateGradients}): it collects after
+ * every step that took longer than {@value #LONG_STEP_MILLIS} ms (a collection costs ~40 ms, a few percent of such a
+ * step; measured there: the process held at 4.5–5.5 GB), and after shorter steps when resident memory grew by more
+ * than {@value #GROWTH_MIB} MiB since the previous call. Resident memory alone cannot drive it: freed memory is kept
+ * for reuse, so a step after a collection shows no growth and the next one doubles the peak (8.7 GB measured).
+ *
+ * <p>{@link #forReusingSteps()} is for steps through {@link Gradients}: it collects only when resident memory
+ * ({@code Pointer.physicalBytes()}; ND4J's buffers are not in JavaCPP's own count) has grown by more than
+ * {@value #GROWTH_MIB} MiB since the last collection, which on MiniLM is every few steps (the ~40 ms is saved on the
+ * others) and keeps the process within {@value #GROWTH_MIB} MiB of its level after the last collection.
  *
  * <p>The first guard also tells glibc's allocator to keep freed memory for reuse ({@link #keepFreedMemory}), unless
  * the system property {@value #KEEP_FREED_PROPERTY} is {@code false}.
@@ -35,13 +40,31 @@ public final class NativeMemoryGuard {
   private static Boolean keptFreed; // guarded by the class lock (keepFreedMemory is synchronized)
 
   static final long LONG_STEP_MILLIS = 250;
-  private static final long GROWTH = 256L << 20;
+  static final int GROWTH_MIB = 256;
 
+  private final boolean afterLongSteps;
+  private final long growthBytes;
+  private final LongSupplier resident;
   private long lastResident = -1;
+  private long baseline = -1;
   private long lastCall = System.nanoTime();
   private int collections;
 
+  /** A guard for steps that allocate every array afresh (ND4J's {@code calculateGradients}). */
   public NativeMemoryGuard() {
+    this(true, (long) GROWTH_MIB << 20, Pointer::physicalBytes);
+  }
+
+  /** A guard for steps that reuse their buffers ({@link Gradients}, {@link Trainer}). */
+  public static NativeMemoryGuard forReusingSteps() {
+    return new NativeMemoryGuard(false, (long) GROWTH_MIB << 20, Pointer::physicalBytes);
+  }
+
+  /** For tests: the policy, the growth threshold and a stand-in for the resident size. */
+  NativeMemoryGuard(boolean afterLongSteps, long growthBytes, LongSupplier resident) {
+    this.afterLongSteps = afterLongSteps;
+    this.growthBytes = growthBytes;
+    this.resident = resident;
     if (!"false".equalsIgnoreCase(System.getProperty(KEEP_FREED_PROPERTY))) {
       keepFreedMemory();
     }
@@ -80,14 +103,20 @@ public final class NativeMemoryGuard {
 
   /** Call after every step. */
   public void afterStep() {
-    long now = System.nanoTime();
-    long resident = Pointer.physicalBytes();
-    boolean longStep = (now - lastCall) / 1_000_000 > LONG_STEP_MILLIS;
-    if (longStep || (lastResident >= 0 && resident - lastResident > GROWTH)) {
+    long now = resident.getAsLong();
+    boolean collect;
+    if (afterLongSteps) {
+      boolean longStep = (System.nanoTime() - lastCall) / 1_000_000 > LONG_STEP_MILLIS;
+      collect = longStep || (lastResident >= 0 && now - lastResident > growthBytes);
+    } else {
+      collect = baseline >= 0 && now - baseline > growthBytes;
+    }
+    if (collect) {
       System.gc();
       collections++;
     }
-    lastResident = resident;
+    lastResident = now;
+    baseline = collect || baseline < 0 ? resident.getAsLong() : baseline;
     lastCall = System.nanoTime();
   }
 

@@ -109,7 +109,7 @@ public final class Trainer {
     Iterator<Batch> batches = data.iterator();
 
     long[] microBatch = {0};
-    NativeMemoryGuard memory = new NativeMemoryGuard();
+    NativeMemoryGuard memory = NativeMemoryGuard.forReusingSteps(); // the steps run through Gradients
     model.train();
     try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0])) {
       for (int step = 1; step <= steps; step++) {
