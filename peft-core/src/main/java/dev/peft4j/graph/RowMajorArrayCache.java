@@ -2,6 +2,7 @@ package dev.peft4j.graph;
 
 import java.lang.reflect.Field;
 import java.util.Map;
+import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
 import org.nd4j.autodiff.samediff.internal.memory.ArrayCacheMemoryMgr;
@@ -21,7 +22,8 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  */
 public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
 
-  private static final Field SESSIONS = sessionsField();
+  private static final Field SESSIONS = field(SameDiff.class, "sessions");
+  private static final Field FREED_ARRAYS = field(InferenceSession.class, "freedArrays");
 
   private RowMajorArrayCache() {}
 
@@ -35,8 +37,11 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
 
   /**
    * Makes the calling thread's session of {@code sd} (created here if it has none yet) allocate through a
-   * {@code RowMajorArrayCache}. Idempotent and cheap; call it before each execution, since SameDiff drops its
-   * sessions when the graph changes. Does nothing where this ND4J's sessions cannot be reached.
+   * {@code RowMajorArrayCache}, and empties the session's set of released array ids ({@code freedArrays}), which ND4J
+   * M2.1 never clears: it would grow by one entry per released array per run (about 2,000 a MiniLM training step);
+   * the ids are reassigned when an array is reused, so none of them matters to a later run. Idempotent and cheap;
+   * call it before each execution, since SameDiff drops its sessions when the graph changes. Does nothing where this
+   * ND4J's sessions cannot be reached.
    *
    * @return the calling thread's session, or null where it cannot be reached
    */
@@ -52,20 +57,30 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
       if (!(session.getMmgr() instanceof RowMajorArrayCache)) {
         session.setMmgr(new RowMajorArrayCache());
       }
+      if (FREED_ARRAYS != null) {
+        ((Set<Long>) FREED_ARRAYS.get(session)).clear();
+      }
       return session;
     } catch (IllegalAccessException | ClassCastException e) {
       return null; // an ND4J whose sessions look different: keep its own memory manager
     }
   }
 
-  /** For tests: whether SameDiff's per-thread sessions were found. */
+  /** For tests: whether SameDiff's per-thread sessions and their released-id sets were found. */
   static boolean sessionsReachable() {
-    return SESSIONS != null;
+    return SESSIONS != null && FREED_ARRAYS != null;
   }
 
-  private static Field sessionsField() {
+  /** For tests: the size of the calling thread's session's set of released array ids. */
+  @SuppressWarnings("unchecked")
+  static int releasedIds(SameDiff sd) throws IllegalAccessException {
+    InferenceSession session = ((Map<Long, InferenceSession>) SESSIONS.get(sd)).get(Thread.currentThread().getId());
+    return ((Set<Long>) FREED_ARRAYS.get(session)).size();
+  }
+
+  private static Field field(Class<?> owner, String name) {
     try {
-      Field f = SameDiff.class.getDeclaredField("sessions");
+      Field f = owner.getDeclaredField(name);
       f.setAccessible(true);
       return f;
     } catch (ReflectiveOperationException | RuntimeException e) {

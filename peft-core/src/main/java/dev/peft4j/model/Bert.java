@@ -78,8 +78,9 @@ public final class Bert {
           .rename(p + "attention.self.key_states");
       SDVariable v = heads(sd, linear(sd, weights, p + "attention.self.value", x, h, h, true), headShape)
           .rename(p + "attention.self.value_states");
-      // Kᵀ as its own permute: ND4J M2.1's batched matmul with transposeB is ~2× slower than on a permuted copy
-      SDVariable scores = sd.mmul(q, sd.permute(k, 0, 1, 3, 2)).mul(1 / Math.sqrt(d)).add(additiveMask); // [b,nh,s,s]
+      // Kᵀ as its own permute: ND4J M2.1's batched matmul with transposeB is ~2× slower than on a permuted copy;
+      // 1/√d scales q [b,nh,s,d] rather than the scores [b,nh,s,s] (s/d times fewer elements)
+      SDVariable scores = sd.mmul(q.mul(1 / Math.sqrt(d)), sd.permute(k, 0, 1, 3, 2)).add(additiveMask); // [b,nh,s,s]
       SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), v);                       // [b, nh, s, d]
       SDVariable merged = sd.reshape(sd.permute(context, 0, 2, 1, 3), -1, h);          // [b·s, H]
       x = layerNorm(sd, weights, p + "attention.output.LayerNorm",

@@ -96,8 +96,8 @@ public final class Llama {
       SDVariable qh = sd.permute(qRot, 0, 2, 1, 3);                                     // [b, nh, s, d]
       SDVariable kh = repeatHeads(sd, kRot, c, seq).rename(p + "self_attn.key_states");
       SDVariable vh = repeatHeads(sd, sd.reshape(v, kvHeads), c, seq).rename(p + "self_attn.value_states");
-      // Kᵀ as its own permute, as in Bert: faster than matmul's transposeB in ND4J M2.1
-      SDVariable scores = sd.mmul(qh, sd.permute(kh, 0, 1, 3, 2)).mul(1 / Math.sqrt(d)).add(additiveMask); // [b,nh,s,s]
+      // Kᵀ as its own permute and 1/√d on q, as in Bert (faster in ND4J M2.1 than transposeB and scaled scores)
+      SDVariable scores = sd.mmul(qh.mul(1 / Math.sqrt(d)), sd.permute(kh, 0, 1, 3, 2)).add(additiveMask); // [b,nh,s,s]
       SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), vh);                       // [b, nh, s, d]
       SDVariable merged = sd.reshape(sd.permute(context, 0, 2, 1, 3), -1, nh * d);      // [b·s, nh·d]
       x = x.add(linear(sd, weights, p + "self_attn.o_proj", merged, nh * d, h, false));

@@ -4,20 +4,17 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
-import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.nd4j.autodiff.listeners.Operation;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.config.ExecutionResult;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
-import org.nd4j.autodiff.samediff.internal.InferenceSession;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -36,15 +33,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>The arrays returned (outputs and gradients) are never cached or reused by SameDiff; they stay valid after the
  * next call. Listeners of {@code sd} see the pass with {@link Operation#TRAINING}, as with ND4J's own call.
  *
- * <p>Two internals of ND4J M2.1 are reached by reflection, each with a fallback: the protected
- * {@code batchOutputHelper} (to run the pass as {@code TRAINING}; otherwise {@code output}, which reports
- * {@code INFERENCE} to listeners and runs the same ops), and the session's {@code freedArrays} set, which ND4J never
- * clears and which would otherwise grow by one entry per released array per step (about 2,000 a MiniLM step).
+ * <p>One internal of ND4J M2.1 is reached by reflection, with a fallback: the protected {@code batchOutputHelper} (to
+ * run the pass as {@code TRAINING}; otherwise {@code output}, which reports {@code INFERENCE} to listeners and runs
+ * the same ops). The session itself is prepared by {@link RowMajorArrayCache#install}.
  */
 public final class Gradients {
 
   private static final Method BATCH_OUTPUT = batchOutputHelper();
-  private static final Field FREED_ARRAYS = field(InferenceSession.class, "freedArrays");
 
   private Gradients() {}
 
@@ -73,7 +68,7 @@ public final class Gradients {
     }
     grad.setEnableCache(true);
     grad.setListeners(sd.getListeners());
-    clearFreedArrays(RowMajorArrayCache.install(grad));
+    RowMajorArrayCache.install(grad);
     Map<String, INDArray> values = run(grad, placeholders, names.toArray(new String[0]));
     Map<String, INDArray> outs = new HashMap<>();
     for (String o : outputs) {
@@ -106,19 +101,6 @@ public final class Gradients {
     return values;
   }
 
-  /** Empties the set of released array ids of a session (ids are reassigned on reuse, so none matter later). */
-  @SuppressWarnings("unchecked")
-  private static void clearFreedArrays(InferenceSession session) {
-    if (session == null || FREED_ARRAYS == null) {
-      return;
-    }
-    try {
-      ((Set<Long>) FREED_ARRAYS.get(session)).clear();
-    } catch (IllegalAccessException | ClassCastException e) {
-      // an ND4J without this set: nothing to clear
-    }
-  }
-
   private static Method batchOutputHelper() {
     try {
       Method m = SameDiff.class.getDeclaredMethod("batchOutputHelper", Map.class, List.class, Operation.class,
@@ -130,18 +112,8 @@ public final class Gradients {
     }
   }
 
-  private static Field field(Class<?> owner, String name) {
-    try {
-      Field f = owner.getDeclaredField(name);
-      f.setAccessible(true);
-      return f;
-    } catch (ReflectiveOperationException | RuntimeException e) {
-      return null;
-    }
-  }
-
   /** For tests: whether both reflective paths were found in this ND4J. */
   static boolean internalsFound() {
-    return BATCH_OUTPUT != null && FREED_ARRAYS != null && RowMajorArrayCache.install(SameDiff.create()) != null;
+    return BATCH_OUTPUT != null && RowMajorArrayCache.install(SameDiff.create()) != null;
   }
 }

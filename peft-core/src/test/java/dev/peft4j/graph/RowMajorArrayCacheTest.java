@@ -58,6 +58,27 @@ class RowMajorArrayCacheTest {
   }
 
   @Test
+  void theSessionsSetOfReleasedIdsIsEmptiedBeforeEachRun() throws IllegalAccessException {
+    Map<String, INDArray> x = Map.of("x", Nd4j.rand(DataType.FLOAT, 5, 8));
+    SameDiff plain = chain();
+    RowMajorArrayCache.install(plain); // once: creates the session, then ND4J runs alone
+    List<Integer> grows = new ArrayList<>();
+    SameDiff sd = chain();
+    List<Integer> sizes = new ArrayList<>();
+    for (int run = 0; run < 4; run++) {
+      plain.output(x, "out");
+      grows.add(RowMajorArrayCache.releasedIds(plain));
+      RowMajorArrayCache.install(sd);
+      sd.output(x, "out");
+      sizes.add(RowMajorArrayCache.releasedIds(sd));
+    }
+    assertTrue(grows.get(3) > grows.get(2) && grows.get(2) > grows.get(1), "ND4J alone: the set grows " + grows);
+    assertTrue(sizes.get(0) > 0, "the run released arrays: " + sizes);
+    assertEquals(List.of(sizes.get(1), sizes.get(1)), sizes.subList(2, 4), "steady, run after run: " + sizes);
+    assertTrue(sizes.stream().allMatch(n -> n <= sizes.get(0)), "never above the first run's: " + sizes);
+  }
+
+  @Test
   void everyReusedArrayIsRowMajorAndTheValuesAreUnchanged() {
     assertTrue(RowMajorArrayCache.sessionsReachable());
     Map<String, INDArray> x = Map.of("x", Nd4j.rand(DataType.FLOAT, 5, 8));
