@@ -47,7 +47,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *       training step — gradients of the trainable set through {@link Gradients}, as the trainer computes them
  *       ({@code -Dpeft4j.bench.arrayCache=false}: ND4J's {@code calculateGradients}, without buffer reuse; pass it to
  *       the fork with JMH's {@code -jvmArgsAppend}) (LoRA/IA³ with dropout 0.1 in training mode, the classifier
- *       trained beside every method) and an AdamW update written out as the trainer's, plus the trainer's
+ *       trained beside every method) and an update by the trainer's {@code AdamW}, plus the trainer's
  *       {@link NativeMemoryGuard}. {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
  *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
@@ -80,9 +80,10 @@ public class MiniLmTrainingBenchmark {
 
   private SameDiff sd;
   private List<String> trainable;
+  private final boolean nd4jGradients = "false".equals(System.getProperty(ARRAY_CACHE_PROPERTY));
   private AdamW adam;
-  private final NativeMemoryGuard memory = "false".equals(System.getProperty(ARRAY_CACHE_PROPERTY))
-      ? new NativeMemoryGuard() : NativeMemoryGuard.forReusingSteps();
+  private final NativeMemoryGuard memory =
+      nd4jGradients ? new NativeMemoryGuard() : NativeMemoryGuard.forReusingSteps();
   private Map<String, INDArray> inputs;
   private GraphRewriter.RandomOpSeeding seeding;
   private long step;
@@ -158,7 +159,6 @@ public class MiniLmTrainingBenchmark {
         PeakMemory.peakBytes() >> 20, estimate.totalBytes() >> 20, estimate);
   }
 
-
   @Benchmark
   public Object run() {
     if (trainable == null) {
@@ -178,7 +178,7 @@ public class MiniLmTrainingBenchmark {
   /** Forward and backward: the gradients of the trainable set (training configurations). */
   Map<String, INDArray> gradients() {
     step++;
-    if ("false".equals(System.getProperty(ARRAY_CACHE_PROPERTY))) {
+    if (nd4jGradients) {
       return sd.calculateGradients(inputs, trainable); // ND4J's own call: no buffer reuse within the step
     }
     return Gradients.of(sd, inputs, List.of(), trainable).getGradients();

@@ -223,7 +223,4 @@ public final class QloraBenchmark {
     inputs.put(Heads.LABELS, Nd4j.createFromArray(labels));
     return new Batch(inputs, (long) batch * seq);
   }
-
-  /** A {@code /proc/self/status} field in KiB, or −1 where there is none (not Linux). */
-
 }

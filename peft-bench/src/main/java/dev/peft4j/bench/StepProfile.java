@@ -161,9 +161,11 @@ public final class StepProfile {
       long total = byType.values().stream().mapToLong(t -> t[0]).sum();
       System.out.printf(Locale.ROOT, "  ops: %.0f ms a step in %d op calls%n", total / 1e6 / steps,
           byType.values().stream().mapToLong(t -> t[1]).sum() / steps);
-      byType.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).limit(shapes ? 40 : 18)
-          .forEach(e -> System.out.printf(Locale.ROOT, (shapes ? "    %-64s" : "    %-28s") + " %7.1f ms %5.1f%%  %5d calls%n", e.getKey(),
-              e.getValue()[0] / 1e6 / steps, 100.0 * e.getValue()[0] / total, e.getValue()[1] / steps));
+      String row = (shapes ? "    %-64s" : "    %-28s") + " %7.1f ms %5.1f%%  %5d calls%n";
+      byType.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]))
+          .limit(shapes ? 40 : 18)
+          .forEach(e -> System.out.printf(Locale.ROOT, row, e.getKey(), e.getValue()[0] / 1e6 / steps,
+              100.0 * e.getValue()[0] / total, e.getValue()[1] / steps));
     }
   }
 }

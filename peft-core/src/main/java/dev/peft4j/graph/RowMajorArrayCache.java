@@ -43,12 +43,12 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
    * call it before each execution, since SameDiff drops its sessions when the graph changes. Does nothing where this
    * ND4J's sessions cannot be reached.
    *
-   * @return the calling thread's session, or null where it cannot be reached
+   * @return whether the session was reached and prepared
    */
   @SuppressWarnings("unchecked")
-  public static InferenceSession install(SameDiff sd) {
+  public static boolean install(SameDiff sd) {
     if (SESSIONS == null) {
-      return null;
+      return false;
     }
     try {
       Map<Long, InferenceSession> sessions = (Map<Long, InferenceSession>) SESSIONS.get(sd);
@@ -60,9 +60,9 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
       if (FREED_ARRAYS != null) {
         ((Set<Long>) FREED_ARRAYS.get(session)).clear();
       }
-      return session;
+      return true;
     } catch (IllegalAccessException | ClassCastException e) {
-      return null; // an ND4J whose sessions look different: keep its own memory manager
+      return false; // an ND4J whose sessions look different: keep its own memory manager
     }
   }
 

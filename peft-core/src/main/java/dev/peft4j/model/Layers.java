@@ -21,9 +21,12 @@ final class Layers {
    * needs. ND4J M2.1's {@code matmul_bp} computes both input gradients in one op, which made every frozen weight's
    * gradient matmul run in a LoRA step (the step cost as much as full fine-tuning).
    *
-   * <p>ND4J M2.1's {@code xw_plus_b} marks its output {@code 'f'}-ordered although its strides are row-major, and
-   * every element-wise op that reads such an array takes a slow strided path (GELU's {@code mul_scalar}s and
-   * {@code erf} cost ~1.6× as much). A {@code reshape} to the same shape is a view that carries the right order.
+   * <p>{@code xw_plus_b}'s shape function asks for column-major order, and ND4J M2.1's array cache (the one
+   * {@code sd.output} uses) then hands out a row-major array flagged {@code 'f'}, which every element-wise reader
+   * takes a slow strided path over (GELU's {@code mul_scalar}s and {@code erf} cost ~1.6× as much). The
+   * {@code reshape} to the same shape writes a correctly flagged copy; under a
+   * {@link dev.peft4j.graph.RowMajorArrayCache} (PeftModel.output, training) the flag is right already and the copy
+   * is cheap.
    *
    * @throws IllegalArgumentException naming both shapes, if the checkpoint's weight is not {@code [in, out]}
    */

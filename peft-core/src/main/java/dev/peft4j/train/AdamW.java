@@ -44,7 +44,6 @@ public final class AdamW {
     }
   }
 
-  /** Applies one update with learning rate {@code lr}; {@code gradients} are consumed (modified in place). */
   /**
    * One update of every parameter from its gradient; the gradient arrays are left as they were. Runs as ND4J's fused
    * {@code adam_updater} op (one pass over each array instead of a dozen), whose update is
@@ -70,6 +69,7 @@ public final class AdamW {
     }
   }
 
+  /** Bytes of optimizer state: two moments per trainable scalar. */
   long stateBytes() {
     long bytes = 0;
     for (INDArray a : m.values()) {

@@ -114,6 +114,6 @@ public final class Gradients {
 
   /** For tests: whether both reflective paths were found in this ND4J. */
   static boolean internalsFound() {
-    return BATCH_OUTPUT != null && RowMajorArrayCache.install(SameDiff.create()) != null;
+    return BATCH_OUTPUT != null && RowMajorArrayCache.install(SameDiff.create());
   }
 }

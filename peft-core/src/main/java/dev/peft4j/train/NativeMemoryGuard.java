@@ -114,9 +114,11 @@ public final class NativeMemoryGuard {
     if (collect) {
       System.gc();
       collections++;
+      baseline = resident.getAsLong(); // the level after the collection
+    } else if (baseline < 0) {
+      baseline = now;
     }
     lastResident = now;
-    baseline = collect || baseline < 0 ? resident.getAsLong() : baseline;
     lastCall = System.nanoTime();
   }
 

@@ -143,10 +143,9 @@ public final class Trainer {
           gradients.values().forEach(g -> g.muli(scale));
         }
         double lr = learningRate * schedule.factor(step - 1, warmupSteps, steps);
-        Map<String, INDArray> stepGradients = listeners.isEmpty() ? Map.of() : copies(gradients); // step mutates
-        optimizer.step(gradients, lr);
+        optimizer.step(gradients, lr); // leaves the gradients as they are
         for (StepListener l : listeners) {
-          l.afterStep(step, stepGradients);
+          l.afterStep(step, java.util.Collections.unmodifiableMap(gradients));
         }
         double meanLoss = lossSum / accumulation;
         history.add(new TrainingHistory.Step(step, meanLoss, lr, norm, tokens, (System.nanoTime() - start) / 1e9));
@@ -163,12 +162,6 @@ public final class Trainer {
       model.eval();
     }
     return new TrainingHistory(history, evaluations, optimizer.stateBytes(), optimizer.parameters());
-  }
-
-  private static Map<String, INDArray> copies(Map<String, INDArray> gradients) {
-    Map<String, INDArray> out = new HashMap<>();
-    gradients.forEach((k, v) -> out.put(k, v.dup()));
-    return java.util.Collections.unmodifiableMap(out);
   }
 
   private static double globalNorm(Map<String, INDArray> gradients) {
