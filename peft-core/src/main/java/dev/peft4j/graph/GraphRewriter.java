@@ -473,6 +473,14 @@ public final class GraphRewriter {
    * {@code "Added differentiated op"} lines on standard output.
    */
   public static void prepareGradients(SameDiff sameDiff) {
+    prepareGradients(sameDiff, new String[0]);
+  }
+
+  /**
+   * As {@link #prepareGradients(SameDiff)}, also differentiating with respect to {@code placeholders}, which SameDiff
+   * otherwise treats as fixed inputs.
+   */
+  public static void prepareGradients(SameDiff sameDiff, String... placeholders) {
     if (sameDiff.hasGradientFunction()) {
       return;
     }
@@ -481,7 +489,7 @@ public final class GraphRewriter {
       System.setOut(new PrintStream(new DropLinesStartingWith(original, "Added differentiated op"), true,
           StandardCharsets.UTF_8));
       try {
-        sameDiff.createGradFunction();
+        sameDiff.createGradFunction(placeholders.length == 0 ? null : placeholders);
       } finally {
         System.setOut(original);
       }

@@ -25,7 +25,8 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
   private static final Field SESSIONS = field(SameDiff.class, "sessions");
   private static final Field FREED_ARRAYS = field(InferenceSession.class, "freedArrays");
 
-  private RowMajorArrayCache() {}
+  /** An empty cache; {@link #install(SameDiff, RowMajorArrayCache)} lets several graphs' sessions share one. */
+  public RowMajorArrayCache() {}
 
   @Override
   public INDArray allocate(boolean detached, LongShapeDescriptor descriptor) {
@@ -45,8 +46,16 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
    *
    * @return whether the session was reached and prepared
    */
-  @SuppressWarnings("unchecked")
   public static boolean install(SameDiff sd) {
+    return install(sd, null);
+  }
+
+  /**
+   * As {@link #install(SameDiff)}, with {@code cache} (when not null) as the session's memory manager, so that graphs
+   * run one after the other on this thread reuse each other's released buffers.
+   */
+  @SuppressWarnings("unchecked")
+  public static boolean install(SameDiff sd, RowMajorArrayCache cache) {
     if (SESSIONS == null) {
       return false;
     }
@@ -54,8 +63,8 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
       Map<Long, InferenceSession> sessions = (Map<Long, InferenceSession>) SESSIONS.get(sd);
       InferenceSession session = sessions.computeIfAbsent(Thread.currentThread().getId(),
           id -> SameDiff.getInferenceFactory().create(sd));
-      if (!(session.getMmgr() instanceof RowMajorArrayCache)) {
-        session.setMmgr(new RowMajorArrayCache());
+      if (cache != null ? session.getMmgr() != cache : !(session.getMmgr() instanceof RowMajorArrayCache)) {
+        session.setMmgr(cache != null ? cache : new RowMajorArrayCache());
       }
       if (FREED_ARRAYS != null) {
         ((Set<Long>) FREED_ARRAYS.get(session)).clear();

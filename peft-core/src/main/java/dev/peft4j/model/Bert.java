@@ -89,6 +89,9 @@ public final class Bert {
       SDVariable activated = gelu(sd, linear(sd, weights, p + "intermediate.dense", x, h, inner, true)); // [b·s, I]
       x = layerNorm(sd, weights, p + "output.LayerNorm",
           x.add(linear(sd, weights, p + "output.dense", activated, inner, h, true)), h, config.layerNormEps());
+      if (i < config.numLayers() - 1) {
+        x = x.rename(p + Hooks.LAYER_OUTPUT);                                          // [b·s, H]
+      }
     }
     x = x.rename(HIDDEN_ROWS);
     sd.reshape(LAST_HIDDEN_STATE, x, rows3);                                           // [b, s, H]

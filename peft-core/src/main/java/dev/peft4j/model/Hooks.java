@@ -25,6 +25,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   causal_mask      [s, s] float   (decoders only) 1 where key ≤ query
  *   loss_labels      [b, s] INT64   (decoders only) the labels the next-token loss reads
  *   …key_states, …value_states      [b, nh, s, d] per layer, after RoPE and head repetition (one pair per layer)
+ *   …layer_output    [b·s, H]       the hidden state after each layer but the last, in layer order (where gradient
+ *                                   checkpointing cuts the graph)
  *   model_dims       INT64 constant [layers, heads, kv heads, head dim, hidden, max positions]
  * </pre>
  * The per-position output a method trims back to the real tokens is {@code last_hidden_state} [b, s, H] when the
@@ -41,6 +43,7 @@ public final class Hooks {
   public static final String LOSS_LABELS = "loss_labels";
   public static final String KEY_STATES = "key_states";
   public static final String VALUE_STATES = "value_states";
+  public static final String LAYER_OUTPUT = "layer_output";
   public static final String DIMS = "model_dims";
   public static final String LAST_HIDDEN_STATE = "last_hidden_state";
   public static final String LOGITS = "logits";
@@ -105,7 +108,10 @@ public final class Hooks {
     return sd.hasVariable(LAST_HIDDEN_STATE) ? LAST_HIDDEN_STATE : LOGITS;
   }
 
-  /** The variables named {@code <…>.<suffix>} ({@value #KEY_STATES} or {@value #VALUE_STATES}), in graph order. */
+  /**
+   * The variables named {@code <…>.<suffix>} ({@value #KEY_STATES}, {@value #VALUE_STATES} or {@value #LAYER_OUTPUT}),
+   * in graph order.
+   */
   public static List<String> layerStates(SameDiff sd, String suffix) {
     return sd.getVariables().keySet().stream().filter(n -> n.endsWith("." + suffix) && !n.startsWith("peft/"))
         .toList();

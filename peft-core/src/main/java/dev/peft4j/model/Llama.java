@@ -107,6 +107,9 @@ public final class Llama {
       SDVariable up = linear(sd, weights, p + "mlp.up_proj", normed2, h, inner, c.mlpBias());      // [b·s, I]
       SDVariable activated = gate.mul(sd.nn.sigmoid(gate)).mul(up);                               // SwiGLU
       x = x.add(linear(sd, weights, p + "mlp.down_proj", activated, inner, h, c.mlpBias()));
+      if (i < c.numLayers() - 1) {
+        x = x.rename(p + Hooks.LAYER_OUTPUT);                                            // [b·s, H]
+      }
     }
     SDVariable last = rmsNorm(sd, weights, "model.norm", x, h, c.rmsNormEps());           // [b·s, H]
     SDVariable logitRows = c.tieWordEmbeddings()
