@@ -53,6 +53,12 @@ public final class Gradients {
    */
   public static OutAndGrad of(SameDiff sd, Map<String, INDArray> placeholders, Collection<String> outputs,
       Collection<String> variables) {
+    return of(sd, placeholders, outputs, variables, null);
+  }
+
+  /** As {@link #of(SameDiff, Map, Collection, Collection)}, allocating through {@code cache} when not null. */
+  static OutAndGrad of(SameDiff sd, Map<String, INDArray> placeholders, Collection<String> outputs,
+      Collection<String> variables, RowMajorArrayCache cache) {
     checkArgument(!outputs.isEmpty() || !variables.isEmpty(), "neither outputs nor gradients were asked for");
     GraphRewriter.prepareGradients(sd);
     SameDiff grad = sd.getFunction("grad");
@@ -68,7 +74,7 @@ public final class Gradients {
     }
     grad.setEnableCache(true);
     grad.setListeners(sd.getListeners());
-    RowMajorArrayCache.install(grad);
+    RowMajorArrayCache.install(grad, cache);
     Map<String, INDArray> values = run(grad, placeholders, names.toArray(new String[0]));
     Map<String, INDArray> outs = new HashMap<>();
     for (String o : outputs) {

@@ -6,6 +6,7 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.model.Hooks;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -33,6 +34,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * loss variable. The data is cycled when it runs out. The model is in training mode (dropout on) while it trains and
  * in inference mode while the evaluation callback runs and after {@code fit} returns. With the same seed, data and
  * initial weights, two runs give the same losses.
+ *
+ * <p>With {@code gradientCheckpointing(true)} each step keeps only the hidden state between layers (the graph's
+ * {@code …layer_output} hooks, which {@code Bert} and {@code Llama} declare) and recomputes one layer's activations at
+ * a time in the backward pass ({@link CheckpointedGradients}): less activation memory for about one more forward pass
+ * per step, and the same losses and updates as without it, up to float rounding.
  */
 public final class Trainer {
 
@@ -58,6 +64,7 @@ public final class Trainer {
   private final Evaluator evaluator;
   private final PrintStream progress;
   private final List<StepListener> stepListeners;
+  private final boolean checkpointing;
 
   private Trainer(Builder b) {
     this.model = b.model;
@@ -76,13 +83,14 @@ public final class Trainer {
     this.evaluator = b.evaluator;
     this.progress = b.progress;
     this.stepListeners = List.copyOf(b.stepListeners);
+    this.checkpointing = Boolean.TRUE.equals(b.checkpointing);
   }
 
   /**
    * Runs {@code steps} optimizer steps over {@code data} (cycled).
    *
-   * @throws IllegalStateException if nothing is trainable (every adapter disabled or merged) or the graph does not
-   *     have exactly one loss variable
+   * @throws IllegalStateException if nothing is trainable (every adapter disabled or merged), the graph does not
+   *     have exactly one loss variable, or gradient checkpointing is on and the graph declares no layer outputs
    * @throws IllegalArgumentException if {@code data} is empty
    */
   public TrainingHistory fit(Iterable<Batch> data) {
@@ -93,6 +101,13 @@ public final class Trainer {
     checkState(losses.size() == 1, "the graph needs exactly one loss variable, has %s", losses);
     String loss = losses.get(0);
     checkArgument(data.iterator().hasNext(), "no training data");
+    CheckpointedGradients checkpointed = null;
+    if (checkpointing) {
+      List<String> layers = Hooks.layerStates(sd, Hooks.LAYER_OUTPUT);
+      checkState(!layers.isEmpty(), "gradient checkpointing cuts the graph at its layer outputs (variables named "
+          + "'<…>.%s', as Bert and Llama graphs declare them); this graph has none", Hooks.LAYER_OUTPUT);
+      checkpointed = CheckpointedGradients.of(sd, layers);
+    }
 
     List<String> names = trainable.names();
     List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
@@ -124,7 +139,8 @@ public final class Trainer {
           }
           Batch batch = batches.next();
           microBatch[0]++;
-          OutAndGrad result = Gradients.of(sd, batch.inputs(), List.of(loss), names);
+          OutAndGrad result = checkpointed != null ? checkpointed.compute(batch.inputs(), loss, names)
+              : Gradients.of(sd, batch.inputs(), List.of(loss), names);
           lossSum += result.getOutputs().get(loss).getDouble(0);
           tokens += batch.tokens();
           for (String p : names) {
@@ -192,6 +208,7 @@ public final class Trainer {
     private PrintStream progress;
     private boolean progressSet;
     private final List<StepListener> stepListeners = new ArrayList<>();
+    private Boolean checkpointing;
 
     public Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
@@ -303,6 +320,17 @@ public final class Trainer {
     public Builder onStep(StepListener listener) {
       checkArgument(listener != null, "step listener must not be null");
       stepListeners.add(listener);
+      return this;
+    }
+
+    /**
+     * Gradient checkpointing (default off): keep only the hidden state between layers during the forward pass and
+     * recompute each layer's activations in the backward pass, trading about one more forward pass per step for
+     * activation memory.
+     */
+    public Builder gradientCheckpointing(boolean on) {
+      checkState(checkpointing == null, "gradient checkpointing was already set to %s", checkpointing);
+      this.checkpointing = on;
       return this;
     }
 

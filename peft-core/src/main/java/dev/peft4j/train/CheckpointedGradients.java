@@ -1,0 +1,268 @@
+package dev.peft4j.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.RowMajorArrayCache;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.autodiff.samediff.internal.SameDiffOp;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Gradient checkpointing: the loss and gradients of {@link Gradients#of}, computed while holding the activations of
+ * one segment of the graph at a time, at the cost of running every segment's forward pass twice.
+ *
+ * <p>Checkpoints {@code c₁ … cₘ} (op outputs, in graph order, such as a transformer's layer outputs) cut the graph
+ * into segments {@code S₀ … Sₘ}: {@code Sⱼ} reads {@code cⱼ} (j > 0) as an input and ends at {@code cⱼ₊₁}, or at the
+ * loss for {@code Sₘ}. A step runs
+ * <pre>
+ *   forward:   cⱼ₊₁ = Sⱼ(cⱼ)                           j = 0 … m−1; only the checkpoints are kept
+ *   backward:  Sₘ:  L, ∂L/∂θ (its part), gₘ = ∂L/∂cₘ
+ *              Sⱼ:  the surrogate loss  Σ cⱼ₊₁ ⊙ gⱼ₊₁ (gⱼ₊₁ held constant)     j = m−1 … 0
+ *                   ∂/∂θ of it = gⱼ₊₁ᵀ·∂cⱼ₊₁/∂θ   (the chain rule's vector-Jacobian product),  gⱼ = its ∂/∂cⱼ
+ * </pre>
+ * and sums each parameter's parts over the segments that read it. The backward of {@code Sⱼ} recomputes the segment's
+ * activations from {@code cⱼ}, so the step's activation memory is the checkpoints plus one segment's activations,
+ * instead of every layer's; all segments allocate through one shared {@link RowMajorArrayCache}. Random ops draw the
+ * same values in both passes and as in an uncheckpointed step when they are seeded per op name
+ * ({@link GraphRewriter#seedRandomOps}, as {@link Trainer} does): the gradients are then those of {@link Gradients#of}
+ * up to float rounding ({@code CheckpointedGradientsTest}).
+ *
+ * <p>Each segment is a copy of the graph ({@link SameDiff#dup}) whose weights are the original's arrays (shared, not
+ * copied), with {@code cⱼ}'s readers redirected to a placeholder. The copies follow the original: a weight array
+ * replaced in the original is re-shared before each step, and the segments are rebuilt when its ops, trainable
+ * variables or loss change (a rewrite, a freeze).
+ */
+public final class CheckpointedGradients {
+
+  private static final String INPUT_SUFFIX = "/checkpoint";
+  private static final String UPSTREAM_SUFFIX = "/upstream_gradient";
+  private static final String SURROGATE_SUFFIX = "/surrogate_loss";
+
+  private final SameDiff sd;
+  private final List<String> checkpoints;
+  private final RowMajorArrayCache cache = new RowMajorArrayCache();
+  private List<SameDiff> segments;
+  private Structure builtFor;
+
+  private CheckpointedGradients(SameDiff sd, List<String> checkpoints) {
+    this.sd = sd;
+    this.checkpoints = List.copyOf(checkpoints);
+  }
+
+  /**
+   * Checkpointing of {@code sd} at {@code checkpoints}.
+   *
+   * @throws IllegalArgumentException if a checkpoint is not a variable of the graph (the message lists the op outputs
+   *     named like layer outputs), is not an op's output, repeats, or does not depend on the checkpoint before it
+   */
+  public static CheckpointedGradients of(SameDiff sd, List<String> checkpoints) {
+    checkArgument(!checkpoints.isEmpty(), "no checkpoints given");
+    checkArgument(new HashSet<>(checkpoints).size() == checkpoints.size(), "checkpoints repeat: %s", checkpoints);
+    for (String c : checkpoints) {
+      checkArgument(sd.hasVariable(c), "no variable '%s' in the graph; op outputs named like layer outputs: %s", c,
+          sd.getVariables().keySet().stream().filter(n -> n.contains("layer")
+              && sd.getVariable(n).getVariableType() == VariableType.ARRAY).limit(20).toList());
+      checkArgument(sd.getVariable(c).getVariableType() == VariableType.ARRAY,
+          "checkpoint '%s' is a %s, not an op output", c, sd.getVariable(c).getVariableType());
+    }
+    for (int j = 1; j < checkpoints.size(); j++) {
+      checkArgument(ancestors(sd, checkpoints.get(j)).contains(checkpoints.get(j - 1)),
+          "checkpoint '%s' does not depend on '%s': checkpoints must be given in graph order", checkpoints.get(j),
+          checkpoints.get(j - 1));
+    }
+    return new CheckpointedGradients(sd, checkpoints);
+  }
+
+  public List<String> checkpoints() {
+    return checkpoints;
+  }
+
+  /**
+   * The loss (under its name) and the gradients of the loss with respect to {@code variables}, for one batch.
+   *
+   * @param loss the graph's loss variable
+   * @param variables variables whose gradients to return; one that does not reach the loss has no entry
+   * @throws IllegalArgumentException if {@code loss} does not depend on the last checkpoint
+   */
+  public OutAndGrad compute(Map<String, INDArray> placeholders, String loss, Collection<String> variables) {
+    checkArgument(sd.hasVariable(loss), "no loss variable '%s' in the graph", loss);
+    for (String v : variables) {
+      checkArgument(sd.hasVariable(v), "no variable '%s' in the graph", v);
+    }
+    Structure now = Structure.of(sd, loss);
+    if (!now.equals(builtFor)) {
+      checkArgument(ancestors(sd, loss).contains(checkpoints.get(checkpoints.size() - 1)),
+          "the loss '%s' does not depend on the last checkpoint '%s'", loss, checkpoints.get(checkpoints.size() - 1));
+      segments = build(loss);
+      builtFor = now;
+    }
+    shareArrays();
+
+    int m = checkpoints.size();
+    INDArray[] boundary = new INDArray[m]; // boundary[j] = the value of checkpoints[j]
+    for (int j = 0; j < m; j++) {
+      SameDiff segment = prepare(j);
+      boundary[j] = segment.output(inputsOf(j, placeholders, boundary, null), checkpoints.get(j))
+          .get(checkpoints.get(j));
+    }
+
+    Map<String, INDArray> gradients = new LinkedHashMap<>();
+    Map<String, INDArray> outputs = new HashMap<>();
+    INDArray upstream = null;
+    for (int j = m; j >= 0; j--) {
+      SameDiff segment = prepare(j);
+      List<String> wanted = new ArrayList<>(variables);
+      if (j > 0) {
+        wanted.add(checkpoints.get(j - 1) + INPUT_SUFFIX);
+      }
+      OutAndGrad part = Gradients.of(segment, inputsOf(j, placeholders, boundary, upstream),
+          j == m ? List.of(loss) : List.of(), wanted, cache);
+      if (j == m) {
+        outputs.put(loss, part.getOutputs().get(loss));
+      }
+      for (String v : variables) {
+        INDArray g = part.getGradients().get(v);
+        if (g != null) {
+          gradients.merge(v, g, INDArray::addi);
+        }
+      }
+      if (j > 0) {
+        upstream = part.getGradients().get(checkpoints.get(j - 1) + INPUT_SUFFIX);
+        checkState(upstream != null, "no gradient reached checkpoint '%s'", checkpoints.get(j - 1));
+      }
+    }
+    return new OutAndGrad(outputs, gradients);
+  }
+
+  /** Segment {@code j}, with the original's listeners (the random-op seeding) and the shared cache. */
+  private SameDiff prepare(int j) {
+    SameDiff segment = segments.get(j);
+    segment.setListeners(sd.getListeners());
+    RowMajorArrayCache.install(segment, cache);
+    return segment;
+  }
+
+  private Map<String, INDArray> inputsOf(int j, Map<String, INDArray> placeholders, INDArray[] boundary,
+      INDArray upstream) {
+    Map<String, INDArray> in = new HashMap<>(placeholders);
+    if (j > 0) {
+      in.put(checkpoints.get(j - 1) + INPUT_SUFFIX, boundary[j - 1]);
+    }
+    if (upstream != null && j < checkpoints.size()) {
+      in.put(checkpoints.get(j) + UPSTREAM_SUFFIX, upstream);
+    }
+    return in;
+  }
+
+  private List<SameDiff> build(String loss) {
+    List<SameDiff> built = new ArrayList<>();
+    for (int j = 0; j <= checkpoints.size(); j++) {
+      SameDiff segment = SameDiff.create();
+      sd.invokeGraphOn(segment); // as createGradFunction copies a graph; FlatBuffers' dup loses spliced outputs
+      String input = null;
+      if (j > 0) {
+        String cut = checkpoints.get(j - 1);
+        input = cut + INPUT_SUFFIX;
+        SDVariable c = sd.getVariable(cut);
+        segment.placeHolder(input, c.dataType(), placeholderShape(c));
+        GraphRewriter.of(segment).redirect(cut, input, Set.of());
+      }
+      if (j < checkpoints.size()) {
+        String end = checkpoints.get(j);
+        SDVariable c = segment.getVariable(end);
+        SDVariable g = segment.placeHolder(end + UPSTREAM_SUFFIX, c.dataType(), placeholderShape(sd.getVariable(end)));
+        segment.sum(end + SURROGATE_SUFFIX, c.mul(g));
+        segment.setLossVariables(end + SURROGATE_SUFFIX);
+      } else {
+        segment.setLossVariables(loss);
+      }
+      built.add(segment);
+      shareArrays(segment);
+      GraphRewriter.prepareGradients(segment, input == null ? new String[0] : new String[] {input});
+    }
+    return built;
+  }
+
+  private static long[] placeholderShape(SDVariable v) {
+    long[] shape = v.getShape();
+    if (shape == null) {
+      return new long[] {-1, -1};
+    }
+    long[] unknown = new long[shape.length];
+    java.util.Arrays.fill(unknown, -1);
+    return unknown;
+  }
+
+  private void shareArrays() {
+    for (SameDiff segment : segments) {
+      shareArrays(segment);
+    }
+  }
+
+  /** Points the segment's weights (and its gradient function's) at the original's arrays. */
+  private void shareArrays(SameDiff segment) {
+    SameDiff grad = segment.hasGradientFunction() ? segment.getFunction("grad") : null;
+    for (SDVariable v : sd.variables()) {
+      VariableType type = v.getVariableType();
+      if (type != VariableType.VARIABLE && type != VariableType.CONSTANT) {
+        continue;
+      }
+      INDArray arr = sd.getArrForVarName(v.name());
+      if (arr == null) {
+        continue;
+      }
+      if (segment.getArrForVarName(v.name()) != arr) {
+        segment.setArrayForVariable(v.name(), arr);
+      }
+      if (grad != null && grad.hasVariable(v.name()) && grad.getArrForVarName(v.name()) != arr) {
+        grad.setArrayForVariable(v.name(), arr);
+      }
+    }
+  }
+
+  /** Every variable {@code name} is computed from. */
+  private static Set<String> ancestors(SameDiff sd, String name) {
+    Set<String> seen = new HashSet<>();
+    Deque<String> todo = new ArrayDeque<>(List.of(name));
+    while (!todo.isEmpty()) {
+      String op = sd.getVariables().get(todo.pop()).getOutputOfOp();
+      SameDiffOp producer = op == null ? null : sd.getOps().get(op);
+      if (producer != null && producer.getInputsToOp() != null) {
+        for (String in : producer.getInputsToOp()) {
+          if (seen.add(in)) {
+            todo.push(in);
+          }
+        }
+      }
+    }
+    return seen;
+  }
+
+  /** What the segments were built from: the ops, the trainable variables and the loss. */
+  private record Structure(Set<String> ops, Set<String> trainable, String loss) {
+    static Structure of(SameDiff sd, String loss) {
+      Set<String> trainable = new HashSet<>();
+      for (SDVariable v : sd.variables()) {
+        if (v.getVariableType() == VariableType.VARIABLE) {
+          trainable.add(v.name());
+        }
+      }
+      return new Structure(Set.copyOf(sd.getOps().keySet()), trainable, loss);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+package dev.peft4j.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.peft4j.AdapterConfig;
+import dev.peft4j.Peft;
+import dev.peft4j.PeftModel;
+import dev.peft4j.io.SafetensorsFile;
+import dev.peft4j.model.Bert;
+import dev.peft4j.model.Heads;
+import dev.peft4j.model.HfModels;
+import dev.peft4j.model.Llama;
+import dev.peft4j.testing.Fixtures;
+import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.ToyModels;
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Training with gradient checkpointing gives the losses and weights of training without it (up to float rounding),
+ * for methods that rewrite different parts of the layers: LoRA with dropout (random ops in both passes), prefix tuning
+ * (keys and values lengthened in every layer), prompt tuning (the input sequence lengthened before the first cut),
+ * IA³ and bottleneck adapters.
+ */
+class GradientCheckpointingTest {
+
+  static Stream<Arguments> methods() {
+    return Stream.of(
+        Arguments.of("lora dropout, llama", "tiny-llama",
+            (Supplier<AdapterConfig>) () -> Peft.lora(4).alpha(8).dropout(0.2).target("q_proj", "v_proj").build()),
+        Arguments.of("prefix tuning, llama", "tiny-llama",
+            (Supplier<AdapterConfig>) () -> Peft.prefixTuning(4).seed(3).build()),
+        Arguments.of("prompt tuning, llama", "tiny-llama",
+            (Supplier<AdapterConfig>) () -> Peft.promptTuning(3).seed(3).build()),
+        Arguments.of("lora dropout, bert", "tiny-bert",
+            (Supplier<AdapterConfig>) () -> Peft.lora(4).alpha(8).dropout(0.2).target("query", "value").build()),
+        Arguments.of("ia3, bert", "tiny-bert", (Supplier<AdapterConfig>) () -> Peft.ia3().target("key", "value", "output.dense").feedforward("output.dense").build()),
+        Arguments.of("bottleneck, bert", "tiny-bert", (Supplier<AdapterConfig>) () -> Peft.bottleneck(8).build()));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("methods")
+  void sameLossesAndWeightsAsWithout(String name, String fixture, Supplier<AdapterConfig> config) throws IOException {
+    long seed = 20261201L;
+    System.out.println(name + ": batch seed " + seed);
+    Batch batch = fixture.equals("tiny-llama") ? llamaBatch() : bertBatch(seed);
+    PeftModel[] models = new PeftModel[2];
+    TrainingHistory[] runs = new TrainingHistory[2];
+    for (int run = 0; run < 2; run++) {
+      SameDiff sd = fixture.equals("tiny-llama") ? HfModels.load(Fixtures.dir(fixture)).sameDiff()
+          : Heads.sequenceClassification(HfModels.load(Fixtures.dir(fixture)).sameDiff(), 32, 2, Heads.Pooling.MEAN, 3);
+      models[run] = config.get().apply(sd);
+      runs[run] = new Trainer.Builder(models[run]).steps(4).learningRate(1e-2).seed(5).progress(null)
+          .gradientCheckpointing(run == 1).build().fit(List.of(batch));
+    }
+    for (int step = 0; step < 4; step++) {
+      assertEquals(runs[0].steps().get(step).loss(), runs[1].steps().get(step).loss(),
+          1e-5 * Math.abs(runs[0].steps().get(step).loss()), "loss of step " + (step + 1));
+      // AdamW's update barely moves when every gradient is scaled alike; the norm does
+      assertEquals(runs[0].steps().get(step).gradientNorm(), runs[1].steps().get(step).gradientNorm(),
+          1e-5 * runs[0].steps().get(step).gradientNorm(), "gradient norm of step " + (step + 1));
+    }
+    assertTrue(runs[0].steps().get(3).loss() != runs[0].steps().get(0).loss(), "the runs trained");
+    List<String> names = models[0].trainableParameters().names();
+    assertEquals(names, models[1].trainableParameters().names());
+    double worst = 0;
+    for (String p : names) {
+      double error = Graphs.relativeError(models[1].sameDiff().getArrForVarName(p),
+          models[0].sameDiff().getArrForVarName(p));
+      worst = Math.max(worst, error);
+      assertTrue(error < 1e-5, p + ": relative error " + error);
+    }
+    System.out.println(name + ": largest relative weight difference " + worst);
+  }
+
+  @Test
+  void aGraphWithoutLayerOutputsIsRefused() {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);
+    PeftModel model = Peft.lora(4).target("fc").apply(sd);
+    Trainer trainer = new Trainer.Builder(model).steps(1).progress(null).gradientCheckpointing(true).build();
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> trainer.fit(Graphs.batches(sd, 1, 1, 4)));
+    assertTrue(e.getMessage().contains("layer_output"), e.getMessage());
+    assertThrows(IllegalStateException.class,
+        () -> new Trainer.Builder(model).gradientCheckpointing(true).gradientCheckpointing(false));
+  }
+
+  private static Batch llamaBatch() throws IOException {
+    Map<String, INDArray> inputs = new HashMap<>();
+    try (SafetensorsFile g = SafetensorsFile.open(Fixtures.dir("tiny-llama").resolve("golden.safetensors"))) {
+      inputs.put(Llama.INPUT_IDS, g.read("input_ids"));
+      inputs.put(Llama.ATTENTION_MASK, g.read("attention_mask"));
+      inputs.put(Llama.LABELS, g.read("loss_labels"));
+    }
+    return new Batch(inputs, inputs.get(Llama.ATTENTION_MASK).sumNumber().longValue());
+  }
+
+  private static Batch bertBatch(long seed) {
+    Random random = new Random(seed);
+    long[][] ids = new long[4][8];
+    long[][] mask = new long[4][8];
+    for (int b = 0; b < 4; b++) {
+      for (int s = 0; s < 8; s++) {
+        ids[b][s] = 1 + random.nextInt(127);
+        mask[b][s] = s < 5 + b % 3 ? 1 : 0;
+      }
+    }
+    Map<String, INDArray> inputs = new HashMap<>();
+    inputs.put(Bert.INPUT_IDS, Nd4j.createFromArray(ids));
+    inputs.put(Bert.ATTENTION_MASK, Nd4j.createFromArray(mask));
+    inputs.put(Bert.TOKEN_TYPE_IDS, Nd4j.zeros(DataType.INT64, 4, 8));
+    inputs.put(Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
+    return new Batch(inputs, 4 * 8);
+  }
+}
