@@ -7,8 +7,10 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
+import dev.peft4j.model.Hooks;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.train.AdamW;
+import dev.peft4j.train.CheckpointedGradients;
 import dev.peft4j.train.Gradients;
 import dev.peft4j.train.NativeMemoryGuard;
 import java.util.ArrayList;
@@ -48,7 +50,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *       ({@code -Dpeft4j.bench.arrayCache=false}: ND4J's {@code calculateGradients}, without buffer reuse; pass it to
  *       the fork with JMH's {@code -jvmArgsAppend}) (LoRA/IA³ with dropout 0.1 in training mode, the classifier
  *       trained beside every method) and an update by the trainer's {@code AdamW}, plus the trainer's
- *       {@link NativeMemoryGuard}. {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
+ *       {@link NativeMemoryGuard} ({@code -Dpeft4j.bench.checkpointing=true}: through {@link CheckpointedGradients}
+ *       at every layer output, as the trainer's gradient checkpointing). {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
  *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
  *       {@code pTuning}, {@code bitFit}, {@code lnTuning}, {@code qlora} (NF4 base): the other methods' steps at the comparison's settings
@@ -68,6 +71,8 @@ public class MiniLmTrainingBenchmark {
   static final int SEQ = Integer.getInteger("peft4j.bench.seq", 128);
   /** System property: {@code false} computes gradients with ND4J's own call instead of {@link Gradients}. */
   static final String ARRAY_CACHE_PROPERTY = "peft4j.bench.arrayCache";
+  /** System property: {@code true} computes gradients with gradient checkpointing at every layer output. */
+  static final String CHECKPOINTING_PROPERTY = "peft4j.bench.checkpointing";
   private static final double LR = 1e-4;
   private static final double BETA1 = 0.9;
   private static final double BETA2 = 0.999;
@@ -81,6 +86,7 @@ public class MiniLmTrainingBenchmark {
   private SameDiff sd;
   private List<String> trainable;
   private final boolean nd4jGradients = "false".equals(System.getProperty(ARRAY_CACHE_PROPERTY));
+  private CheckpointedGradients checkpointed;
   private AdamW adam;
   private final NativeMemoryGuard memory =
       nd4jGradients ? new NativeMemoryGuard() : NativeMemoryGuard.forReusingSteps();
@@ -143,6 +149,9 @@ public class MiniLmTrainingBenchmark {
       adam = new AdamW(sd, trainable, BETA1, BETA2, EPS, WEIGHT_DECAY);
     }
     GraphRewriter.prepareGradients(sd);
+    if (trainable != null && Boolean.getBoolean(CHECKPOINTING_PROPERTY)) {
+      checkpointed = CheckpointedGradients.of(sd, Hooks.layerStates(sd, Hooks.LAYER_OUTPUT));
+    }
     seeding = GraphRewriter.seedRandomOps(sd, () -> step);
   }
 
@@ -155,7 +164,8 @@ public class MiniLmTrainingBenchmark {
     long trainableScalars = trainable == null ? 0
         : trainable.stream().mapToLong(p -> sd.getArrForVarName(p).length()).sum();
     ParameterBudget.Memory estimate = budget.memory(trainableScalars, BATCH, SEQ, DataType.FLOAT);
-    System.out.printf("%npeak RSS [%s]: %d MiB; ParameterBudget estimate %d MiB (%s)%n", config,
+    System.out.printf("%npeak RSS [%s%s]: %d MiB; ParameterBudget estimate %d MiB (%s)%n", config,
+        checkpointed == null ? "" : ", checkpointed",
         PeakMemory.peakBytes() >> 20, estimate.totalBytes() >> 20, estimate);
   }
 
@@ -180,6 +190,9 @@ public class MiniLmTrainingBenchmark {
     step++;
     if (nd4jGradients) {
       return sd.calculateGradients(inputs, trainable); // ND4J's own call: no buffer reuse within the step
+    }
+    if (checkpointed != null) {
+      return checkpointed.compute(inputs, Heads.LOSS, trainable).getGradients();
     }
     return Gradients.of(sd, inputs, List.of(), trainable).getGradients();
   }
