@@ -7,7 +7,6 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
-import dev.peft4j.model.Hooks;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.train.AdamW;
 import dev.peft4j.train.CheckpointedGradients;
@@ -51,7 +50,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *       the fork with JMH's {@code -jvmArgsAppend}) (LoRA/IA³ with dropout 0.1 in training mode, the classifier
  *       trained beside every method) and an update by the trainer's {@code AdamW}, plus the trainer's
  *       {@link NativeMemoryGuard} ({@code -Dpeft4j.bench.checkpointing=true}: through {@link CheckpointedGradients}
- *       at every layer output, as the trainer's gradient checkpointing). {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
+ *       after every second layer, as the trainer's gradient checkpointing). {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
  *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
  *       {@code pTuning}, {@code bitFit}, {@code lnTuning}, {@code qlora} (NF4 base): the other methods' steps at the comparison's settings
@@ -71,7 +70,7 @@ public class MiniLmTrainingBenchmark {
   static final int SEQ = Integer.getInteger("peft4j.bench.seq", 128);
   /** System property: {@code false} computes gradients with ND4J's own call instead of {@link Gradients}. */
   static final String ARRAY_CACHE_PROPERTY = "peft4j.bench.arrayCache";
-  /** System property: {@code true} computes gradients with gradient checkpointing at every layer output. */
+  /** System property: {@code true} computes gradients with the trainer's gradient checkpointing (every 2nd layer). */
   static final String CHECKPOINTING_PROPERTY = "peft4j.bench.checkpointing";
   private static final double LR = 1e-4;
   private static final double BETA1 = 0.9;
@@ -150,7 +149,7 @@ public class MiniLmTrainingBenchmark {
     }
     GraphRewriter.prepareGradients(sd);
     if (trainable != null && Boolean.getBoolean(CHECKPOINTING_PROPERTY)) {
-      checkpointed = CheckpointedGradients.of(sd, Hooks.layerStates(sd, Hooks.LAYER_OUTPUT));
+      checkpointed = CheckpointedGradients.atLayers(sd); // as the trainer's gradient checkpointing
     }
     seeding = GraphRewriter.seedRandomOps(sd, () -> step);
   }

@@ -110,7 +110,8 @@ public final class Hooks {
 
   /**
    * The variables named {@code <…>.<suffix>} ({@value #KEY_STATES}, {@value #VALUE_STATES} or {@value #LAYER_OUTPUT}),
-   * in graph order.
+   * in name order (SameDiff keeps its variables sorted by name: layer 10 comes before layer 2; sort by the layer
+   * index where order matters).
    */
   public static List<String> layerStates(SameDiff sd, String suffix) {
     return sd.getVariables().keySet().stream().filter(n -> n.endsWith("." + suffix) && !n.startsWith("peft/"))

@@ -6,7 +6,6 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.model.Hooks;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -35,10 +34,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * in inference mode while the evaluation callback runs and after {@code fit} returns. With the same seed, data and
  * initial weights, two runs give the same losses.
  *
- * <p>With {@code gradientCheckpointing(true)} each step keeps only the hidden state between layers (the graph's
- * {@code …layer_output} hooks, which {@code Bert} and {@code Llama} declare) and recomputes one layer's activations at
- * a time in the backward pass ({@link CheckpointedGradients}): less activation memory for about one more forward pass
- * per step, and the same losses and updates as without it, up to float rounding.
+ * <p>With {@code gradientCheckpointing(true)} each step keeps only the hidden state after every k-th layer (k =
+ * round(√layers); the graph's {@code …layer_output} hooks, which {@code Bert} and {@code Llama} declare) and recomputes
+ * one segment of k layers at a time in the backward pass ({@link CheckpointedGradients}): less activation memory for
+ * about one more forward pass per step, and the same losses and updates as without it, up to float rounding.
  */
 public final class Trainer {
 
@@ -103,10 +102,7 @@ public final class Trainer {
     checkArgument(data.iterator().hasNext(), "no training data");
     CheckpointedGradients checkpointed = null;
     if (checkpointing) {
-      List<String> layers = Hooks.layerStates(sd, Hooks.LAYER_OUTPUT);
-      checkState(!layers.isEmpty(), "gradient checkpointing cuts the graph at its layer outputs (variables named "
-          + "'<…>.%s', as Bert and Llama graphs declare them); this graph has none", Hooks.LAYER_OUTPUT);
-      checkpointed = CheckpointedGradients.of(sd, layers);
+      checkpointed = CheckpointedGradients.atLayers(sd);
     }
 
     List<String> names = trainable.names();
@@ -324,9 +320,9 @@ public final class Trainer {
     }
 
     /**
-     * Gradient checkpointing (default off): keep only the hidden state between layers during the forward pass and
-     * recompute each layer's activations in the backward pass, trading about one more forward pass per step for
-     * activation memory.
+     * Gradient checkpointing (default off): keep only the hidden state after every k-th layer (k = round(√layers))
+     * during the forward pass and recompute each segment's activations in the backward pass, trading about one more
+     * forward pass per step for activation memory; worth it at long sequences or large batches.
      */
     public Builder gradientCheckpointing(boolean on) {
       checkState(checkpointing == null, "gradient checkpointing was already set to %s", checkpointing);

@@ -80,6 +80,31 @@ class CheckpointedGradientsTest {
     assertThrows(IllegalArgumentException.class, () -> CheckpointedGradients.of(sd, List.of()));
   }
 
+  @Test
+  void atLayersCutsAfterEveryRoundedSquareRootOfTheLayerCount() {
+    assertEquals(List.of("l.1.layer_output", "l.3.layer_output"), CheckpointedGradients.atLayers(chain(6))
+        .checkpoints(), "6 layers: k = 2, three segments of two layers");
+    assertEquals(List.of("l.2.layer_output", "l.5.layer_output", "l.8.layer_output"),
+        CheckpointedGradients.atLayers(chain(12)).checkpoints(), "12 layers: k = 3");
+    assertEquals(List.of("l.0.layer_output"), CheckpointedGradients.atLayers(chain(2)).checkpoints(), "k = 1");
+    IllegalStateException none = assertThrows(IllegalStateException.class,
+        () -> CheckpointedGradients.atLayers(chain(1)));
+    assertTrue(none.getMessage().contains("layer_output"), none.getMessage());
+  }
+
+  /** x → L "layers" (x·2), the first L − 1 outputs named as Bert and Llama name them. */
+  private static SameDiff chain(int layers) {
+    SameDiff sd = SameDiff.create();
+    SDVariable x = sd.placeHolder("x", org.nd4j.linalg.api.buffer.DataType.FLOAT, -1, 4);
+    for (int i = 0; i < layers; i++) {
+      x = x.mul(2.0);
+      if (i < layers - 1) {
+        x = x.rename("l." + i + "." + Hooks.LAYER_OUTPUT);
+      }
+    }
+    return sd;
+  }
+
   static SameDiff trainableLlama() throws IOException {
     SameDiff sd = HfModels.load(Fixtures.dir("tiny-llama")).sameDiff();
     // ND4J M2.1 cannot differentiate a trainable gather: the embedding table stays frozen, everything else trains

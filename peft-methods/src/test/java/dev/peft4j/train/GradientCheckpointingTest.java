@@ -35,7 +35,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * Training with gradient checkpointing gives the losses and weights of training without it (up to float rounding),
  * for methods that rewrite different parts of the layers: LoRA with dropout (random ops in both passes), prefix tuning
  * (keys and values lengthened in every layer), prompt tuning (the input sequence lengthened before the first cut),
- * IA³ and bottleneck adapters.
+ * DoRA, QLoRA (the NF4 base dequantised again in the recomputation), IA³ and bottleneck adapters.
  */
 class GradientCheckpointingTest {
 
@@ -49,6 +49,10 @@ class GradientCheckpointingTest {
             (Supplier<AdapterConfig>) () -> Peft.promptTuning(3).seed(3).build()),
         Arguments.of("lora dropout, bert", "tiny-bert",
             (Supplier<AdapterConfig>) () -> Peft.lora(4).alpha(8).dropout(0.2).target("query", "value").build()),
+        Arguments.of("dora, llama", "tiny-llama",
+            (Supplier<AdapterConfig>) () -> Peft.dora(4).alpha(8).target("q_proj", "v_proj").build()),
+        Arguments.of("qlora (nf4 base), bert", "tiny-bert",
+            (Supplier<AdapterConfig>) () -> Peft.qlora(4).alpha(8).target("query", "value").build()),
         Arguments.of("ia3, bert", "tiny-bert", (Supplier<AdapterConfig>) () -> Peft.ia3().target("key", "value", "output.dense").feedforward("output.dense").build()),
         Arguments.of("bottleneck, bert", "tiny-bert", (Supplier<AdapterConfig>) () -> Peft.bottleneck(8).build()));
   }
