@@ -46,7 +46,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>Each segment is a copy of the graph ({@link SameDiff#dup}) whose weights are the original's arrays (shared, not
  * copied), with {@code cⱼ}'s readers redirected to a placeholder. The copies follow the original: a weight array
  * replaced in the original is re-shared before each step, and the segments are rebuilt when its ops, trainable
- * variables or loss change (a rewrite, a freeze).
+ * variables or loss change (a rewrite, a freeze). One instance serves one thread (the segments and their shared array
+ * cache are not synchronised).
  */
 public final class CheckpointedGradients {
 

@@ -109,4 +109,26 @@ public final class Graphs {
     double scale = Math.max(b.amaxNumber().doubleValue(), 1e-12);
     return a.sub(b).amaxNumber().doubleValue() / scale;
   }
+
+  /**
+   * A batch for the tiny BERT under a 2-class head: 4 × 8 random ids in [1, 128), 5–7 real tokens a row, type ids 0,
+   * labels 0, 1, 0, 1.
+   */
+  public static Batch tinyBertBatch(long seed) {
+    Random random = new Random(seed);
+    long[][] ids = new long[4][8];
+    long[][] mask = new long[4][8];
+    for (int b = 0; b < 4; b++) {
+      for (int s = 0; s < 8; s++) {
+        ids[b][s] = 1 + random.nextInt(127);
+        mask[b][s] = s < 5 + b % 3 ? 1 : 0;
+      }
+    }
+    Map<String, INDArray> inputs = new java.util.HashMap<>();
+    inputs.put(dev.peft4j.model.Bert.INPUT_IDS, Nd4j.createFromArray(ids));
+    inputs.put(dev.peft4j.model.Bert.ATTENTION_MASK, Nd4j.createFromArray(mask));
+    inputs.put(dev.peft4j.model.Bert.TOKEN_TYPE_IDS, Nd4j.zeros(DataType.INT64, 4, 8));
+    inputs.put(dev.peft4j.model.Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
+    return new Batch(inputs, 32);
+  }
 }

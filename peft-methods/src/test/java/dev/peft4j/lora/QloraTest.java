@@ -15,7 +15,6 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.io.SafetensorsFile;
-import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.quant.Quantization;
@@ -30,16 +29,13 @@ import dev.peft4j.train.TrainingHistory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /** QLoRA on the tiny BERT (linear layers as xw_plus_b, as on the real models): {@code Peft.qlora} from a float base. */
 class QloraTest {
@@ -54,21 +50,7 @@ class QloraTest {
 
   private static Batch batch(long seed) {
     System.out.println("batch seed " + seed);
-    Random random = new Random(seed);
-    long[][] ids = new long[4][8];
-    long[][] mask = new long[4][8];
-    for (int b = 0; b < 4; b++) {
-      for (int s = 0; s < 8; s++) {
-        ids[b][s] = 1 + random.nextInt(127);
-        mask[b][s] = s < 5 + b % 3 ? 1 : 0;
-      }
-    }
-    Map<String, INDArray> inputs = new HashMap<>();
-    inputs.put(Bert.INPUT_IDS, Nd4j.createFromArray(ids));
-    inputs.put(Bert.ATTENTION_MASK, Nd4j.createFromArray(mask));
-    inputs.put(Bert.TOKEN_TYPE_IDS, Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.INT64, 4, 8));
-    inputs.put(Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
-    return new Batch(inputs, 32);
+    return Graphs.tinyBertBatch(seed);
   }
 
   private static INDArray logits(SameDiff sd, Batch batch) {

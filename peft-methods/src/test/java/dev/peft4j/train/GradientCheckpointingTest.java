@@ -8,7 +8,6 @@ import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.io.SafetensorsFile;
-import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
@@ -19,7 +18,6 @@ import java.io.IOException;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -29,7 +27,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Training with gradient checkpointing gives the losses and weights of training without it (up to float rounding),
@@ -62,7 +59,7 @@ class GradientCheckpointingTest {
   void sameLossesAndWeightsAsWithout(String name, String fixture, Supplier<AdapterConfig> config) throws IOException {
     long seed = 20261201L;
     System.out.println(name + ": batch seed " + seed);
-    Batch batch = fixture.equals("tiny-llama") ? llamaBatch() : bertBatch(seed);
+    Batch batch = fixture.equals("tiny-llama") ? llamaBatch() : Graphs.tinyBertBatch(seed);
     PeftModel[] models = new PeftModel[2];
     TrainingHistory[] runs = new TrainingHistory[2];
     for (int run = 0; run < 2; run++) {
@@ -112,23 +109,5 @@ class GradientCheckpointingTest {
       inputs.put(Llama.LABELS, g.read("loss_labels"));
     }
     return new Batch(inputs, inputs.get(Llama.ATTENTION_MASK).sumNumber().longValue());
-  }
-
-  private static Batch bertBatch(long seed) {
-    Random random = new Random(seed);
-    long[][] ids = new long[4][8];
-    long[][] mask = new long[4][8];
-    for (int b = 0; b < 4; b++) {
-      for (int s = 0; s < 8; s++) {
-        ids[b][s] = 1 + random.nextInt(127);
-        mask[b][s] = s < 5 + b % 3 ? 1 : 0;
-      }
-    }
-    Map<String, INDArray> inputs = new HashMap<>();
-    inputs.put(Bert.INPUT_IDS, Nd4j.createFromArray(ids));
-    inputs.put(Bert.ATTENTION_MASK, Nd4j.createFromArray(mask));
-    inputs.put(Bert.TOKEN_TYPE_IDS, Nd4j.zeros(DataType.INT64, 4, 8));
-    inputs.put(Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
-    return new Batch(inputs, 4 * 8);
   }
 }
