@@ -8,7 +8,9 @@ import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Hooks;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -101,7 +103,7 @@ public final class CheckpointedGradients {
    */
   public static CheckpointedGradients atLayers(SameDiff sd) {
     List<String> outputs = new ArrayList<>(Hooks.layerStates(sd, Hooks.LAYER_OUTPUT)); // the first L − 1 layers'
-    outputs.sort(java.util.Comparator.comparingInt(CheckpointedGradients::layerIndex));
+    outputs.sort(Comparator.comparingInt(CheckpointedGradients::layerIndex));
     checkState(!outputs.isEmpty(), "gradient checkpointing cuts the graph at its layer outputs (variables named "
         + "'<…>.%s', as Bert and Llama graphs declare them); this graph has none", Hooks.LAYER_OUTPUT);
     int k = Math.max(1, (int) Math.round(Math.sqrt(outputs.size() + 1)));
@@ -243,7 +245,7 @@ public final class CheckpointedGradients {
       return new long[] {-1, -1};
     }
     long[] unknown = new long[shape.length];
-    java.util.Arrays.fill(unknown, -1);
+    Arrays.fill(unknown, -1);
     return unknown;
   }
 

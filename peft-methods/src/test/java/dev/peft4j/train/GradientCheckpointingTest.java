@@ -1,5 +1,6 @@
 package dev.peft4j.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -87,6 +88,23 @@ class GradientCheckpointingTest {
       assertTrue(error < 1e-5, p + ": relative error " + error);
     }
     System.out.println(name + ": largest relative weight difference " + worst);
+  }
+
+  @Test
+  void evaluationsBetweenStepsDoNotDisturbIt() throws IOException {
+    // each evaluation switches the model to inference mode and back, which rewires the LoRA dropout
+    double[][] losses = new double[2][];
+    for (int run = 0; run < 2; run++) {
+      PeftModel model = Peft.lora(4).alpha(8).dropout(0.2).target("q_proj", "v_proj")
+          .apply(HfModels.load(Fixtures.dir("tiny-llama")).sameDiff());
+      TrainingHistory h = new Trainer.Builder(model).steps(5).learningRate(1e-2).seed(5).progress(null)
+          .evaluateEvery(2, (step, m) -> Map.of("step", (double) step))
+          .gradientCheckpointing(run == 1).build().fit(List.of(llamaBatch()));
+      losses[run] = h.steps().stream().mapToDouble(TrainingHistory.Step::loss).toArray();
+      assertEquals(3, h.evaluations().size());
+    }
+    assertArrayEquals(losses[0], losses[1], 1e-6 * Math.abs(losses[0][0]));
+    assertTrue(losses[0][4] < losses[0][0], "it trained: " + java.util.Arrays.toString(losses[0]));
   }
 
   @Test
