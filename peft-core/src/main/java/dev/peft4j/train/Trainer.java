@@ -125,7 +125,9 @@ public final class Trainer {
     try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0])) {
       for (int step = 1; step <= steps; step++) {
         long start = System.nanoTime();
-        GraphRewriter.prepareGradients(sd); // again after an evaluation, whose mode switch rewires the graph
+        if (checkpointed == null) { // the segments build their own gradient functions
+          GraphRewriter.prepareGradients(sd); // again after an evaluation, whose mode switch rewires the graph
+        }
         Map<String, INDArray> gradients = new HashMap<>();
         double lossSum = 0;
         long tokens = 0;
