@@ -50,12 +50,13 @@ import org.openjdk.jmh.annotations.Warmup;
  *       the fork with JMH's {@code -jvmArgsAppend}) (LoRA/IA³ with dropout 0.1 in training mode, the classifier
  *       trained beside every method) and an update by the trainer's {@code AdamW}, plus the trainer's
  *       {@link NativeMemoryGuard} ({@code -Dpeft4j.bench.checkpointing=true}: through {@link CheckpointedGradients}
- *       after every second layer, as the trainer's gradient checkpointing). {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot
+ *       after every second layer, as the trainer's gradient checkpointing). {@code fullFt} trains every weight but the
+ *       three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
  *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
- *       {@code pTuning}, {@code bitFit}, {@code lnTuning}, {@code qlora} (NF4 base): the other methods' steps at the comparison's settings
- *       (q,v targets; 20 virtual tokens). AdaLoRA's step here is its forward/backward with the orthogonality term and
- *       the update; the rank allocation the trainer runs after a step is not included.
+ *       {@code pTuning}, {@code bitFit}, {@code lnTuning}, {@code qlora} (NF4 base): the other methods' steps at the
+ *       comparison's settings (q,v targets; 20 virtual tokens). AdaLoRA's step here is its forward/backward with the
+ *       orthogonality term and the update; the rank allocation the trainer runs after a step is not included.
  * </ul>
  */
 @State(Scope.Benchmark)

@@ -45,8 +45,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * ({@link GraphRewriter#seedRandomOps}, as {@link Trainer} does): the gradients are then those of {@link Gradients#of}
  * up to float rounding ({@code CheckpointedGradientsTest}).
  *
- * <p>Each segment is a copy of the graph ({@link SameDiff#dup}) whose weights are the original's arrays (shared, not
- * copied), with {@code cⱼ}'s readers redirected to a placeholder. The copies follow the original: a weight array
+ * <p>Each segment is a copy of the graph ({@link SameDiff#invokeGraphOn}, as SameDiff copies a graph for its gradient
+ * function) whose weights are the original's arrays (shared, not copied), with {@code cⱼ}'s readers redirected to a
+ * placeholder. The copies follow the original: a weight array
  * replaced in the original is re-shared before each step, and the segments are rebuilt when its ops, trainable
  * variables or loss change (a rewrite, a freeze). One instance serves one thread (the segments and their shared array
  * cache are not synchronised).
@@ -155,21 +156,18 @@ public final class CheckpointedGradients {
     int m = checkpoints.size();
     RowMajorArrayCache.install(sd, cache);
     Map<String, INDArray> forward = sd.output(placeholders, checkpoints.toArray(new String[0]));
-    INDArray[] boundary = new INDArray[m]; // boundary[j] = the value of checkpoints[j]
-    for (int j = 0; j < m; j++) {
-      boundary[j] = forward.get(checkpoints.get(j));
-    }
 
     Map<String, INDArray> gradients = new LinkedHashMap<>();
     Map<String, INDArray> outputs = new HashMap<>();
     INDArray upstream = null;
     for (int j = m; j >= 0; j--) {
-      SameDiff segment = prepare(j);
+      SameDiff segment = segments.get(j);
+      segment.setListeners(sd.getListeners()); // the random-op seeding
       List<String> wanted = new ArrayList<>(variables);
       if (j > 0) {
         wanted.add(checkpoints.get(j - 1) + INPUT_SUFFIX);
       }
-      OutAndGrad part = Gradients.of(segment, inputsOf(j, placeholders, boundary, upstream),
+      OutAndGrad part = Gradients.of(segment, inputsOf(j, placeholders, forward, upstream),
           j == m ? List.of(loss) : List.of(), wanted, cache);
       if (j == m) {
         outputs.put(loss, part.getOutputs().get(loss));
@@ -188,18 +186,12 @@ public final class CheckpointedGradients {
     return new OutAndGrad(outputs, gradients);
   }
 
-  /** Segment {@code j}, with the original's listeners (the random-op seeding). */
-  private SameDiff prepare(int j) {
-    SameDiff segment = segments.get(j);
-    segment.setListeners(sd.getListeners());
-    return segment;
-  }
-
-  private Map<String, INDArray> inputsOf(int j, Map<String, INDArray> placeholders, INDArray[] boundary,
+  /** The batch, plus segment {@code j}'s input checkpoint value and the gradient that reached its output. */
+  private Map<String, INDArray> inputsOf(int j, Map<String, INDArray> placeholders, Map<String, INDArray> forward,
       INDArray upstream) {
     Map<String, INDArray> in = new HashMap<>(placeholders);
     if (j > 0) {
-      in.put(checkpoints.get(j - 1) + INPUT_SUFFIX, boundary[j - 1]);
+      in.put(checkpoints.get(j - 1) + INPUT_SUFFIX, forward.get(checkpoints.get(j - 1)));
     }
     if (upstream != null && j < checkpoints.size()) {
       in.put(checkpoints.get(j) + UPSTREAM_SUFFIX, upstream);
@@ -223,14 +215,13 @@ public final class CheckpointedGradients {
       if (j < checkpoints.size()) {
         String end = checkpoints.get(j);
         SDVariable c = segment.getVariable(end);
-        SDVariable g = segment.placeHolder(end + UPSTREAM_SUFFIX, c.dataType(), placeholderShape(sd.getVariable(end)));
+        SDVariable g = segment.placeHolder(end + UPSTREAM_SUFFIX, c.dataType(), placeholderShape(c));
         segment.sum(end + SURROGATE_SUFFIX, c.mul(g));
         segment.setLossVariables(end + SURROGATE_SUFFIX);
       } else {
         segment.setLossVariables(loss);
       }
-      built.add(segment);
-      shareArrays(segment);
+      built.add(segment); // invokeGraphOn already pointed its weights at the original's arrays
       GraphRewriter.prepareGradients(segment, input == null ? new String[0] : new String[] {input});
       // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect those
       // duplicates now rather than letting them pile up over the segments (full fine-tuning: 2 × 40 MB a segment)

@@ -1,8 +1,11 @@
 package dev.peft4j.testing;
 
+import dev.peft4j.model.Bert;
+import dev.peft4j.model.Heads;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.train.Batch;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -124,11 +127,11 @@ public final class Graphs {
         mask[b][s] = s < 5 + b % 3 ? 1 : 0;
       }
     }
-    Map<String, INDArray> inputs = new java.util.HashMap<>();
-    inputs.put(dev.peft4j.model.Bert.INPUT_IDS, Nd4j.createFromArray(ids));
-    inputs.put(dev.peft4j.model.Bert.ATTENTION_MASK, Nd4j.createFromArray(mask));
-    inputs.put(dev.peft4j.model.Bert.TOKEN_TYPE_IDS, Nd4j.zeros(DataType.INT64, 4, 8));
-    inputs.put(dev.peft4j.model.Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
+    Map<String, INDArray> inputs = new HashMap<>();
+    inputs.put(Bert.INPUT_IDS, Nd4j.createFromArray(ids));
+    inputs.put(Bert.ATTENTION_MASK, Nd4j.createFromArray(mask));
+    inputs.put(Bert.TOKEN_TYPE_IDS, Nd4j.zeros(DataType.INT64, 4, 8));
+    inputs.put(Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
     return new Batch(inputs, 32);
   }
 }
