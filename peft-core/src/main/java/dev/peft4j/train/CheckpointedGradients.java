@@ -62,7 +62,7 @@ public final class CheckpointedGradients {
   private final List<String> checkpoints;
   private final RowMajorArrayCache cache = new RowMajorArrayCache();
   private List<SameDiff> segments;
-  private Structure builtFor;
+  private GraphCopies.Structure builtFor;
 
   private CheckpointedGradients(SameDiff sd, List<String> checkpoints) {
     this.sd = sd;
@@ -142,7 +142,7 @@ public final class CheckpointedGradients {
     for (String v : variables) {
       checkArgument(sd.hasVariable(v), "no variable '%s' in the graph", v);
     }
-    Structure now = Structure.of(sd, loss);
+    GraphCopies.Structure now = GraphCopies.Structure.of(sd, loss);
     if (!now.equals(builtFor)) {
       checkArgument(ancestors(sd, loss).contains(checkpoints.get(checkpoints.size() - 1)),
           "the loss '%s' does not depend on the last checkpoint '%s'", loss, checkpoints.get(checkpoints.size() - 1));
@@ -202,8 +202,7 @@ public final class CheckpointedGradients {
   private List<SameDiff> build(String loss) {
     List<SameDiff> built = new ArrayList<>();
     for (int j = 0; j <= checkpoints.size(); j++) {
-      SameDiff segment = SameDiff.create();
-      sd.invokeGraphOn(segment); // as createGradFunction copies a graph; FlatBuffers' dup loses spliced outputs
+      SameDiff segment = GraphCopies.copy(sd);
       String input = null;
       if (j > 0) {
         String cut = checkpoints.get(j - 1);
@@ -221,7 +220,7 @@ public final class CheckpointedGradients {
       } else {
         segment.setLossVariables(loss);
       }
-      built.add(segment); // invokeGraphOn already pointed its weights at the original's arrays
+      built.add(segment);
       GraphRewriter.prepareGradients(segment, input == null ? new String[0] : new String[] {input});
       // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect those
       // duplicates now rather than letting them pile up over the segments (full fine-tuning: 2 × 40 MB a segment)
@@ -242,28 +241,7 @@ public final class CheckpointedGradients {
 
   private void shareArrays() {
     for (SameDiff segment : segments) {
-      shareArrays(segment);
-    }
-  }
-
-  /** Points the segment's weights (and its gradient function's) at the original's arrays. */
-  private void shareArrays(SameDiff segment) {
-    SameDiff grad = segment.hasGradientFunction() ? segment.getFunction("grad") : null;
-    for (SDVariable v : sd.variables()) {
-      VariableType type = v.getVariableType();
-      if (type != VariableType.VARIABLE && type != VariableType.CONSTANT) {
-        continue;
-      }
-      INDArray arr = sd.getArrForVarName(v.name());
-      if (arr == null) {
-        continue;
-      }
-      if (segment.getArrForVarName(v.name()) != arr) {
-        segment.setArrayForVariable(v.name(), arr);
-      }
-      if (grad != null && grad.hasVariable(v.name()) && grad.getArrForVarName(v.name()) != arr) {
-        grad.setArrayForVariable(v.name(), arr);
-      }
+      GraphCopies.shareArrays(sd, segment);
     }
   }
 
@@ -283,18 +261,5 @@ public final class CheckpointedGradients {
       }
     }
     return seen;
-  }
-
-  /** What the segments were built from: the ops, the trainable variables and the loss. */
-  private record Structure(Set<String> ops, Set<String> trainable, String loss) {
-    static Structure of(SameDiff sd, String loss) {
-      Set<String> trainable = new HashSet<>();
-      for (SDVariable v : sd.variables()) {
-        if (v.getVariableType() == VariableType.VARIABLE) {
-          trainable.add(v.name());
-        }
-      }
-      return new Structure(Set.copyOf(sd.getOps().keySet()), trainable, loss);
-    }
   }
 }

@@ -1,0 +1,292 @@
+package dev.peft4j.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.peft4j.graph.GraphRewriter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.nd4j.autodiff.listeners.At;
+import org.nd4j.autodiff.listeners.BaseListener;
+import org.nd4j.autodiff.listeners.Listener;
+import org.nd4j.autodiff.listeners.Operation;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.autodiff.samediff.internal.SameDiffOp;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.factory.Environment;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * Data parallelism on one machine's cores: the loss and gradients of {@link Gradients#of}, with the batch split
+ * row-wise into shards that run forward and backward at the same time, one per core, each with single-threaded ops.
+ *
+ * <p>A batch of {@code n} rows is cut into {@code W} shards of {@code nᵢ} rows ({@code W} = the number of workers, or
+ * {@code n} if smaller; sizes differ by at most one). Shard 0 runs on the calling thread through the graph itself,
+ * shard {@code i > 0} on worker thread {@code i} through a replica of the graph ({@link SameDiff#invokeGraphOn}) whose
+ * weights are the original's arrays. The results are combined as
+ * <pre>
+ *   L = Σᵢ (nᵢ/n)·Lᵢ        ∂L/∂θ = Σᵢ (nᵢ/n)·∂Lᵢ/∂θ
+ * </pre>
+ * which is exact when the loss is a mean over the batch's rows (classification heads; a language-model loss whose
+ * rows count equally many tokens) and otherwise the per-shard weighting of PyTorch's DistributedDataParallel. Every
+ * input array of rank ≥ 1 is split along its first axis, which must be the batch; scalars go to every shard whole.
+ *
+ * <p>Why: ND4J's ops parallelise each op over the cores, which on small machines leaves them waiting on one another
+ * between ops (on 2 cores a MiniLM training step ran about as fast on one thread as on two). Shards keep every core
+ * busy with whole ops instead: while {@link #compute} runs, ND4J's ops and its BLAS run single-threaded, and the
+ * previous thread counts are restored when it returns (other threads using ND4J at that moment run single-threaded
+ * too). Measured on all-MiniLM-L6-v2 at batch 8 × 128 on 2 cores: see {@code peft-bench/README.md}.
+ *
+ * <p>Random ops seeded per op name ({@link GraphRewriter#seedRandomOps}, as {@link Trainer} does) stay reproducible,
+ * and each replica mixes its index into a random op's state, so that no two shards share a dropout mask; the masks
+ * are not those of an unsplit step. The graph's listeners are called from every worker thread. Replicas follow the
+ * original: weight arrays are re-shared before each call, and the replicas are rebuilt when the graph's ops, trainable
+ * variables or loss change (a rewrite, a freeze, a switch between training and inference mode). Memory: each replica
+ * holds the activations of its shard (together about one unsplit batch's), its own copy of the graph's structure and
+ * of its gradient function, not of its weights. One instance serves one calling thread; {@link #close} stops the
+ * worker threads.
+ */
+public final class DataParallelGradients implements AutoCloseable {
+
+  private final SameDiff sd;
+  private final int workers;
+  private final List<ExecutorService> threads = new ArrayList<>();
+  private final List<SameDiff> replicas = new ArrayList<>();
+  private GraphCopies.Structure builtFor;
+
+  private DataParallelGradients(SameDiff sd, int workers) {
+    this.sd = sd;
+    this.workers = workers;
+    for (int i = 1; i < workers; i++) {
+      String name = "peft4j-data-parallel-" + i;
+      threads.add(Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+      }));
+    }
+  }
+
+  /**
+   * Data-parallel gradients of {@code sd} over {@code workers} shards (the machine's cores, typically).
+   *
+   * @throws IllegalArgumentException if {@code workers} is below 1
+   */
+  public static DataParallelGradients of(SameDiff sd, int workers) {
+    checkArgument(sd != null, "graph must not be null");
+    checkArgument(workers >= 1, "workers must be >= 1, got %s", workers);
+    return new DataParallelGradients(sd, workers);
+  }
+
+  /** One worker per core the JVM may use. */
+  public static DataParallelGradients perCore(SameDiff sd) {
+    return of(sd, Runtime.getRuntime().availableProcessors());
+  }
+
+  public int workers() {
+    return workers;
+  }
+
+  /**
+   * The loss (under its name) and the gradients of the loss with respect to {@code variables}, for one batch.
+   *
+   * @param loss the graph's loss variable
+   * @param variables variables whose gradients to return; one that does not reach the loss has no entry
+   * @throws IllegalArgumentException if the inputs of rank ≥ 1 do not share their first dimension (the message lists
+   *     every input's shape), or a name is not in the graph
+   */
+  public OutAndGrad compute(Map<String, INDArray> placeholders, String loss, Collection<String> variables) {
+    checkState(threads.isEmpty() || !threads.get(0).isShutdown(), "closed");
+    checkArgument(sd.hasVariable(loss), "no loss variable '%s' in the graph", loss);
+    List<Map<String, INDArray>> shards = split(placeholders, workers);
+    long rows = 0;
+    long[] shardRows = new long[shards.size()];
+    for (int i = 0; i < shards.size(); i++) {
+      shardRows[i] = rowsOf(shards.get(i));
+      rows += shardRows[i];
+    }
+    if (shards.size() > 1) {
+      GraphCopies.Structure now = GraphCopies.Structure.of(sd, loss);
+      if (!now.equals(builtFor)) {
+        buildReplicas(loss);
+        builtFor = now;
+      }
+      for (SameDiff replica : replicas) {
+        GraphCopies.shareArrays(sd, replica);
+      }
+    }
+
+    Environment env = Nd4j.getEnvironment();
+    int masterThreads = env.maxMasterThreads();
+    int blasThreads = Nd4j.factory().blas().getMaxThreads();
+    env.setMaxMasterThreads(1);
+    Nd4j.factory().blas().setMaxThreads(1);
+    try {
+      List<Future<OutAndGrad>> running = new ArrayList<>();
+      for (int i = 1; i < shards.size(); i++) {
+        SameDiff replica = replicas.get(i - 1);
+        Map<String, INDArray> shard = shards.get(i);
+        replica.setListeners(listenersFor(i));
+        running.add(threads.get(i - 1).submit(() -> Gradients.of(replica, shard, List.of(loss), variables)));
+      }
+      List<OutAndGrad> parts = new ArrayList<>();
+      parts.add(Gradients.of(sd, shards.get(0), List.of(loss), variables));
+      for (Future<OutAndGrad> f : running) {
+        parts.add(await(f));
+      }
+      return combine(parts, shardRows, rows, loss, variables);
+    } finally {
+      env.setMaxMasterThreads(masterThreads);
+      Nd4j.factory().blas().setMaxThreads(blasThreads);
+    }
+  }
+
+  /** Stops the worker threads; {@link #compute} refuses to run afterwards. */
+  @Override
+  public void close() {
+    threads.forEach(ExecutorService::shutdown);
+  }
+
+  private static OutAndGrad combine(List<OutAndGrad> parts, long[] shardRows, long rows, String loss,
+      Collection<String> variables) {
+    double lossValue = 0;
+    Map<String, INDArray> gradients = new LinkedHashMap<>();
+    for (int i = 0; i < parts.size(); i++) {
+      double weight = (double) shardRows[i] / rows;
+      lossValue += weight * parts.get(i).getOutputs().get(loss).getDouble(0);
+      for (String v : variables) {
+        INDArray g = parts.get(i).getGradients().get(v);
+        if (g != null) {
+          INDArray weighted = parts.size() == 1 ? g : g.muli(weight); // each part's arrays are its own
+          gradients.merge(v, weighted, INDArray::addi);
+        }
+      }
+    }
+    INDArray lossArray = parts.get(0).getOutputs().get(loss);
+    Map<String, INDArray> outputs = new HashMap<>();
+    outputs.put(loss, parts.size() == 1 ? lossArray : lossArray.ulike().assign(lossValue));
+    return new OutAndGrad(outputs, gradients);
+  }
+
+  private void buildReplicas(String loss) {
+    replicas.clear();
+    for (int i = 1; i < workers; i++) {
+      SameDiff replica = GraphCopies.copy(sd);
+      replica.setLossVariables(loss);
+      GraphRewriter.prepareGradients(replica);
+      replicas.add(replica);
+      // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect them now
+      System.gc();
+    }
+  }
+
+  /** The graph's listeners, then one that gives replica {@code i}'s random ops their own state. */
+  private List<Listener> listenersFor(int replica) {
+    List<Listener> listeners = new ArrayList<>();
+    if (sd.getListeners() != null) {
+      listeners.addAll(sd.getListeners());
+    }
+    listeners.add(new ShardSeeding(replica));
+    return listeners;
+  }
+
+  /**
+   * The batch's shards: every input of rank ≥ 1 cut along its first axis into {@code min(workers, n)} row ranges
+   * whose sizes differ by at most one; scalars go to every shard.
+   */
+  static List<Map<String, INDArray>> split(Map<String, INDArray> inputs, int workers) {
+    long n = -1;
+    for (INDArray a : inputs.values()) {
+      if (a.rank() > 0) {
+        if (n == -1) {
+          n = a.size(0);
+        }
+        if (a.size(0) != n) {
+          Map<String, String> shapes = new LinkedHashMap<>();
+          inputs.forEach((k, v) -> shapes.put(k, Arrays.toString(v.shape())));
+          throw new IllegalArgumentException("data-parallel gradients split every input along its first axis, "
+              + "which must be the batch; the inputs' first dimensions differ: " + shapes);
+        }
+      }
+    }
+    checkArgument(n > 0, "no input has a batch dimension to split: %s", inputs.keySet());
+    int shards = (int) Math.min(workers, n);
+    List<Map<String, INDArray>> out = new ArrayList<>();
+    long from = 0;
+    for (int i = 0; i < shards; i++) {
+      long size = n / shards + (i < n % shards ? 1 : 0);
+      Map<String, INDArray> shard = new HashMap<>();
+      for (Map.Entry<String, INDArray> e : inputs.entrySet()) {
+        INDArray a = e.getValue();
+        shard.put(e.getKey(), a.rank() == 0 || shards == 1 ? a : rows(a, from, from + size));
+      }
+      out.add(shard);
+      from += size;
+    }
+    return out;
+  }
+
+  private static INDArray rows(INDArray a, long from, long to) {
+    INDArrayIndex[] index = new INDArrayIndex[a.rank()];
+    Arrays.fill(index, NDArrayIndex.all());
+    index[0] = NDArrayIndex.interval(from, to);
+    return a.get(index).dup('c');
+  }
+
+  private static long rowsOf(Map<String, INDArray> shard) {
+    return shard.values().stream().filter(a -> a.rank() > 0).findFirst().orElseThrow().size(0);
+  }
+
+  private static OutAndGrad await(Future<OutAndGrad> f) {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while a data-parallel shard ran", e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      if (e.getCause() instanceof Error err) {
+        throw err;
+      }
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
+  /** Mixes the replica's index into the state a random op was given, so that shards draw different masks. */
+  private static final class ShardSeeding extends BaseListener {
+    private final long salt;
+
+    ShardSeeding(int replica) {
+      this.salt = 0x9E3779B97F4A7C15L * replica;
+    }
+
+    @Override
+    public boolean isActive(Operation operation) {
+      return true;
+    }
+
+    @Override
+    public void preOpExecution(SameDiff sd, At at, SameDiffOp op, OpContext context) {
+      if (context != null && op.getOp().opName().startsWith("random")) {
+        Pair<Long, Long> states = context.getRngStates();
+        context.setRngStates(states.getFirst() ^ salt, Long.rotateLeft(states.getSecond(), 17) ^ salt);
+      }
+    }
+  }
+}

@@ -1,0 +1,140 @@
+package dev.peft4j.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.model.Llama;
+import dev.peft4j.model.Mlp;
+import dev.peft4j.testing.Graphs;
+import dev.peft4j.testing.ToyModels;
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.random.custom.RandomBernoulli;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** {@link DataParallelGradients} against the unsplit pass of {@link Gradients}. */
+class DataParallelGradientsTest {
+
+  /** Rows × workers, with shards of unequal size (5 over 2: 3 + 2; 5 over 3: 2 + 2 + 1; 3 over 8: three of 1). */
+  @ParameterizedTest(name = "{0} rows over {1} workers, seed {2}")
+  @CsvSource({"5, 2, 101", "5, 3, 202", "3, 8, 303", "8, 2, 404"})
+  void sameLossAndGradientsAsTheWholeBatch(int rows, int workers, long seed) {
+    System.out.println("DataParallelGradientsTest seed " + seed);
+    SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+    List<String> params = CheckpointedGradientsTest.trainable(sd);
+    Map<String, INDArray> inputs = Graphs.batches(sd, seed, 1, rows).get(0).inputs();
+    try (DataParallelGradients parallel = DataParallelGradients.of(sd, workers)) {
+      assertEquals(Math.min(rows, workers), DataParallelGradients.split(inputs, workers).size());
+      assertSame(Gradients.of(sd, inputs, List.of(Mlp.LOSS), params), parallel.compute(inputs, Mlp.LOSS, params),
+          Mlp.LOSS, params, 1e-12, "");
+    }
+  }
+
+  @Test
+  void followsTheOriginalsWeightsStepAfterStepOnALanguageModel() throws IOException {
+    SameDiff sd = CheckpointedGradientsTest.trainableLlama();
+    List<String> params = CheckpointedGradientsTest.trainable(sd);
+    Map<String, INDArray> inputs = unpaddedLlamaBatch(new Random(7), 4, 6); // every row counts 5 tokens: exact
+    try (DataParallelGradients parallel = DataParallelGradients.of(sd, 2)) {
+      for (int step = 0; step < 3; step++) {
+        OutAndGrad expected = Gradients.of(sd, inputs, List.of(Llama.LOSS), params);
+        assertSame(expected, parallel.compute(inputs, Llama.LOSS, params), Llama.LOSS, params, 1e-5,
+            ", step " + step);
+        for (String p : params) { // a plain SGD step on the original: the replica must see the new weights
+          sd.getArrForVarName(p).subi(expected.getGradients().get(p).mul(1e-1));
+        }
+      }
+      String w = "model.layers.1.mlp.down_proj.weight"; // a weight array replaced, as a merge or a load does
+      sd.setArrayForVariable(w, sd.getArrForVarName(w).mul(3));
+      assertSame(Gradients.of(sd, inputs, List.of(Llama.LOSS), params), parallel.compute(inputs, Llama.LOSS, params),
+          Llama.LOSS, params, 1e-5, " after a weight array was replaced");
+    }
+  }
+
+  @Test
+  void shardsDrawTheirOwnDropoutMasks() {
+    SameDiff sd = SameDiff.create();
+    SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 256);
+    SDVariable w = sd.var("w", Nd4j.ones(DataType.FLOAT, 1, 256));
+    SDVariable mask = new RandomBernoulli(sd, sd.shape(x), 0.5).outputVariable().castTo(DataType.FLOAT);
+    x.mul(mask).mul(w).mean("loss");
+    sd.setLossVariables("loss");
+    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> 42);
+        DataParallelGradients parallel = DataParallelGradients.of(sd, 2)) {
+      INDArray firstShardOnly = Nd4j.zeros(DataType.FLOAT, 4, 256);
+      firstShardOnly.getRow(0).assign(1);
+      INDArray secondShardOnly = Nd4j.zeros(DataType.FLOAT, 4, 256);
+      secondShardOnly.getRow(2).assign(1);
+      INDArray first = parallel.compute(Map.of("x", firstShardOnly), "loss", List.of("w")).getGradients().get("w");
+      INDArray second = parallel.compute(Map.of("x", secondShardOnly), "loss", List.of("w")).getGradients().get("w");
+      // each gradient is row 0 of its shard's mask / 1024: about half of the 256 entries set, and not the same half
+      assertTrue(first.sumNumber().doubleValue() * 1024 > 64 && second.sumNumber().doubleValue() * 1024 > 64,
+          first + " / " + second);
+      assertFalse(first.equalsWithEps(second, 1e-9), "both shards drew the same mask");
+      INDArray again = parallel.compute(Map.of("x", firstShardOnly), "loss", List.of("w")).getGradients().get("w");
+      assertEquals(first, again, "the same seed must draw the same mask");
+    }
+  }
+
+  @Test
+  void badInputIsRefusedWithWhatWasGiven() {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);
+    assertThrows(IllegalArgumentException.class, () -> DataParallelGradients.of(sd, 0));
+    DataParallelGradients parallel = DataParallelGradients.of(sd, 2);
+    Map<String, INDArray> inputs = new HashMap<>(Graphs.batches(sd, 1, 1, 4).get(0).inputs());
+    inputs.put(Mlp.LABELS, Nd4j.zeros(DataType.FLOAT, 3, ToyModels.CLASSES));
+    IllegalArgumentException mismatch = assertThrows(IllegalArgumentException.class,
+        () -> parallel.compute(inputs, Mlp.LOSS, List.of("head.weight")));
+    assertTrue(mismatch.getMessage().contains("[4, " + ToyModels.MLP_IN + "]")
+        && mismatch.getMessage().contains("[3, " + ToyModels.CLASSES + "]"), mismatch.getMessage());
+    IllegalArgumentException loss = assertThrows(IllegalArgumentException.class,
+        () -> parallel.compute(inputs, "no_such_loss", List.of()));
+    assertTrue(loss.getMessage().contains("no_such_loss"), loss.getMessage());
+    parallel.close();
+    assertThrows(IllegalStateException.class,
+        () -> parallel.compute(Graphs.batches(sd, 1, 1, 4).get(0).inputs(), Mlp.LOSS, List.of("head.weight")));
+  }
+
+  private static void assertSame(OutAndGrad expected, OutAndGrad actual, String loss, List<String> params,
+      double tolerance, String where) {
+    assertEquals(expected.getOutputs().get(loss).getDouble(0), actual.getOutputs().get(loss).getDouble(0),
+        tolerance, "loss" + where);
+    assertEquals(params.size(), actual.getGradients().size(), "gradients" + where);
+    for (String p : params) {
+      INDArray want = expected.getGradients().get(p);
+      INDArray got = actual.getGradients().get(p);
+      double scale = Math.max(1e-3, want.norm2Number().doubleValue());
+      assertTrue(want.sub(got).norm2Number().doubleValue() / scale < tolerance,
+          p + where + ": " + want.sub(got).norm2Number() + " against ‖g‖ " + scale);
+    }
+  }
+
+  /** {@code rows} sequences of {@code length} random tokens, no padding, labels = the ids (a causal LM batch). */
+  private static Map<String, INDArray> unpaddedLlamaBatch(Random random, int rows, int length) {
+    long[][] ids = new long[rows][length];
+    long[][] mask = new long[rows][length];
+    for (int r = 0; r < rows; r++) {
+      for (int t = 0; t < length; t++) {
+        ids[r][t] = 1 + random.nextInt(127);
+        mask[r][t] = 1;
+      }
+    }
+    INDArray idArray = Nd4j.createFromArray(ids);
+    return Map.of(Llama.INPUT_IDS, idArray, Llama.ATTENTION_MASK, Nd4j.createFromArray(mask), Llama.LABELS,
+        idArray.dup());
+  }
+}
