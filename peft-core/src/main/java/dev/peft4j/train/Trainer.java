@@ -38,6 +38,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * round(√layers); the graph's {@code …layer_output} hooks, which {@code Bert} and {@code Llama} declare) and recomputes
  * one segment of k layers at a time in the backward pass ({@link CheckpointedGradients}): less activation memory for
  * about one more forward pass per step, and the same losses and updates as without it, up to float rounding.
+ *
+ * <p>With {@code dataParallel(w)} each micro-batch is split row-wise into {@code w} shards that run at the same time,
+ * one per core with single-threaded ops ({@link DataParallelGradients}); the gradients are the shards' averaged by
+ * their rows, equal to the unsplit batch's up to float rounding for a loss that is a mean over rows, and faster on
+ * small machines where ND4J's per-op threading leaves cores idle. Dropout masks then differ from an unsplit run's.
  */
 public final class Trainer {
 
@@ -64,6 +69,7 @@ public final class Trainer {
   private final PrintStream progress;
   private final List<StepListener> stepListeners;
   private final boolean checkpointing;
+  private final int dataParallel;
 
   private Trainer(Builder b) {
     this.model = b.model;
@@ -83,6 +89,7 @@ public final class Trainer {
     this.progress = b.progress;
     this.stepListeners = List.copyOf(b.stepListeners);
     this.checkpointing = Boolean.TRUE.equals(b.checkpointing);
+    this.dataParallel = b.dataParallel;
   }
 
   /**
@@ -104,6 +111,7 @@ public final class Trainer {
     if (checkpointing) {
       checkpointed = CheckpointedGradients.atLayers(sd);
     }
+    DataParallelGradients parallel = dataParallel > 1 ? DataParallelGradients.of(sd, dataParallel) : null;
 
     List<String> names = trainable.names();
     List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
@@ -138,6 +146,7 @@ public final class Trainer {
           Batch batch = batches.next();
           microBatch[0]++;
           OutAndGrad result = checkpointed != null ? checkpointed.compute(batch.inputs(), loss, names)
+              : parallel != null ? parallel.compute(batch.inputs(), loss, names)
               : Gradients.of(sd, batch.inputs(), List.of(loss), names);
           lossSum += result.getOutputs().get(loss).getDouble(0);
           tokens += batch.tokens();
@@ -174,6 +183,9 @@ public final class Trainer {
       }
     } finally {
       model.eval();
+      if (parallel != null) {
+        parallel.close();
+      }
     }
     return new TrainingHistory(history, evaluations, optimizer.stateBytes(), optimizer.parameters());
   }
@@ -207,6 +219,7 @@ public final class Trainer {
     private boolean progressSet;
     private final List<StepListener> stepListeners = new ArrayList<>();
     private Boolean checkpointing;
+    private int dataParallel = -1;
 
     public Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
@@ -333,7 +346,22 @@ public final class Trainer {
     }
 
     /**
-     * @throws IllegalStateException if {@code steps} was not set, or warm-up is longer than the run
+     * Data parallelism over {@code workers} cores (default 1: off): each micro-batch is split row-wise into that many
+     * shards, which run forward and backward at the same time with single-threaded ops, and their gradients are
+     * averaged by rows ({@link DataParallelGradients}). Worth it on machines with few cores, where ND4J's per-op
+     * threading leaves them idle between ops; {@code Runtime.getRuntime().availableProcessors()} is the usual choice.
+     * Not combined with gradient checkpointing.
+     */
+    public Builder dataParallel(int workers) {
+      checkState(dataParallel == -1, "data parallelism was already set to %s workers", dataParallel);
+      checkArgument(workers >= 1, "data-parallel workers must be >= 1, got %s", workers);
+      this.dataParallel = workers;
+      return this;
+    }
+
+    /**
+     * @throws IllegalStateException if {@code steps} was not set, warm-up is longer than the run, or both gradient
+     *     checkpointing and data parallelism over more than one worker are on
      */
     public Trainer build() {
       checkState(steps > 0, "steps must be set");
@@ -351,6 +379,9 @@ public final class Trainer {
       maxGradNorm = Double.isNaN(maxGradNorm) ? 1.0 : maxGradNorm;
       seed = seed == null ? 42L : seed;
       progress = progressSet ? progress : System.err;
+      dataParallel = dataParallel == -1 ? 1 : dataParallel;
+      checkState(!(Boolean.TRUE.equals(checkpointing) && dataParallel > 1),
+          "gradient checkpointing and data parallelism (%s workers) cannot be combined: choose one", dataParallel);
       return new Trainer(this);
     }
   }
