@@ -10,6 +10,7 @@ import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.train.AdamW;
 import dev.peft4j.train.CheckpointedGradients;
+import dev.peft4j.train.DataParallelGradients;
 import dev.peft4j.train.Gradients;
 import dev.peft4j.train.NativeMemoryGuard;
 import java.util.ArrayList;
@@ -50,7 +51,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       the fork with JMH's {@code -jvmArgsAppend}) (LoRA/IA³ with dropout 0.1 in training mode, the classifier
  *       trained beside every method) and an update by the trainer's {@code AdamW}, plus the trainer's
  *       {@link NativeMemoryGuard} ({@code -Dpeft4j.bench.checkpointing=true}: through {@link CheckpointedGradients}
- *       after every second layer, as the trainer's gradient checkpointing). {@code fullFt} trains every weight but the
+ *       after every second layer, as the trainer's gradient checkpointing; {@code -Dpeft4j.bench.workers=2}: through
+ *       {@link DataParallelGradients} over two shards of four rows, as the trainer's {@code dataParallel(2)}).
+ *       {@code fullFt} trains every weight but the
  *       three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
  *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
@@ -73,6 +76,7 @@ public class MiniLmTrainingBenchmark {
   static final String ARRAY_CACHE_PROPERTY = "peft4j.bench.arrayCache";
   /** System property: {@code true} computes gradients with the trainer's gradient checkpointing (every 2nd layer). */
   static final String CHECKPOINTING_PROPERTY = "peft4j.bench.checkpointing";
+  static final String WORKERS_PROPERTY = "peft4j.bench.workers";
   private static final double LR = 1e-4;
   private static final double BETA1 = 0.9;
   private static final double BETA2 = 0.999;
@@ -87,6 +91,7 @@ public class MiniLmTrainingBenchmark {
   private List<String> trainable;
   private final boolean nd4jGradients = "false".equals(System.getProperty(ARRAY_CACHE_PROPERTY));
   private CheckpointedGradients checkpointed;
+  private DataParallelGradients parallel;
   private AdamW adam;
   private final NativeMemoryGuard memory =
       nd4jGradients ? new NativeMemoryGuard() : NativeMemoryGuard.forReusingSteps();
@@ -152,6 +157,10 @@ public class MiniLmTrainingBenchmark {
     if (trainable != null && Boolean.getBoolean(CHECKPOINTING_PROPERTY)) {
       checkpointed = CheckpointedGradients.atLayers(sd); // as the trainer's gradient checkpointing
     }
+    int workers = Integer.getInteger(WORKERS_PROPERTY, 1);
+    if (trainable != null && workers > 1) {
+      parallel = DataParallelGradients.of(sd, workers); // as the trainer's data parallelism
+    }
     seeding = GraphRewriter.seedRandomOps(sd, () -> step);
   }
 
@@ -160,12 +169,15 @@ public class MiniLmTrainingBenchmark {
     if (seeding != null) {
       seeding.close();
     }
+    if (parallel != null) {
+      parallel.close();
+    }
     // each configuration runs in its own fork, so the process's high-water mark is this configuration's peak
     long trainableScalars = trainable == null ? 0
         : trainable.stream().mapToLong(p -> sd.getArrForVarName(p).length()).sum();
     ParameterBudget.Memory estimate = budget.memory(trainableScalars, BATCH, SEQ, DataType.FLOAT);
     System.out.printf("%npeak RSS [%s%s]: %d MiB; ParameterBudget estimate %d MiB (%s)%n", config,
-        checkpointed == null ? "" : ", checkpointed",
+        (checkpointed == null ? "" : ", checkpointed") + (parallel == null ? "" : ", " + parallel.workers() + " workers"),
         PeakMemory.peakBytes() >> 20, estimate.totalBytes() >> 20, estimate);
   }
 
@@ -193,6 +205,9 @@ public class MiniLmTrainingBenchmark {
     }
     if (checkpointed != null) {
       return checkpointed.compute(inputs, Heads.LOSS, trainable).getGradients();
+    }
+    if (parallel != null) {
+      return parallel.compute(inputs, Heads.LOSS, trainable).getGradients();
     }
     return Gradients.of(sd, inputs, List.of(), trainable).getGradients();
   }
