@@ -10,7 +10,7 @@ import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.train.AdamW;
 import dev.peft4j.train.CheckpointedGradients;
-import dev.peft4j.train.DataParallelGradients;
+import dev.peft4j.train.DataParallel;
 import dev.peft4j.train.Gradients;
 import dev.peft4j.train.NativeMemoryGuard;
 import java.util.ArrayList;
@@ -51,8 +51,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       the fork with JMH's {@code -jvmArgsAppend}) (LoRA/IA³ with dropout 0.1 in training mode, the classifier
  *       trained beside every method) and an update by the trainer's {@code AdamW}, plus the trainer's
  *       {@link NativeMemoryGuard} ({@code -Dpeft4j.bench.checkpointing=true}: through {@link CheckpointedGradients}
- *       after every second layer, as the trainer's gradient checkpointing; {@code -Dpeft4j.bench.workers=2}: through
- *       {@link DataParallelGradients} over two shards of four rows, as the trainer's {@code dataParallel(2)}).
+ *       after every second layer, as the trainer's gradient checkpointing; {@code -p workers=2}: through
+ *       {@link DataParallel} over two shards of four rows, as the trainer's {@code dataParallel(2)}; for
+ *       {@code inference} and {@code mergedLora}, the forward through {@link DataParallel#output}).
  *       {@code fullFt} trains every weight but the
  *       three embedding tables (ND4J M2.1 cannot
  *       differentiate a trainable {@code gather}).
@@ -76,7 +77,6 @@ public class MiniLmTrainingBenchmark {
   static final String ARRAY_CACHE_PROPERTY = "peft4j.bench.arrayCache";
   /** System property: {@code true} computes gradients with the trainer's gradient checkpointing (every 2nd layer). */
   static final String CHECKPOINTING_PROPERTY = "peft4j.bench.checkpointing";
-  static final String WORKERS_PROPERTY = "peft4j.bench.workers";
   private static final double LR = 1e-4;
   private static final double BETA1 = 0.9;
   private static final double BETA2 = 0.999;
@@ -87,11 +87,15 @@ public class MiniLmTrainingBenchmark {
       "adaLora", "vera", "fourierFt", "promptTuning", "prefixTuning", "pTuning", "bitFit", "lnTuning", "qlora"})
   public String config;
 
+  /** Data-parallel workers ({@code -p workers=1,2}): above 1, through {@link DataParallel}. */
+  @Param({"1"})
+  public int workers;
+
   private SameDiff sd;
   private List<String> trainable;
   private final boolean nd4jGradients = "false".equals(System.getProperty(ARRAY_CACHE_PROPERTY));
   private CheckpointedGradients checkpointed;
-  private DataParallelGradients parallel;
+  private DataParallel parallel;
   private AdamW adam;
   private final NativeMemoryGuard memory =
       nd4jGradients ? new NativeMemoryGuard() : NativeMemoryGuard.forReusingSteps();
@@ -106,14 +110,13 @@ public class MiniLmTrainingBenchmark {
     PretrainedModels.Encoder encoder = PretrainedModels.miniLm(SEQ);
     budget = ParameterBudget.of(ParameterBudget.Shape.of(encoder.config()).withClassifier(2));
     sd = encoder.sameDiff();
-    if (config.equals("inference")) {
+    if (config.equals("inference") || config.equals("mergedLora")) {
+      if (config.equals("mergedLora")) {
+        PeftModel m = Peft.lora(16).alpha(32).target("query", "value").apply(sd);
+        m.mergeAndUnload();
+      }
       inputs.remove(Heads.LABELS);
-      return;
-    }
-    if (config.equals("mergedLora")) {
-      PeftModel m = Peft.lora(16).alpha(32).target("query", "value").apply(sd);
-      m.mergeAndUnload();
-      inputs.remove(Heads.LABELS);
+      parallel = workers > 1 ? DataParallel.of(sd, workers) : null;
       return;
     }
     sd = Heads.sequenceClassification(sd, encoder.config().hiddenSize(), 2, Heads.Pooling.MEAN, 1);
@@ -157,9 +160,11 @@ public class MiniLmTrainingBenchmark {
     if (trainable != null && Boolean.getBoolean(CHECKPOINTING_PROPERTY)) {
       checkpointed = CheckpointedGradients.atLayers(sd); // as the trainer's gradient checkpointing
     }
-    int workers = Integer.getInteger(WORKERS_PROPERTY, 1);
+    if (checkpointed != null && workers > 1) {
+      throw new IllegalArgumentException("gradient checkpointing and data parallelism cannot be combined");
+    }
     if (trainable != null && workers > 1) {
-      parallel = DataParallelGradients.of(sd, workers); // as the trainer's data parallelism
+      parallel = DataParallel.of(sd, workers); // as the trainer's data parallelism
     }
     seeding = GraphRewriter.seedRandomOps(sd, () -> step);
   }
@@ -193,6 +198,9 @@ public class MiniLmTrainingBenchmark {
 
   /** The base encoder's {@code last_hidden_state} (inference configurations). */
   INDArray forward() {
+    if (parallel != null) {
+      return parallel.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
+    }
     RowMajorArrayCache.install(sd); // as PeftModel.output does
     return sd.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
   }
@@ -207,7 +215,7 @@ public class MiniLmTrainingBenchmark {
       return checkpointed.compute(inputs, Heads.LOSS, trainable).getGradients();
     }
     if (parallel != null) {
-      return parallel.compute(inputs, Heads.LOSS, trainable).getGradients();
+      return parallel.gradients(inputs, Heads.LOSS, trainable).getGradients();
     }
     return Gradients.of(sd, inputs, List.of(), trainable).getGradients();
   }

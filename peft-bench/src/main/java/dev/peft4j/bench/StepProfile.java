@@ -29,7 +29,8 @@ import org.nd4j.linalg.dataset.api.MultiDataSet;
  *     -Dexec.args="-Xmx8g -cp %classpath dev.peft4j.bench.StepProfile loraQV fullFt --steps 8 --ops"
  * }</pre>
  *
- * {@code --shapes} lists op types per input shapes instead (40 rows).
+ * {@code --shapes} lists op types per input shapes instead (40 rows). {@code -Dpeft4j.bench.workers=2} profiles the
+ * data-parallel step (phases only: the per-op listener times one thread).
  *
  * The first two steps are warm-up and are left out of the medians. Per-op times are measured around each op's
  * execution by a SameDiff listener (so they include the op's dispatch and output allocation, not the session's
@@ -69,6 +70,10 @@ public final class StepProfile {
   private static void profile(String config, int steps, boolean ops, boolean shapes) throws IOException {
     MiniLmTrainingBenchmark bench = new MiniLmTrainingBenchmark();
     bench.config = config;
+    bench.workers = Integer.getInteger("peft4j.bench.workers", 1); // -p workers=N of the JMH benchmark
+    if (ops && bench.workers > 1) {
+      throw new IllegalArgumentException("--ops and --shapes time the ops of one thread; profile with one worker");
+    }
     bench.setUp();
     OpTimes opTimes = new OpTimes(shapes);
     double[][] phases = new double[steps][];

@@ -9,7 +9,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Copies of a graph that compute with the original's weights: the segments of {@link CheckpointedGradients} and the
- * replicas of {@link DataParallelGradients}.
+ * replicas of {@link DataParallel}.
  */
 final class GraphCopies {
 

@@ -40,7 +40,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * about one more forward pass per step, and the same losses and updates as without it, up to float rounding.
  *
  * <p>With {@code dataParallel(w)} each micro-batch is split row-wise into {@code w} shards that run at the same time,
- * one per core with single-threaded ops ({@link DataParallelGradients}); the gradients are the shards' averaged by
+ * one per core with single-threaded ops ({@link DataParallel}); the gradients are the shards' averaged by
  * their rows, equal to the unsplit batch's up to float rounding for a loss that is a mean over rows, and faster on
  * small machines where ND4J's per-op threading leaves cores idle. Dropout masks then differ from an unsplit run's.
  */
@@ -111,7 +111,7 @@ public final class Trainer {
     if (checkpointing) {
       checkpointed = CheckpointedGradients.atLayers(sd);
     }
-    DataParallelGradients parallel = dataParallel > 1 ? DataParallelGradients.of(sd, dataParallel) : null;
+    DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null;
 
     List<String> names = trainable.names();
     List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
@@ -146,7 +146,7 @@ public final class Trainer {
           Batch batch = batches.next();
           microBatch[0]++;
           OutAndGrad result = checkpointed != null ? checkpointed.compute(batch.inputs(), loss, names)
-              : parallel != null ? parallel.compute(batch.inputs(), loss, names)
+              : parallel != null ? parallel.gradients(batch.inputs(), loss, names)
               : Gradients.of(sd, batch.inputs(), List.of(loss), names);
           lossSum += result.getOutputs().get(loss).getDouble(0);
           tokens += batch.tokens();
@@ -348,7 +348,7 @@ public final class Trainer {
     /**
      * Data parallelism over {@code workers} cores (default 1: off): each micro-batch is split row-wise into that many
      * shards, which run forward and backward at the same time with single-threaded ops, and their gradients are
-     * averaged by rows ({@link DataParallelGradients}). Worth it on machines with few cores, where ND4J's per-op
+     * averaged by rows ({@link DataParallel}). Worth it on machines with few cores, where ND4J's per-op
      * threading leaves them idle between ops; {@code Runtime.getRuntime().availableProcessors()} is the usual choice.
      * Not combined with gradient checkpointing.
      */

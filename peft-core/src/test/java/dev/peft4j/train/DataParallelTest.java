@@ -1,5 +1,6 @@
 package dev.peft4j.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -26,21 +27,42 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.random.custom.RandomBernoulli;
 import org.nd4j.linalg.factory.Nd4j;
 
-/** {@link DataParallelGradients} against the unsplit pass of {@link Gradients}. */
-class DataParallelGradientsTest {
+/** {@link DataParallel} against the unsplit pass of {@link Gradients}. */
+class DataParallelTest {
 
   /** Rows × workers, with shards of unequal size (5 over 2: 3 + 2; 5 over 3: 2 + 2 + 1; 3 over 8: three of 1). */
   @ParameterizedTest(name = "{0} rows over {1} workers, seed {2}")
   @CsvSource({"5, 2, 101", "5, 3, 202", "3, 8, 303", "8, 2, 404"})
   void sameLossAndGradientsAsTheWholeBatch(int rows, int workers, long seed) {
-    System.out.println("DataParallelGradientsTest seed " + seed);
+    System.out.println("DataParallelTest seed " + seed);
     SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
     List<String> params = CheckpointedGradientsTest.trainable(sd);
     Map<String, INDArray> inputs = Graphs.batches(sd, seed, 1, rows).get(0).inputs();
-    try (DataParallelGradients parallel = DataParallelGradients.of(sd, workers)) {
-      assertEquals(Math.min(rows, workers), DataParallelGradients.split(inputs, workers).size());
-      assertSame(Gradients.of(sd, inputs, List.of(Mlp.LOSS), params), parallel.compute(inputs, Mlp.LOSS, params),
+    try (DataParallel parallel = DataParallel.of(sd, workers)) {
+      assertEquals(Math.min(rows, workers), DataParallel.split(inputs, workers).size());
+      assertSame(Gradients.of(sd, inputs, List.of(Mlp.LOSS), params), parallel.gradients(inputs, Mlp.LOSS, params),
           Mlp.LOSS, params, 1e-12, "");
+    }
+  }
+
+  @ParameterizedTest(name = "{0} rows over {1} workers, seed {2}")
+  @CsvSource({"5, 2, 505", "7, 3, 606"})
+  void outputsAreTheWholeBatchsStackedByRows(int rows, int workers, long seed) {
+    System.out.println("DataParallelTest seed " + seed);
+    SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+    Map<String, INDArray> inputs = Graphs.batches(sd, seed, 1, rows).get(0).inputs();
+    try (DataParallel parallel = DataParallel.of(sd, workers)) {
+      Map<String, INDArray> expected = sd.output(inputs, Mlp.LOGITS, Mlp.PROBABILITIES);
+      Map<String, INDArray> actual = parallel.output(inputs, Mlp.LOGITS, Mlp.PROBABILITIES);
+      for (String o : List.of(Mlp.LOGITS, Mlp.PROBABILITIES)) {
+        assertArrayEquals(expected.get(o).shape(), actual.get(o).shape(), o);
+        assertTrue(expected.get(o).equalsWithEps(actual.get(o), 1e-12), o + ": " + expected.get(o) + " vs "
+            + actual.get(o));
+      }
+      IllegalArgumentException loss = assertThrows(IllegalArgumentException.class,
+          () -> parallel.output(inputs, Mlp.LOSS));
+      assertTrue(loss.getMessage().contains(Mlp.LOSS) && loss.getMessage().contains("one row per input row"),
+          loss.getMessage());
     }
   }
 
@@ -49,10 +71,10 @@ class DataParallelGradientsTest {
     SameDiff sd = CheckpointedGradientsTest.trainableLlama();
     List<String> params = CheckpointedGradientsTest.trainable(sd);
     Map<String, INDArray> inputs = unpaddedLlamaBatch(new Random(7), 4, 6); // every row counts 5 tokens: exact
-    try (DataParallelGradients parallel = DataParallelGradients.of(sd, 2)) {
+    try (DataParallel parallel = DataParallel.of(sd, 2)) {
       for (int step = 0; step < 3; step++) {
         OutAndGrad expected = Gradients.of(sd, inputs, List.of(Llama.LOSS), params);
-        assertSame(expected, parallel.compute(inputs, Llama.LOSS, params), Llama.LOSS, params, 1e-5,
+        assertSame(expected, parallel.gradients(inputs, Llama.LOSS, params), Llama.LOSS, params, 1e-5,
             ", step " + step);
         for (String p : params) { // a plain SGD step on the original: the replica must see the new weights
           sd.getArrForVarName(p).subi(expected.getGradients().get(p).mul(1e-1));
@@ -60,7 +82,7 @@ class DataParallelGradientsTest {
       }
       String w = "model.layers.1.mlp.down_proj.weight"; // a weight array replaced, as a merge or a load does
       sd.setArrayForVariable(w, sd.getArrForVarName(w).mul(3));
-      assertSame(Gradients.of(sd, inputs, List.of(Llama.LOSS), params), parallel.compute(inputs, Llama.LOSS, params),
+      assertSame(Gradients.of(sd, inputs, List.of(Llama.LOSS), params), parallel.gradients(inputs, Llama.LOSS, params),
           Llama.LOSS, params, 1e-5, " after a weight array was replaced");
     }
   }
@@ -74,18 +96,18 @@ class DataParallelGradientsTest {
     x.mul(mask).mul(w).mean("loss");
     sd.setLossVariables("loss");
     try (var seeding = GraphRewriter.seedRandomOps(sd, () -> 42);
-        DataParallelGradients parallel = DataParallelGradients.of(sd, 2)) {
+        DataParallel parallel = DataParallel.of(sd, 2)) {
       INDArray firstShardOnly = Nd4j.zeros(DataType.FLOAT, 4, 256);
       firstShardOnly.getRow(0).assign(1);
       INDArray secondShardOnly = Nd4j.zeros(DataType.FLOAT, 4, 256);
       secondShardOnly.getRow(2).assign(1);
-      INDArray first = parallel.compute(Map.of("x", firstShardOnly), "loss", List.of("w")).getGradients().get("w");
-      INDArray second = parallel.compute(Map.of("x", secondShardOnly), "loss", List.of("w")).getGradients().get("w");
+      INDArray first = parallel.gradients(Map.of("x", firstShardOnly), "loss", List.of("w")).getGradients().get("w");
+      INDArray second = parallel.gradients(Map.of("x", secondShardOnly), "loss", List.of("w")).getGradients().get("w");
       // each gradient is row 0 of its shard's mask / 1024: about half of the 256 entries set, and not the same half
       assertTrue(first.sumNumber().doubleValue() * 1024 > 64 && second.sumNumber().doubleValue() * 1024 > 64,
           first + " / " + second);
       assertFalse(first.equalsWithEps(second, 1e-9), "both shards drew the same mask");
-      INDArray again = parallel.compute(Map.of("x", firstShardOnly), "loss", List.of("w")).getGradients().get("w");
+      INDArray again = parallel.gradients(Map.of("x", firstShardOnly), "loss", List.of("w")).getGradients().get("w");
       assertEquals(first, again, "the same seed must draw the same mask");
     }
   }
@@ -93,20 +115,20 @@ class DataParallelGradientsTest {
   @Test
   void badInputIsRefusedWithWhatWasGiven() {
     SameDiff sd = ToyModels.mlp(DataType.FLOAT);
-    assertThrows(IllegalArgumentException.class, () -> DataParallelGradients.of(sd, 0));
-    DataParallelGradients parallel = DataParallelGradients.of(sd, 2);
+    assertThrows(IllegalArgumentException.class, () -> DataParallel.of(sd, 0));
+    DataParallel parallel = DataParallel.of(sd, 2);
     Map<String, INDArray> inputs = new HashMap<>(Graphs.batches(sd, 1, 1, 4).get(0).inputs());
     inputs.put(Mlp.LABELS, Nd4j.zeros(DataType.FLOAT, 3, ToyModels.CLASSES));
     IllegalArgumentException mismatch = assertThrows(IllegalArgumentException.class,
-        () -> parallel.compute(inputs, Mlp.LOSS, List.of("head.weight")));
+        () -> parallel.gradients(inputs, Mlp.LOSS, List.of("head.weight")));
     assertTrue(mismatch.getMessage().contains("[4, " + ToyModels.MLP_IN + "]")
         && mismatch.getMessage().contains("[3, " + ToyModels.CLASSES + "]"), mismatch.getMessage());
     IllegalArgumentException loss = assertThrows(IllegalArgumentException.class,
-        () -> parallel.compute(inputs, "no_such_loss", List.of()));
+        () -> parallel.gradients(inputs, "no_such_loss", List.of()));
     assertTrue(loss.getMessage().contains("no_such_loss"), loss.getMessage());
     parallel.close();
     assertThrows(IllegalStateException.class,
-        () -> parallel.compute(Graphs.batches(sd, 1, 1, 4).get(0).inputs(), Mlp.LOSS, List.of("head.weight")));
+        () -> parallel.gradients(Graphs.batches(sd, 1, 1, 4).get(0).inputs(), Mlp.LOSS, List.of("head.weight")));
   }
 
   private static void assertSame(OutAndGrad expected, OutAndGrad actual, String loss, List<String> params,

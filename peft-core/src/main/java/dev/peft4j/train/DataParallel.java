@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.RowMajorArrayCache;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -31,8 +32,9 @@ import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * Data parallelism on one machine's cores: the loss and gradients of {@link Gradients#of}, with the batch split
- * row-wise into shards that run forward and backward at the same time, one per core, each with single-threaded ops.
+ * Data parallelism on one machine's cores: the loss and gradients of {@link Gradients#of}, or the outputs of
+ * {@link SameDiff#output}, with the batch split row-wise into shards that run at the same time, one per core, each
+ * with single-threaded ops.
  *
  * <p>A batch of {@code n} rows is cut into {@code W} shards of {@code nᵢ} rows ({@code W} = the number of workers, or
  * {@code n} if smaller; sizes differ by at most one). Shard 0 runs on the calling thread through the graph itself,
@@ -42,12 +44,13 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *   L = Σᵢ (nᵢ/n)·Lᵢ        ∂L/∂θ = Σᵢ (nᵢ/n)·∂Lᵢ/∂θ
  * </pre>
  * which is exact when the loss is a mean over the batch's rows (classification heads; a language-model loss whose
- * rows count equally many tokens) and otherwise the per-shard weighting of PyTorch's DistributedDataParallel. Every
- * input array of rank ≥ 1 is split along its first axis, which must be the batch; scalars go to every shard whole.
+ * rows count equally many tokens) and otherwise the per-shard weighting of PyTorch's DistributedDataParallel; the
+ * outputs of an inference run are the shards' outputs stacked along the first axis. Every input array of rank ≥ 1 is
+ * split along its first axis, which must be the batch; scalars go to every shard whole.
  *
  * <p>Why: ND4J's ops parallelise each op over the cores, which on small machines leaves them waiting on one another
  * between ops (on 2 cores a MiniLM training step ran about as fast on one thread as on two). Shards keep every core
- * busy with whole ops instead: while {@link #compute} runs, ND4J's ops and its BLAS run single-threaded, and the
+ * busy with whole ops instead: while {@link #gradients} or {@link #output} runs, ND4J's ops and its BLAS run single-threaded, and the
  * previous thread counts are restored when it returns (other threads using ND4J at that moment run single-threaded
  * too). Measured on all-MiniLM-L6-v2 at batch 8 × 128 on 2 cores: see {@code peft-bench/README.md}.
  *
@@ -60,7 +63,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * of its gradient function, not of its weights. One instance serves one calling thread; {@link #close} stops the
  * worker threads.
  */
-public final class DataParallelGradients implements AutoCloseable {
+public final class DataParallel implements AutoCloseable {
 
   private final SameDiff sd;
   private final int workers;
@@ -68,7 +71,7 @@ public final class DataParallelGradients implements AutoCloseable {
   private final List<SameDiff> replicas = new ArrayList<>();
   private GraphCopies.Structure builtFor;
 
-  private DataParallelGradients(SameDiff sd, int workers) {
+  private DataParallel(SameDiff sd, int workers) {
     this.sd = sd;
     this.workers = workers;
     for (int i = 1; i < workers; i++) {
@@ -86,14 +89,14 @@ public final class DataParallelGradients implements AutoCloseable {
    *
    * @throws IllegalArgumentException if {@code workers} is below 1
    */
-  public static DataParallelGradients of(SameDiff sd, int workers) {
+  public static DataParallel of(SameDiff sd, int workers) {
     checkArgument(sd != null, "graph must not be null");
     checkArgument(workers >= 1, "workers must be >= 1, got %s", workers);
-    return new DataParallelGradients(sd, workers);
+    return new DataParallel(sd, workers);
   }
 
   /** One worker per core the JVM may use. */
-  public static DataParallelGradients perCore(SameDiff sd) {
+  public static DataParallel perCore(SameDiff sd) {
     return of(sd, Runtime.getRuntime().availableProcessors());
   }
 
@@ -109,64 +112,97 @@ public final class DataParallelGradients implements AutoCloseable {
    * @throws IllegalArgumentException if the inputs of rank ≥ 1 do not share their first dimension (the message lists
    *     every input's shape), or a name is not in the graph
    */
-  public OutAndGrad compute(Map<String, INDArray> placeholders, String loss, Collection<String> variables) {
-    checkState(threads.isEmpty() || !threads.get(0).isShutdown(), "closed");
+  public OutAndGrad gradients(Map<String, INDArray> placeholders, String loss, Collection<String> variables) {
     checkArgument(sd.hasVariable(loss), "no loss variable '%s' in the graph", loss);
     List<Map<String, INDArray>> shards = split(placeholders, workers);
-    long rows = 0;
-    long[] shardRows = new long[shards.size()];
-    for (int i = 0; i < shards.size(); i++) {
-      shardRows[i] = rowsOf(shards.get(i));
-      rows += shardRows[i];
-    }
-    if (shards.size() > 1) {
-      GraphCopies.Structure now = GraphCopies.Structure.of(sd, loss);
-      if (!now.equals(builtFor)) {
-        buildReplicas(loss);
-        builtFor = now;
-      }
-      for (SameDiff replica : replicas) {
-        GraphCopies.shareArrays(sd, replica);
-      }
-    }
+    List<OutAndGrad> parts = run(shards, loss,
+        (graph, shard) -> Gradients.of(graph, shard, List.of(loss), variables));
+    return combine(parts, shards, loss, variables);
+  }
 
+  /**
+   * The values of {@code outputs} for one batch, as {@link SameDiff#output} computes them in the graph's current mode,
+   * each the shards' values stacked along the first axis.
+   *
+   * @throws IllegalArgumentException if an output does not have one row per input row (a loss, a reduction over the
+   *     batch), the inputs of rank ≥ 1 do not share their first dimension, or a name is not in the graph
+   */
+  public Map<String, INDArray> output(Map<String, INDArray> placeholders, String... outputs) {
+    for (String o : outputs) {
+      checkArgument(sd.hasVariable(o), "no variable '%s' in the graph", o);
+    }
+    List<Map<String, INDArray>> shards = split(placeholders, workers);
+    List<Map<String, INDArray>> parts = run(shards, null, (graph, shard) -> {
+      RowMajorArrayCache.install(graph); // as PeftModel.output does
+      return graph.output(shard, outputs);
+    });
+    Map<String, INDArray> stacked = new LinkedHashMap<>();
+    for (String o : outputs) {
+      INDArray[] values = new INDArray[parts.size()];
+      for (int i = 0; i < parts.size(); i++) {
+        values[i] = parts.get(i).get(o);
+        long rows = rowsOf(shards.get(i));
+        checkArgument(values[i].rank() > 0 && values[i].size(0) == rows, "output '%s' of shape %s does not have one "
+            + "row per input row (the shard had %s rows), so the shards' values cannot be stacked", o,
+            Arrays.toString(values[i].shape()), rows);
+      }
+      stacked.put(o, values.length == 1 ? values[0] : Nd4j.concat(0, values));
+    }
+    return stacked;
+  }
+
+  /**
+   * Runs {@code task} on every shard at once, shard 0 on this thread through the graph and the others on the workers
+   * through the replicas, with ND4J's ops and BLAS single-threaded meanwhile; the results in shard order.
+   */
+  private <T> List<T> run(List<Map<String, INDArray>> shards, String loss, ShardTask<T> task) {
+    checkState(threads.isEmpty() || !threads.get(0).isShutdown(), "closed");
+    if (shards.size() > 1) {
+      replicasFor(loss);
+    }
     Environment env = Nd4j.getEnvironment();
     int masterThreads = env.maxMasterThreads();
     int blasThreads = Nd4j.factory().blas().getMaxThreads();
     env.setMaxMasterThreads(1);
     Nd4j.factory().blas().setMaxThreads(1);
     try {
-      List<Future<OutAndGrad>> running = new ArrayList<>();
+      List<Future<T>> running = new ArrayList<>();
       for (int i = 1; i < shards.size(); i++) {
         SameDiff replica = replicas.get(i - 1);
         Map<String, INDArray> shard = shards.get(i);
         replica.setListeners(listenersFor(i));
-        running.add(threads.get(i - 1).submit(() -> Gradients.of(replica, shard, List.of(loss), variables)));
+        running.add(threads.get(i - 1).submit(() -> task.run(replica, shard)));
       }
-      List<OutAndGrad> parts = new ArrayList<>();
-      parts.add(Gradients.of(sd, shards.get(0), List.of(loss), variables));
-      for (Future<OutAndGrad> f : running) {
+      List<T> parts = new ArrayList<>();
+      parts.add(task.run(sd, shards.get(0)));
+      for (Future<T> f : running) {
         parts.add(await(f));
       }
-      return combine(parts, shardRows, rows, loss, variables);
+      return parts;
     } finally {
       env.setMaxMasterThreads(masterThreads);
       Nd4j.factory().blas().setMaxThreads(blasThreads);
     }
   }
 
-  /** Stops the worker threads; {@link #compute} refuses to run afterwards. */
+  @FunctionalInterface
+  private interface ShardTask<T> {
+    T run(SameDiff graph, Map<String, INDArray> shard);
+  }
+
+  /** Stops the worker threads; {@link #gradients} and {@link #output} refuse to run afterwards. */
   @Override
   public void close() {
     threads.forEach(ExecutorService::shutdown);
   }
 
-  private static OutAndGrad combine(List<OutAndGrad> parts, long[] shardRows, long rows, String loss,
+  private static OutAndGrad combine(List<OutAndGrad> parts, List<Map<String, INDArray>> shards, String loss,
       Collection<String> variables) {
+    long rows = shards.stream().mapToLong(DataParallel::rowsOf).sum();
     double lossValue = 0;
     Map<String, INDArray> gradients = new LinkedHashMap<>();
     for (int i = 0; i < parts.size(); i++) {
-      double weight = (double) shardRows[i] / rows;
+      double weight = (double) rowsOf(shards.get(i)) / rows;
       lossValue += weight * parts.get(i).getOutputs().get(loss).getDouble(0);
       for (String v : variables) {
         INDArray g = parts.get(i).getGradients().get(v);
@@ -182,15 +218,30 @@ public final class DataParallelGradients implements AutoCloseable {
     return new OutAndGrad(outputs, gradients);
   }
 
-  private void buildReplicas(String loss) {
-    replicas.clear();
-    for (int i = 1; i < workers; i++) {
-      SameDiff replica = GraphCopies.copy(sd);
-      replica.setLossVariables(loss);
-      GraphRewriter.prepareGradients(replica);
-      replicas.add(replica);
-      // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect them now
-      System.gc();
+  /**
+   * Makes the replicas current: rebuilt when the graph's ops or trainable variables changed, or when gradients of
+   * {@code loss} are asked of replicas built without them ({@code loss} null: an inference run); weights re-shared.
+   */
+  private void replicasFor(String loss) {
+    GraphCopies.Structure now = GraphCopies.Structure.of(sd, loss);
+    boolean current = builtFor != null && now.ops().equals(builtFor.ops())
+        && now.trainable().equals(builtFor.trainable()) && (loss == null || loss.equals(builtFor.loss()));
+    if (!current) {
+      replicas.clear();
+      for (int i = 1; i < workers; i++) {
+        SameDiff replica = GraphCopies.copy(sd);
+        if (loss != null) {
+          replica.setLossVariables(loss);
+          GraphRewriter.prepareGradients(replica);
+        }
+        replicas.add(replica);
+        // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect them
+        System.gc();
+      }
+      builtFor = now;
+    }
+    for (SameDiff replica : replicas) {
+      GraphCopies.shareArrays(sd, replica);
     }
   }
 
@@ -251,7 +302,7 @@ public final class DataParallelGradients implements AutoCloseable {
     return shard.values().stream().filter(a -> a.rank() > 0).findFirst().orElseThrow().size(0);
   }
 
-  private static OutAndGrad await(Future<OutAndGrad> f) {
+  private static <T> T await(Future<T> f) {
     try {
       return f.get();
     } catch (InterruptedException e) {
