@@ -57,13 +57,14 @@ public final class Compare {
 
   /** What one run does; see {@link #usage()}. */
   public record Options(List<String> methods, int steps, int batch, int seqLength, int validationSize, Path data,
-      String textColumn, String labelColumn, Path model, Path out, long seed, boolean quick) {
+      String textColumn, String labelColumn, Path model, Path out, long seed, int workers, boolean quick) {
 
     public Options {
       checkArgument(steps > 0, "--steps must be > 0, got %s", steps);
       checkArgument(batch > 0, "--batch must be > 0, got %s", batch);
       checkArgument(seqLength >= 8, "--seq must be >= 8, got %s", seqLength);
       checkArgument(validationSize > 0, "--validation must be > 0, got %s", validationSize);
+      checkArgument(workers > 0, "--workers must be > 0, got %s", workers);
     }
 
     /** Parses command-line arguments; {@code --quick} changes the defaults of steps, validation size and methods. */
@@ -94,6 +95,7 @@ public final class Compare {
           given.containsKey("--model") ? Path.of(given.get("--model")) : null,
           Path.of(given.getOrDefault("--out", "compare-results")),
           integer(given, "--seed", 7),
+          integer(given, "--workers", 1),
           quick);
     }
 
@@ -116,7 +118,7 @@ public final class Compare {
   static final int QUICK_VALIDATION = 96;
   static final String QUICK_METHODS = "lora,ia3,bottleneck";
   private static final List<String> OPTIONS = List.of("--methods", "--steps", "--batch", "--seq", "--validation",
-      "--data", "--text-column", "--label-column", "--model", "--out", "--seed");
+      "--data", "--text-column", "--label-column", "--model", "--out", "--seed", "--workers");
   private static final int EVAL_BATCH = 32;
   private static final int CHART_WIDTH = 960;
   private static final int CHART_HEIGHT = 600;
@@ -145,6 +147,7 @@ public final class Compare {
         "                      all-MiniLM-L6-v2)",
         "  --out DIR           output directory (default compare-results)",
         "  --seed N            seed of the data order, head, adapter initialisation and dropout (default 7)",
+        "  --workers N         data-parallel training over N cores (Trainer.dataParallel; default 1: off)",
         "  --quick             a ~2-minute try-out: methods " + QUICK_METHODS + ", " + QUICK_STEPS + " steps, "
             + QUICK_VALIDATION + " validation examples");
   }
@@ -216,6 +219,9 @@ public final class Compare {
     settings.put("batch", options.batch());
     settings.put("sequence length", options.seqLength());
     settings.put("seed", options.seed());
+    if (options.workers() > 1) { // only when set: the committed results' settings stay as they were
+      settings.put("workers", options.workers());
+    }
     settings.put("optimizer", "AdamW, weight decay 0.01, 10% linear warm-up then linear decay, clip 1.0");
     settings.put("threads", System.getenv().getOrDefault("OMP_NUM_THREADS", "default"));
     log.printf(Locale.ROOT, "compare: %d methods on %s, %d steps × batch %d × seq %d, %d train / %d validation "
@@ -258,7 +264,7 @@ public final class Compare {
       List<Batch> validation) throws IOException {
     PeftModel model = method.config(options.seed(), options.steps()).apply(classifier(options, numLabels));
     new Trainer.Builder(model).steps(train.size()).learningRate(method.learningRate()).seed(options.seed())
-        .progress(null).build().fit(train);
+        .dataParallel(options.workers()).progress(null).build().fit(train);
     probabilities(model.sameDiff(), validation);
   }
 
@@ -273,7 +279,7 @@ public final class Compare {
     AdapterConfig config = method.config(options.seed(), options.steps());
     int warmup = Math.max(1, options.steps() / 10);
     UnaryOperator<Trainer.Builder> schedule = t -> t.weightDecay(0.01).schedule(LearningRateSchedule.LINEAR)
-        .seed(options.seed()).progress(bars);
+        .seed(options.seed()).dataParallel(options.workers()).progress(bars);
     long start = System.nanoTime();
     PeftModel model;
     TrainingHistory history;

@@ -39,9 +39,13 @@ class CompareTest {
     assertEquals(List.of("ia3", "lora"), plain.methods());
     assertEquals(Compare.DEFAULT_STEPS, plain.steps());
     assertEquals(4, plain.batch());
+    assertEquals(1, plain.workers());
+    assertEquals(2, Compare.Options.parse("--workers", "2").workers());
+    assertEquals("--workers must be > 0, got 0",
+        assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--workers", "0")).getMessage());
     assertEquals(CompareMethods.all().size(), Compare.Options.parse().methods().size());
     assertEquals("unknown option '--step'; options: [--methods, --steps, --batch, --seq, --validation, --data, "
-            + "--text-column, --label-column, --model, --out, --seed], --quick, --help",
+            + "--text-column, --label-column, --model, --out, --seed, --workers], --quick, --help",
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--step", "3")).getMessage());
     assertEquals("--steps needs an integer, got 'ten'",
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--steps", "ten")).getMessage());
