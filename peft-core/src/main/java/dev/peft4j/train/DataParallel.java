@@ -70,6 +70,7 @@ public final class DataParallel implements AutoCloseable {
   private final List<ExecutorService> threads = new ArrayList<>();
   private final List<SameDiff> replicas = new ArrayList<>();
   private GraphCopies.Structure builtFor;
+  private boolean closed;
 
   private DataParallel(SameDiff sd, int workers) {
     this.sd = sd;
@@ -156,7 +157,7 @@ public final class DataParallel implements AutoCloseable {
    * through the replicas, with ND4J's ops and BLAS single-threaded meanwhile; the results in shard order.
    */
   private <T> List<T> run(List<Map<String, INDArray>> shards, String loss, ShardTask<T> task) {
-    checkState(threads.isEmpty() || !threads.get(0).isShutdown(), "closed");
+    checkState(!closed, "this DataParallel was closed");
     if (shards.size() > 1) {
       replicasFor(loss);
     }
@@ -174,9 +175,25 @@ public final class DataParallel implements AutoCloseable {
         running.add(threads.get(i - 1).submit(() -> task.run(replica, shard)));
       }
       List<T> parts = new ArrayList<>();
-      parts.add(task.run(sd, shards.get(0)));
-      for (Future<T> f : running) {
-        parts.add(await(f));
+      RuntimeException failure = null;
+      try {
+        parts.add(task.run(sd, shards.get(0)));
+      } catch (RuntimeException e) {
+        failure = e;
+      }
+      for (Future<T> f : running) { // all of them, also after a failure: no shard may still run when this returns
+        try {
+          parts.add(await(f));
+        } catch (RuntimeException e) {
+          if (failure == null) {
+            failure = e;
+          } else {
+            failure.addSuppressed(e);
+          }
+        }
+      }
+      if (failure != null) {
+        throw failure;
       }
       return parts;
     } finally {
@@ -193,6 +210,7 @@ public final class DataParallel implements AutoCloseable {
   /** Stops the worker threads; {@link #gradients} and {@link #output} refuse to run afterwards. */
   @Override
   public void close() {
+    closed = true;
     threads.forEach(ExecutorService::shutdown);
   }
 
