@@ -29,6 +29,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.autodiff.samediff.internal.Variable;
+import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.ops.BaseOp;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.ops.OpContext;
@@ -505,21 +506,47 @@ public final class GraphRewriter {
    */
   public static RandomOpSeeding seedRandomOps(SameDiff sameDiff, LongSupplier seed) {
     List<Listener> before = sameDiff.getListeners() == null ? List.of() : List.copyOf(sameDiff.getListeners());
-    sameDiff.addListeners(new BaseListener() {
+    sameDiff.addListeners(new RandomOpListener() {
       @Override
-      public boolean isActive(Operation operation) {
-        return true;
-      }
-
-      @Override
-      public void preOpExecution(SameDiff sd, At at, SameDiffOp op, OpContext context) {
-        if (context != null && op.getOp().opName().startsWith("random")) {
-          long root = mix(seed.getAsLong() ^ mix(op.getName().hashCode()));
-          context.setRngStates(root, mix(root));
-        }
+      void beforeRandomOp(SameDiffOp op, OpContext context) {
+        long root = mix(seed.getAsLong() ^ mix(op.getName().hashCode()));
+        context.setRngStates(root, mix(root));
       }
     });
     return () -> sameDiff.setListeners(before);
+  }
+
+  /**
+   * A listener that mixes {@code salt} into the state each random op was given by the listeners before it (such as
+   * {@link #seedRandomOps}'s): copies of a graph that run the same ops on other data (data-parallel replicas) then draw
+   * their own masks, still reproducibly. A salt of 0 changes nothing.
+   */
+  public static Listener distinctRandomOps(long salt) {
+    long mixed = salt == 0 ? 0 : mix(salt);
+    return new RandomOpListener() {
+      @Override
+      void beforeRandomOp(SameDiffOp op, OpContext context) {
+        Pair<Long, Long> states = context.getRngStates();
+        context.setRngStates(states.getFirst() ^ mixed, states.getSecond() ^ Long.rotateLeft(mixed, 17));
+      }
+    };
+  }
+
+  /** A listener that acts just before each of ND4J's random ops runs (those have a native context then). */
+  private abstract static class RandomOpListener extends BaseListener {
+    @Override
+    public boolean isActive(Operation operation) {
+      return true;
+    }
+
+    @Override
+    public void preOpExecution(SameDiff sd, At at, SameDiffOp op, OpContext context) {
+      if (context != null && op.getOp().opName().startsWith("random")) {
+        beforeRandomOp(op, context);
+      }
+    }
+
+    abstract void beforeRandomOp(SameDiffOp op, OpContext context);
   }
 
   /** The scope of {@link #seedRandomOps}; closing it removes the seeding listener. */

@@ -16,16 +16,10 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.nd4j.autodiff.listeners.At;
-import org.nd4j.autodiff.listeners.BaseListener;
 import org.nd4j.autodiff.listeners.Listener;
-import org.nd4j.autodiff.listeners.Operation;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
-import org.nd4j.autodiff.samediff.internal.SameDiffOp;
-import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.OpContext;
 import org.nd4j.linalg.factory.Environment;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
@@ -269,7 +263,7 @@ public final class DataParallel implements AutoCloseable {
     if (sd.getListeners() != null) {
       listeners.addAll(sd.getListeners());
     }
-    listeners.add(new ShardSeeding(replica));
+    listeners.add(GraphRewriter.distinctRandomOps(replica));
     return listeners;
   }
 
@@ -334,28 +328,6 @@ public final class DataParallel implements AutoCloseable {
         throw err;
       }
       throw new IllegalStateException(e.getCause());
-    }
-  }
-
-  /** Mixes the replica's index into the state a random op was given, so that shards draw different masks. */
-  private static final class ShardSeeding extends BaseListener {
-    private final long salt;
-
-    ShardSeeding(int replica) {
-      this.salt = 0x9E3779B97F4A7C15L * replica;
-    }
-
-    @Override
-    public boolean isActive(Operation operation) {
-      return true;
-    }
-
-    @Override
-    public void preOpExecution(SameDiff sd, At at, SameDiffOp op, OpContext context) {
-      if (context != null && op.getOp().opName().startsWith("random")) {
-        Pair<Long, Long> states = context.getRngStates();
-        context.setRngStates(states.getFirst() ^ salt, Long.rotateLeft(states.getSecond(), 17) ^ salt);
-      }
     }
   }
 }

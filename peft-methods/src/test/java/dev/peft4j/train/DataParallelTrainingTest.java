@@ -1,7 +1,6 @@
 package dev.peft4j.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -60,25 +59,9 @@ class DataParallelTrainingTest {
       runs[run] = new Trainer.Builder(models[run]).steps(4).learningRate(1e-2).seed(5).progress(null)
           .dataParallel(run == 0 ? 1 : 2).build().fit(List.of(batch));
     }
-    for (int step = 0; step < 4; step++) {
-      assertEquals(runs[0].steps().get(step).loss(), runs[1].steps().get(step).loss(),
-          1e-5 * Math.abs(runs[0].steps().get(step).loss()), "loss of step " + (step + 1));
-      assertEquals(runs[0].steps().get(step).gradientNorm(), runs[1].steps().get(step).gradientNorm(),
-          1e-5 * runs[0].steps().get(step).gradientNorm(), "gradient norm of step " + (step + 1));
-    }
-    assertTrue(runs[0].steps().get(3).loss() != runs[0].steps().get(0).loss(), "the runs trained");
-    List<String> names = models[0].trainableParameters().names();
-    assertEquals(names, models[1].trainableParameters().names());
     // the shards sum in another order; AdamW divides each element's moment by its own scale, so the rounding of a
     // near-zero gradient element becomes a difference of up to lr in that weight: a looser bound than the losses'
-    double worst = 0;
-    for (String p : names) {
-      double error = Graphs.relativeError(models[1].sameDiff().getArrForVarName(p),
-          models[0].sameDiff().getArrForVarName(p));
-      worst = Math.max(worst, error);
-      assertTrue(error < 2e-4, p + ": relative error " + error);
-    }
-    System.out.println(name + ": largest relative weight difference " + worst);
+    SameRuns.assertSame(name, runs, models, 2e-4);
   }
 
   @Test

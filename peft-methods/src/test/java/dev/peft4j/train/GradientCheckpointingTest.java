@@ -70,24 +70,7 @@ class GradientCheckpointingTest {
       runs[run] = new Trainer.Builder(models[run]).steps(4).learningRate(1e-2).seed(5).progress(null)
           .gradientCheckpointing(run == 1).build().fit(List.of(batch));
     }
-    for (int step = 0; step < 4; step++) {
-      assertEquals(runs[0].steps().get(step).loss(), runs[1].steps().get(step).loss(),
-          1e-5 * Math.abs(runs[0].steps().get(step).loss()), "loss of step " + (step + 1));
-      // AdamW's update barely moves when every gradient is scaled alike; the norm does
-      assertEquals(runs[0].steps().get(step).gradientNorm(), runs[1].steps().get(step).gradientNorm(),
-          1e-5 * runs[0].steps().get(step).gradientNorm(), "gradient norm of step " + (step + 1));
-    }
-    assertTrue(runs[0].steps().get(3).loss() != runs[0].steps().get(0).loss(), "the runs trained");
-    List<String> names = models[0].trainableParameters().names();
-    assertEquals(names, models[1].trainableParameters().names());
-    double worst = 0;
-    for (String p : names) {
-      double error = Graphs.relativeError(models[1].sameDiff().getArrForVarName(p),
-          models[0].sameDiff().getArrForVarName(p));
-      worst = Math.max(worst, error);
-      assertTrue(error < 1e-5, p + ": relative error " + error);
-    }
-    System.out.println(name + ": largest relative weight difference " + worst);
+    SameRuns.assertSame(name, runs, models, 1e-5);
   }
 
   @Test
