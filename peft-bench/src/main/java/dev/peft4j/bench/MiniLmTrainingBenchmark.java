@@ -54,9 +54,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *       after every second layer, as the trainer's gradient checkpointing; {@code -p workers=2}: through
  *       {@link DataParallel} over two shards of four rows, as the trainer's {@code dataParallel(2)}; for
  *       {@code inference} and {@code mergedLora}, the forward through {@link DataParallel#output}).
- *       {@code fullFt} trains every weight but the
- *       three embedding tables (ND4J M2.1 cannot
- *       differentiate a trainable {@code gather}).
+ *       {@code fullFt} trains every weight but the three embedding tables (ND4J M2.1 cannot differentiate a
+ *       trainable {@code gather}).
  *   <li>{@code dora}, {@code adaLora}, {@code vera}, {@code fourierFt}, {@code promptTuning}, {@code prefixTuning},
  *       {@code pTuning}, {@code bitFit}, {@code lnTuning}, {@code qlora} (NF4 base): the other methods' steps at the
  *       comparison's settings (q,v targets; 20 virtual tokens). AdaLoRA's step here is its forward/backward with the
@@ -181,8 +180,9 @@ public class MiniLmTrainingBenchmark {
     long trainableScalars = trainable == null ? 0
         : trainable.stream().mapToLong(p -> sd.getArrForVarName(p).length()).sum();
     ParameterBudget.Memory estimate = budget.memory(trainableScalars, BATCH, SEQ, DataType.FLOAT);
-    System.out.printf("%npeak RSS [%s%s]: %d MiB; ParameterBudget estimate %d MiB (%s)%n", config,
-        (checkpointed == null ? "" : ", checkpointed") + (parallel == null ? "" : ", " + parallel.workers() + " workers"),
+    String mode = (checkpointed == null ? "" : ", checkpointed")
+        + (parallel == null ? "" : ", " + parallel.workers() + " workers");
+    System.out.printf("%npeak RSS [%s%s]: %d MiB; ParameterBudget estimate %d MiB (%s)%n", config, mode,
         PeakMemory.peakBytes() >> 20, estimate.totalBytes() >> 20, estimate);
   }
 

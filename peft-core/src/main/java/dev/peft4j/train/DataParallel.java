@@ -44,9 +44,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *
  * <p>Why: ND4J's ops parallelise each op over the cores, which on small machines leaves them waiting on one another
  * between ops (on 2 cores a MiniLM training step ran about as fast on one thread as on two). Shards keep every core
- * busy with whole ops instead: while {@link #gradients} or {@link #output} runs, ND4J's ops and its BLAS run single-threaded, and the
- * previous thread counts are restored when it returns (other threads using ND4J at that moment run single-threaded
- * too). Measured on all-MiniLM-L6-v2 at batch 8 × 128 on 2 cores: see {@code peft-bench/README.md}.
+ * busy with whole ops instead: while {@link #gradients} or {@link #output} runs, ND4J's ops and its BLAS run
+ * single-threaded, and the previous thread counts are restored when it returns (other threads using ND4J at that
+ * moment run single-threaded too). Measured on all-MiniLM-L6-v2 at batch 8 × 128 on 2 cores: see {@code peft-bench/README.md}.
  *
  * <p>Random ops seeded per op name ({@link GraphRewriter#seedRandomOps}, as {@link Trainer} does) stay reproducible,
  * and each replica mixes its index into a random op's state, so that no two shards share a dropout mask; the masks
@@ -61,6 +61,8 @@ public final class DataParallel implements AutoCloseable {
 
   private final SameDiff sd;
   private final int workers;
+  // one single-thread executor per replica: SameDiff keeps a session per graph and thread, so replica i always runs
+  // on thread i and never builds a second session
   private final List<ExecutorService> threads = new ArrayList<>();
   private final List<SameDiff> replicas = new ArrayList<>();
   private GraphCopies.Structure builtFor;
@@ -80,7 +82,8 @@ public final class DataParallel implements AutoCloseable {
   }
 
   /**
-   * Data-parallel gradients of {@code sd} over {@code workers} shards (the machine's cores, typically).
+   * Data parallelism for {@code sd} over {@code workers} shards (the machine's cores, typically:
+   * {@code Runtime.getRuntime().availableProcessors()}); 1 runs every batch whole on the calling thread.
    *
    * @throws IllegalArgumentException if {@code workers} is below 1
    */
@@ -88,11 +91,6 @@ public final class DataParallel implements AutoCloseable {
     checkArgument(sd != null, "graph must not be null");
     checkArgument(workers >= 1, "workers must be >= 1, got %s", workers);
     return new DataParallel(sd, workers);
-  }
-
-  /** One worker per core the JVM may use. */
-  public static DataParallel perCore(SameDiff sd) {
-    return of(sd, Runtime.getRuntime().availableProcessors());
   }
 
   public int workers() {

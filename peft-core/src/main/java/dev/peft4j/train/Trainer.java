@@ -111,7 +111,6 @@ public final class Trainer {
     if (checkpointing) {
       checkpointed = CheckpointedGradients.atLayers(sd);
     }
-    DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null;
 
     List<String> names = trainable.names();
     List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
@@ -130,7 +129,8 @@ public final class Trainer {
     long[] microBatch = {0};
     NativeMemoryGuard memory = NativeMemoryGuard.forReusingSteps(); // the steps run through Gradients
     model.train();
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0])) {
+    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
+        DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null) {
       for (int step = 1; step <= steps; step++) {
         long start = System.nanoTime();
         if (checkpointed == null) { // the segments build their own gradient functions
@@ -183,9 +183,6 @@ public final class Trainer {
       }
     } finally {
       model.eval();
-      if (parallel != null) {
-        parallel.close();
-      }
     }
     return new TrainingHistory(history, evaluations, optimizer.stateBytes(), optimizer.parameters());
   }
