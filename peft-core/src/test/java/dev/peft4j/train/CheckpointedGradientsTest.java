@@ -33,16 +33,7 @@ class CheckpointedGradientsTest {
     for (int step = 0; step < 3; step++) {
       OutAndGrad expected = Gradients.of(sd, inputs, List.of(Llama.LOSS), params);
       OutAndGrad actual = checkpointed.compute(inputs, Llama.LOSS, params);
-      assertEquals(expected.getOutputs().get(Llama.LOSS).getDouble(0), actual.getOutputs().get(Llama.LOSS)
-          .getDouble(0), 1e-6, "loss, step " + step);
-      assertEquals(params.size(), actual.getGradients().size());
-      for (String p : params) {
-        INDArray want = expected.getGradients().get(p);
-        INDArray got = actual.getGradients().get(p);
-        double scale = Math.max(1e-3, want.norm2Number().doubleValue());
-        assertTrue(want.sub(got).norm2Number().doubleValue() / scale < 1e-5,
-            p + ", step " + step + ": " + want.sub(got).norm2Number() + " against ‖g‖ " + scale);
-      }
+      SameGradients.assertSame(expected, actual, Llama.LOSS, params, 1e-6, 1e-5, ", step " + step);
       // a plain SGD step on the original: the segments must see the new weights
       for (String p : params) {
         sd.getArrForVarName(p).subi(expected.getGradients().get(p).mul(1e-1));

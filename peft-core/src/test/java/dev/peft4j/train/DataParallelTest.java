@@ -40,8 +40,8 @@ class DataParallelTest {
     Map<String, INDArray> inputs = Graphs.batches(sd, seed, 1, rows).get(0).inputs();
     try (DataParallel parallel = DataParallel.of(sd, workers)) {
       assertEquals(Math.min(rows, workers), DataParallel.split(inputs, workers).size());
-      assertSame(Gradients.of(sd, inputs, List.of(Mlp.LOSS), params), parallel.gradients(inputs, Mlp.LOSS, params),
-          Mlp.LOSS, params, 1e-12, "");
+      SameGradients.assertSame(Gradients.of(sd, inputs, List.of(Mlp.LOSS), params),
+          parallel.gradients(inputs, Mlp.LOSS, params), Mlp.LOSS, params, 1e-12, 1e-12, "");
     }
   }
 
@@ -74,16 +74,17 @@ class DataParallelTest {
     try (DataParallel parallel = DataParallel.of(sd, 2)) {
       for (int step = 0; step < 3; step++) {
         OutAndGrad expected = Gradients.of(sd, inputs, List.of(Llama.LOSS), params);
-        assertSame(expected, parallel.gradients(inputs, Llama.LOSS, params), Llama.LOSS, params, 1e-5,
-            ", step " + step);
+        SameGradients.assertSame(expected, parallel.gradients(inputs, Llama.LOSS, params), Llama.LOSS, params, 1e-5,
+            1e-5, ", step " + step);
         for (String p : params) { // a plain SGD step on the original: the replica must see the new weights
           sd.getArrForVarName(p).subi(expected.getGradients().get(p).mul(1e-1));
         }
       }
       String w = "model.layers.1.mlp.down_proj.weight"; // a weight array replaced, as a merge or a load does
       sd.setArrayForVariable(w, sd.getArrForVarName(w).mul(3));
-      assertSame(Gradients.of(sd, inputs, List.of(Llama.LOSS), params), parallel.gradients(inputs, Llama.LOSS, params),
-          Llama.LOSS, params, 1e-5, " after a weight array was replaced");
+      SameGradients.assertSame(Gradients.of(sd, inputs, List.of(Llama.LOSS), params),
+          parallel.gradients(inputs, Llama.LOSS, params), Llama.LOSS, params, 1e-5, 1e-5,
+          " after a weight array was replaced");
     }
   }
 
@@ -129,20 +130,6 @@ class DataParallelTest {
     parallel.close();
     assertThrows(IllegalStateException.class,
         () -> parallel.gradients(Graphs.batches(sd, 1, 1, 4).get(0).inputs(), Mlp.LOSS, List.of("head.weight")));
-  }
-
-  private static void assertSame(OutAndGrad expected, OutAndGrad actual, String loss, List<String> params,
-      double tolerance, String where) {
-    assertEquals(expected.getOutputs().get(loss).getDouble(0), actual.getOutputs().get(loss).getDouble(0),
-        tolerance, "loss" + where);
-    assertEquals(params.size(), actual.getGradients().size(), "gradients" + where);
-    for (String p : params) {
-      INDArray want = expected.getGradients().get(p);
-      INDArray got = actual.getGradients().get(p);
-      double scale = Math.max(1e-3, want.norm2Number().doubleValue());
-      assertTrue(want.sub(got).norm2Number().doubleValue() / scale < tolerance,
-          p + where + ": " + want.sub(got).norm2Number() + " against ‖g‖ " + scale);
-    }
   }
 
   /** {@code rows} sequences of {@code length} random tokens, no padding, labels = the ids (a causal LM batch). */
