@@ -6,7 +6,6 @@ import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
 import dev.peft4j.fourierft.FourierFtConfig;
-import dev.peft4j.dora.DoraConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.ia3.Ia3Config;
@@ -59,10 +58,10 @@ public final class Peft {
 
   /**
    * DoRA of rank {@code r}: a trained magnitude per output feature times the normalised direction of the weight plus
-   * a rank-r update; the options are LoRA's.
+   * a rank-r update; short for {@code lora(r).useDora()}, so the options are LoRA's.
    */
-  public static DoraConfig.Builder dora(int r) {
-    return DoraConfig.builder(r);
+  public static LoraConfig.Builder dora(int r) {
+    return LoraConfig.builder(r).useDora();
   }
 
   /**
@@ -223,7 +222,7 @@ public final class Peft {
     JsonElement type = json.get("peft_type");
     String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
     return switch (peftType == null ? "" : peftType) {
-      case "LORA" -> usesDora(json) ? DoraConfig.fromHf(json, ignored) : LoraConfig.fromHf(json, ignored);
+      case "LORA" -> LoraConfig.fromHf(json, ignored);
       case "ADALORA" -> AdaLoraConfig.fromHf(json, ignored);
       case "IA3" -> Ia3Config.fromHf(json, ignored);
       case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
@@ -240,12 +239,6 @@ public final class Peft {
       default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
           peftType, LOADABLE));
     };
-  }
-
-  /** Hugging Face PEFT writes DoRA as a LoRA adapter with {@code "use_dora": true}. */
-  private static boolean usesDora(JsonObject json) {
-    JsonElement useDora = json.get("use_dora");
-    return useDora != null && !useDora.isJsonNull() && useDora.getAsBoolean();
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);

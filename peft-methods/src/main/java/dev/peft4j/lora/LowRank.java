@@ -21,9 +21,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *   x: [n, in]   A: [in, r] (Kaiming-uniform)   B: [r, out] (zero)   update: [n, out]
  * </pre>
  * Built inside the caller's {@link GraphRewriter#capture}; the caller adds the update to the module's output (LoRA)
- * or rescales it first (DoRA). Public only so that {@code dev.peft4j.dora} can build on it; not part of the API.
+ * or rescales it first (DoRA). Package-private: LoRA's and DoRA's own.
  */
-public final class LowRank {
+final class LowRank {
 
   private final String a;
   private final String b;

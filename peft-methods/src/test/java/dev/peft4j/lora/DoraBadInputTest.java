@@ -1,4 +1,4 @@
-package dev.peft4j.dora;
+package dev.peft4j.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,7 +8,6 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
-import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.testing.Refusals;
 import dev.peft4j.testing.ToyModels;
 import java.util.HashSet;
@@ -80,14 +79,14 @@ class DoraBadInputTest {
   void configsFromHuggingFaceAreRoutedByUseDora() {
     JsonObject json = JsonParser.parseString("{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, "
         + "\"target_modules\": [\"head\"], \"use_dora\": false}").getAsJsonObject();
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> DoraConfig.fromHf(json, new HashSet<>()));
-    assertTrue(e.getMessage().contains("use_dora"), e.getMessage());
+    LoraConfig lora = LoraConfig.fromHf(json, new HashSet<>());
+    assertEquals(Peft.lora(2).alpha(4).target("head").build(), lora);
+    assertTrue(lora.newAdapter("x") instanceof Lora);
     json.addProperty("use_dora", true);
-    e = assertThrows(IllegalArgumentException.class, () -> LoraConfig.fromHf(json, new HashSet<>()));
-    assertTrue(e.getMessage().contains("use_dora"), e.getMessage());
-    DoraConfig dora = DoraConfig.fromHf(json, new HashSet<>());
+    LoraConfig dora = LoraConfig.fromHf(json, new HashSet<>());
     assertEquals(Peft.dora(2).alpha(4).target("head").build(), dora);
+    assertEquals(Peft.lora(2).useDora().alpha(4).target("head").build(), dora);
+    assertTrue(dora.newAdapter("x") instanceof Dora);
     assertEquals(true, dora.toHfConfig().get("use_dora"));
     assertEquals(false, Peft.lora(2).alpha(4).target("head").build().toHfConfig().get("use_dora"));
   }

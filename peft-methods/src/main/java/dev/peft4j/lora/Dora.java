@@ -1,4 +1,4 @@
-package dev.peft4j.dora;
+package dev.peft4j.lora;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
@@ -7,7 +7,6 @@ import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
-import dev.peft4j.lora.LowRank;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -34,10 +33,10 @@ import org.nd4j.linalg.api.ops.impl.controlflow.compat.StopGradient;
  * {@code lora_magnitude_vector} and the ops of the norm, the rescaling and the sum. Every reader of the module's
  * output reads the sum instead; disabling points them back (the branch stays, unread).
  *
- * @see DoraConfig
+ * @see LoraConfig#useDora()
  * @see <a href="https://arxiv.org/abs/2402.09353">Liu et al. 2024, DoRA: Weight-Decomposed Low-Rank Adaptation</a>
  */
-public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
+public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
 
   /**
    * One adapted linear layer; {@code baseProductOp} multiplies {@code (g − 1)} by x·W, read from {@code baseProduct}
@@ -53,7 +52,7 @@ public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
   /** By weight name, while merged: what {@link #unmerge()} needs to restore the weights exactly. */
   private final Map<String, Kept> unmerged = new HashMap<>();
 
-  Dora(String name, DoraConfig config) {
+  Dora(String name, LoraConfig config) {
     super(name, config);
   }
 
@@ -73,7 +72,7 @@ public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
   }
 
   private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
-    DoraConfig config = config();
+    LoraConfig config = config();
     DataType dataType = sameDiff.getVariable(m.weight()).dataType();
     INDArray m0 = sameDiff.getArrForVarName(m.weight()).norm2(0).castTo(dataType);      // [out]: ‖W‖ per column
     LowRank[] branch = new LowRank[1];

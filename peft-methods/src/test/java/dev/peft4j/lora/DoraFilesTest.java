@@ -1,4 +1,4 @@
-package dev.peft4j.dora;
+package dev.peft4j.lora;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package dev.peft4j.dora;
+package dev.peft4j.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -69,7 +69,7 @@ class DoraTest {
     Random random = new Random(seed);
     SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
     Batch batch = Graphs.batches(sd, seed, 1, 5).get(0);
-    DoraConfig.Builder builder = Peft.dora(r).alpha(alpha).target("head").seed(seed);
+    LoraConfig.Builder builder = Peft.dora(r).alpha(alpha).target("head").seed(seed);
     if (rsLora) {
       builder.rsLora();
     }
@@ -79,7 +79,7 @@ class DoraTest {
     String hidden = GraphRewriter.of(sd).linearModule("head").input();
     Map<String, INDArray> out = sd.output(batch.inputs(), hidden, Mlp.LOGITS);
     double s = rsLora ? alpha / Math.sqrt(r) : alpha / r;
-    assertEquals(s, ((DoraConfig) model.adapter("default").config()).scaling(), 1e-12);
+    assertEquals(s, ((LoraConfig) model.adapter("default").config()).scaling(), 1e-12);
     INDArray expected = direct(out.get(hidden), sd.getArrForVarName("head.weight"), sd.getArrForVarName("head.bias"),
         sd.getArrForVarName(A), sd.getArrForVarName(B), sd.getArrForVarName(M), s);
     double error = Graphs.relativeError(out.get(Mlp.LOGITS), expected);
