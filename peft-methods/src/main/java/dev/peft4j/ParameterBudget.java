@@ -262,6 +262,32 @@ public final class ParameterBudget {
 
   // ------------------------------------------------------------------------------------------------ methods
 
+  /**
+   * The closed-form trainable count of {@code config} on this shape: its method's formula (registered in
+   * {@link PeftMethods}) plus its modules to save.
+   *
+   * @throws IllegalArgumentException if the closed form cannot express the config (regex targets, a custom placement,
+   *     a module to save other than the head), naming what it cannot
+   */
+  public long count(AdapterConfig config) {
+    return PeftMethods.of(config).count(this, config) + modulesToSave(config.modulesToSave());
+  }
+
+  /**
+   * Modules trained in full beside an adapter: the head ({@code classifier} or the untied {@code lm_head}) is the
+   * one module the budget knows.
+   *
+   * @throws IllegalArgumentException naming a module that is not this shape's head
+   */
+  public long modulesToSave(List<String> modules) {
+    if (modules.isEmpty()) {
+      return 0;
+    }
+    checkArgument(head != null && modules.stream().allMatch(m -> matches(head, m)),
+        "the budget knows the head (%s) as a module to save, not %s", head, modules);
+    return headOnly();
+  }
+
   /** LoRA of rank {@code r}: Σ r·(in + out) over the targets. */
   public long lora(int r, String... targets) {
     checkArgument(r > 0, "r must be > 0, got %s", r);

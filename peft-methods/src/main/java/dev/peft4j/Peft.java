@@ -1,7 +1,5 @@
 package dev.peft4j;
 
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
 import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
@@ -179,10 +177,8 @@ public final class Peft {
     return PTuningConfig.builder(numVirtualTokens);
   }
 
-  /** The {@code peft_type} values {@link #load} reads. */
-  public static final Set<String> LOADABLE = Set.of("LORA", "ADALORA", "IA3", "BOTTLENECK", "HYBRID", "VERA",
-      "FOURIERFT", "PROMPT_TUNING", "PREFIX_TUNING", "P_TUNING", BitFitConfig.PEFT_TYPE, LnTuningConfig.PEFT_TYPE,
-      LinearProbeConfig.PEFT_TYPE, FullFineTuningConfig.PEFT_TYPE);
+  /** The {@code peft_type} values {@link #load} reads: those of {@link PeftMethods}. */
+  public static final Set<String> LOADABLE = PeftMethods.peftTypes();
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
@@ -202,7 +198,7 @@ public final class Peft {
     Set<String> ignored = new TreeSet<>();
     AdapterConfig config;
     try {
-      config = configFromHf(read.config(), ignored);
+      config = PeftMethods.read(read.config(), ignored);
     } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
       throw new IOException(dir.resolve(AdapterFiles.CONFIG) + ": " + e.getMessage(), e);
     }
@@ -210,35 +206,6 @@ public final class Peft {
       LOG.warn("{}: ignoring fields peft4j does not know: {}", dir.resolve(AdapterFiles.CONFIG), ignored);
     }
     return model.addAdapter(name, config, read.tensors());
-  }
-
-  /**
-   * The config an {@code adapter_config.json} describes, by its {@code peft_type} (a {@code LORA} with
-   * {@code "use_dora": true} is DoRA); unknown fields go to {@code ignored}. Also reads the parts of a hybrid.
-   *
-   * @throws IllegalArgumentException naming the field, or the peft_type if it is not one of {@link #LOADABLE}
-   */
-  static AdapterConfig configFromHf(JsonObject json, Set<String> ignored) {
-    JsonElement type = json.get("peft_type");
-    String peftType = type == null || type.isJsonNull() ? null : type.getAsString();
-    return switch (peftType == null ? "" : peftType) {
-      case "LORA" -> LoraConfig.fromHf(json, ignored);
-      case "ADALORA" -> AdaLoraConfig.fromHf(json, ignored);
-      case "IA3" -> Ia3Config.fromHf(json, ignored);
-      case "BOTTLENECK" -> BottleneckConfig.fromHf(json, ignored);
-      case BitFitConfig.PEFT_TYPE -> BitFitConfig.fromHf(json, ignored);
-      case LnTuningConfig.PEFT_TYPE -> LnTuningConfig.fromHf(json, ignored);
-      case LinearProbeConfig.PEFT_TYPE -> LinearProbeConfig.fromHf(json, ignored);
-      case FullFineTuningConfig.PEFT_TYPE -> FullFineTuningConfig.fromHf(json, ignored);
-      case "VERA" -> VeraConfig.fromHf(json, ignored);
-      case "FOURIERFT" -> FourierFtConfig.fromHf(json, ignored);
-      case "HYBRID" -> HybridConfig.fromHf(json, ignored, Peft::configFromHf);
-      case "PROMPT_TUNING" -> PromptTuningConfig.fromHf(json, ignored);
-      case "PREFIX_TUNING" -> PrefixTuningConfig.fromHf(json, ignored);
-      case "P_TUNING" -> PTuningConfig.fromHf(json, ignored);
-      default -> throw new IllegalArgumentException(String.format("peft_type '%s' is not supported; supported: %s",
-          peftType, LOADABLE));
-    };
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);
