@@ -4,14 +4,10 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.model.BertConfig;
 import dev.peft4j.model.LlamaConfig;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -146,12 +142,6 @@ public final class ParameterBudget {
     }
   }
 
-  /** One linear layer of the model. */
-  private record Linear(String name, long in, long out, boolean bias) {
-    long parameters() {
-      return in * out + (bias ? out : 0);
-    }
-  }
 
   /**
    * A training-memory estimate in bytes.
@@ -181,47 +171,12 @@ public final class ParameterBudget {
     }
   }
 
-  private static final Pattern LAYER = Pattern.compile("\\.(?:layer|layers)\\.(\\d+)\\.");
-
   private final Shape shape;
-  private final List<Linear> linears;  // every linear layer, head last
-  private final String head;           // the head module, or null
+  private final LinearLayers linears;
 
   private ParameterBudget(Shape shape) {
     this.shape = shape;
-    this.linears = new ArrayList<>();
-    long h = shape.hidden();
-    long q = (long) shape.heads() * shape.headDim();
-    long kv = (long) shape.kvHeads() * shape.headDim();
-    for (int i = 0; i < shape.layers(); i++) {
-      if (shape.architecture() == Architecture.BERT) {
-        String p = "encoder.layer." + i + ".";
-        linears.add(new Linear(p + "attention.self.query", h, h, shape.qkvBias()));
-        linears.add(new Linear(p + "attention.self.key", h, h, shape.qkvBias()));
-        linears.add(new Linear(p + "attention.self.value", h, h, shape.qkvBias()));
-        linears.add(new Linear(p + "attention.output.dense", h, h, shape.biases()));
-        linears.add(new Linear(p + "intermediate.dense", h, shape.ffn(), shape.biases()));
-        linears.add(new Linear(p + "output.dense", shape.ffn(), h, shape.biases()));
-      } else {
-        String p = "model.layers." + i + ".";
-        linears.add(new Linear(p + "self_attn.q_proj", h, q, shape.qkvBias()));
-        linears.add(new Linear(p + "self_attn.k_proj", h, kv, shape.qkvBias()));
-        linears.add(new Linear(p + "self_attn.v_proj", h, kv, shape.qkvBias()));
-        linears.add(new Linear(p + "self_attn.o_proj", q, h, false));
-        linears.add(new Linear(p + "mlp.gate_proj", h, shape.ffn(), shape.biases()));
-        linears.add(new Linear(p + "mlp.up_proj", h, shape.ffn(), shape.biases()));
-        linears.add(new Linear(p + "mlp.down_proj", shape.ffn(), h, shape.biases()));
-      }
-    }
-    if (shape.labels() > 0) {
-      head = "classifier";
-      linears.add(new Linear(head, h, shape.labels(), true));
-    } else if (shape.architecture() == Architecture.LLAMA && !shape.tiedHead()) {
-      head = "lm_head";
-      linears.add(new Linear(head, h, shape.vocab(), false));
-    } else {
-      head = null;
-    }
+    this.linears = new LinearLayers(shape);
   }
 
   /** The budget of a model of shape {@code shape}. */
@@ -238,7 +193,7 @@ public final class ParameterBudget {
 
   /** Every parameter of the model: embeddings, linear layers, norms and head. */
   public long totalParameters() {
-    return embeddingParameters() + positionParameters() + linears.stream().mapToLong(Linear::parameters).sum() + normParameters();
+    return embeddingParameters() + positionParameters() + linears.parameters() + normParameters();
   }
 
   /** The embedding tables an embedding lookup reads (word and token-type tables; Llama's embed_tokens). */
@@ -283,7 +238,8 @@ public final class ParameterBudget {
     if (modules.isEmpty()) {
       return 0;
     }
-    checkArgument(head != null && modules.stream().allMatch(m -> matches(head, m)),
+    String head = linears.head();
+    checkArgument(head != null && modules.stream().allMatch(m -> LinearLayers.matches(head, m)),
         "the budget knows the head (%s) as a module to save, not %s", head, modules);
     return headOnly();
   }
@@ -291,39 +247,39 @@ public final class ParameterBudget {
   /** LoRA of rank {@code r}: Σ r·(in + out) over the targets. */
   public long lora(int r, String... targets) {
     checkArgument(r > 0, "r must be > 0, got %s", r);
-    return select(targets).stream().mapToLong(l -> r * (l.in() + l.out())).sum();
+    return linears.select(targets).stream().mapToLong(l -> r * (l.in() + l.out())).sum();
   }
 
   /** DoRA of rank {@code r}: LoRA plus a magnitude vector of {@code out} per target. */
   public long dora(int r, String... targets) {
-    return lora(r, targets) + select(targets).stream().mapToLong(Linear::out).sum();
+    return lora(r, targets) + linears.select(targets).stream().mapToLong(LinearLayers.Linear::out).sum();
   }
 
   /** AdaLoRA of initial rank {@code r}: P, Λ and Q, r·(in + out + 1) per target (before any pruning). */
   public long adaLora(int r, String... targets) {
-    return lora(r, targets) + (long) r * select(targets).size();
+    return lora(r, targets) + (long) r * linears.select(targets).size();
   }
 
   /** IA³: a vector of {@code out} per target, of {@code in} for the targets among {@code feedforward}. */
   public long ia3(List<String> targets, List<String> feedforward) {
     Set<String> ff = new LinkedHashSet<>();
     if (!feedforward.isEmpty()) {
-      select(feedforward.toArray(String[]::new)).forEach(l -> ff.add(l.name()));
+      linears.select(feedforward.toArray(String[]::new)).forEach(l -> ff.add(l.name()));
     }
-    return select(targets.toArray(String[]::new)).stream().mapToLong(l -> ff.contains(l.name()) ? l.in() : l.out())
-        .sum();
+    return linears.select(targets.toArray(String[]::new)).stream()
+        .mapToLong(l -> ff.contains(l.name()) ? l.in() : l.out()).sum();
   }
 
   /** VeRA of rank {@code r}: the vectors d ({@code r}) and b ({@code out}) per target; A and B are frozen. */
   public long vera(int r, String... targets) {
     checkArgument(r > 0, "r must be > 0, got %s", r);
-    return select(targets).stream().mapToLong(l -> r + l.out()).sum();
+    return linears.select(targets).stream().mapToLong(l -> r + l.out()).sum();
   }
 
   /** FourierFT: {@code nFrequency} spectral coefficients per target. */
   public long fourierFt(int nFrequency, String... targets) {
     checkArgument(nFrequency > 0, "n_frequency must be > 0, got %s", nFrequency);
-    return (long) nFrequency * select(targets).size();
+    return (long) nFrequency * linears.select(targets).size();
   }
 
   /** Bottleneck adapters of width {@code size} with biases: (2·H·b + b + H) per adapter. */
@@ -365,12 +321,14 @@ public final class ParameterBudget {
 
   /** BitFit on every linear layer: Σ out over those with a bias. */
   public long bitFit() {
-    return linears.stream().filter(Linear::bias).mapToLong(Linear::out).sum();
+    return linears.all().stream().filter(LinearLayers.Linear::bias)
+        .mapToLong(LinearLayers.Linear::out).sum();
   }
 
   /** BitFit on the targets: Σ out over those with a bias. */
   public long bitFit(String... targets) {
-    return select(targets).stream().filter(Linear::bias).mapToLong(Linear::out).sum();
+    return linears.select(targets).stream().filter(LinearLayers.Linear::bias)
+        .mapToLong(LinearLayers.Linear::out).sum();
   }
 
   /** LN tuning on every norm layer: 2H per LayerNorm, H per RMSNorm (headDim for q_norm/k_norm). */
@@ -384,11 +342,11 @@ public final class ParameterBudget {
    * @throws IllegalStateException if the shape has no head (an encoder without classifier, a tied lm_head)
    */
   public long headOnly() {
-    if (head == null) {
+    if (linears.head() == null) {
       throw new IllegalStateException("this shape has no trainable head: add a classifier with withClassifier(n), "
           + "or untie the lm_head");
     }
-    return linears.get(linears.size() - 1).parameters();
+    return linears.all().get(linears.all().size() - 1).parameters();
   }
 
   /** Full fine-tuning: every parameter but the embedding tables (word and token-type; Llama's embed_tokens). */
@@ -425,34 +383,5 @@ public final class ParameterBudget {
     long activations = tokens * (perTokenPerLayer * shape.layers() + logits);
     return new Memory(totalParameters() * bytes, trainable * bytes, trainable * bytes, 2 * trainable * bytes,
         activations * bytes);
-  }
-
-  // ------------------------------------------------------------------------------------------------ targets
-
-  /**
-   * The linear layers {@code targets} select, HF's way; {@code "all-linear"} is every one but the head.
-   *
-   * @throws IllegalArgumentException naming the entries that match nothing and listing layer 0's modules
-   */
-  private List<Linear> select(String... targets) {
-    checkArgument(targets != null && targets.length > 0, "at least one target module is needed");
-    if (targets.length == 1 && targets[0].equals(Targets.ALL_LINEAR)) {
-      return linears.stream().filter(l -> !l.name().equals(head)).toList();
-    }
-    List<String> unmatched = Arrays.stream(targets)
-        .filter(t -> linears.stream().noneMatch(l -> matches(l.name(), t))).toList();
-    checkArgument(unmatched.isEmpty(), "target modules %s match no linear layer of this %s shape; layer 0 and "
-        + "the head have: %s", unmatched, shape.architecture(), linears.stream().map(Linear::name)
-        .filter(n -> !layerIndexAbove0(n)).toList());
-    return linears.stream().filter(l -> Arrays.stream(targets).anyMatch(t -> matches(l.name(), t))).toList();
-  }
-
-  private static boolean layerIndexAbove0(String name) {
-    Matcher m = LAYER.matcher(name);
-    return m.find() && Integer.parseInt(m.group(1)) > 0;
-  }
-
-  private static boolean matches(String module, String entry) {
-    return module.equals(entry) || module.endsWith("." + entry);
   }
 }
