@@ -4,21 +4,31 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import dev.peft4j.io.JsonFields;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
-/** A {@code config.json}, read with errors that name the file and the field. */
+/**
+ * A {@code config.json}: the typed reads of {@link JsonFields}, with errors as {@link IOException}s that name the file
+ * and the field.
+ */
 final class JsonConfig {
 
+  /** One read of {@link JsonFields}. */
+  @FunctionalInterface
+  private interface Read<T> {
+    T from(JsonFields fields);
+  }
+
   private final Path file;
-  private final JsonObject root;
+  private final JsonFields fields;
 
   private JsonConfig(Path file, JsonObject root) {
     this.file = file;
-    this.root = root;
+    this.fields = JsonFields.of(root);
   }
 
   static JsonConfig read(Path file) throws IOException {
@@ -55,87 +65,59 @@ final class JsonConfig {
   }
 
   void requireString(String field, String expected) throws IOException {
-    if (root.has(field) && !expected.equals(string(field))) {
+    if (has(field) && !expected.equals(string(field))) {
       throw new IOException(String.format("%s: %s '%s' is not supported; only '%s'", file, field, string(field),
           expected));
     }
   }
 
   boolean has(String field) {
-    return root.has(field) && !root.get(field).isJsonNull();
+    return fields.has(field);
   }
 
   String string(String field) throws IOException {
-    return primitive(field).getAsString();
+    return read(f -> f.requiredString(field));
   }
 
   int integer(String field) throws IOException {
-    JsonElement e = primitive(field);
-    try {
-      return e.getAsInt();
-    } catch (NumberFormatException ex) {
-      throw new IOException(String.format("%s: field '%s' must be an integer, got %s", file, field, e));
+    if (!has(field)) {
+      throw new IOException(String.format("%s: missing field '%s'", file, field));
     }
+    return read(f -> f.integer(field, 0));
   }
 
   int integer(String field, int fallback) throws IOException {
-    return has(field) ? integer(field) : fallback;
+    return read(f -> f.integer(field, fallback));
   }
 
   double number(String field, double fallback) throws IOException {
-    if (!has(field)) {
-      return fallback;
-    }
-    JsonElement e = primitive(field);
-    try {
-      return e.getAsDouble();
-    } catch (NumberFormatException ex) {
-      throw new IOException(String.format("%s: field '%s' must be a number, got %s", file, field, e));
-    }
+    return read(f -> f.number(field, fallback));
   }
 
   boolean bool(String field, boolean fallback) throws IOException {
-    return has(field) ? primitive(field).getAsBoolean() : fallback;
+    return read(f -> f.bool(field, fallback));
   }
 
   /** Whether {@code field} holds a JSON object. */
   boolean isObject(String field) {
-    return has(field) && root.get(field).isJsonObject();
+    return has(field) && fields.get(field).isJsonObject();
   }
 
   /** {@code field.key} as a string, or null when the field is no object or the key is absent or null. */
-  String nestedString(String field, String key) {
-    if (!isObject(field)) {
-      return null;
-    }
-    JsonElement value = root.getAsJsonObject(field).get(key);
-    return value == null || value.isJsonNull() ? null : value.getAsString();
+  String nestedString(String field, String key) throws IOException {
+    return isObject(field) ? read(f -> JsonFields.of(f.object(field)).string(key, null)) : null;
   }
 
   /** {@code field.key} as a number, or {@code fallback} when absent. */
   double nestedNumber(String field, String key, double fallback) throws IOException {
-    if (!has(field) || !root.get(field).isJsonObject()) {
-      return fallback;
-    }
-    JsonElement value = root.getAsJsonObject(field).get(key);
-    if (value == null || value.isJsonNull()) {
-      return fallback;
-    }
-    try {
-      return value.getAsDouble();
-    } catch (NumberFormatException | UnsupportedOperationException e) {
-      throw new IOException(String.format("%s: field '%s.%s' must be a number, got %s", file, field, key, value));
-    }
+    return isObject(field) ? read(f -> JsonFields.of(f.object(field)).number(key, fallback)) : fallback;
   }
 
-  private JsonElement primitive(String field) throws IOException {
-    if (!has(field)) {
-      throw new IOException(String.format("%s: missing field '%s'", file, field));
+  private <T> T read(Read<T> read) throws IOException {
+    try {
+      return read.from(fields);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(file + ": " + e.getMessage(), e);
     }
-    JsonElement e = root.get(field);
-    if (!e.isJsonPrimitive()) {
-      throw new IOException(String.format("%s: field '%s' must be a single value, got %s", file, field, e));
-    }
-    return e;
   }
 }
