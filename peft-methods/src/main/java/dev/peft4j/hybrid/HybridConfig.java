@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.function.BiFunction;
 import java.util.stream.IntStream;
@@ -96,11 +97,15 @@ public record HybridConfig(List<AdapterConfig> parts, List<String> modulesToSave
         + ModulesToSave.parameterCount(sameDiff, modulesToSave);
   }
 
-  /** {@code peft_type: "HYBRID"}, {@code parts} (the list of the parts' own configs, in order), modules to save. */
+  /**
+   * {@code peft_type: "HYBRID"}, {@code parts} (the list of the parts' own configs, in order, each with its keys
+   * sorted as the file's top level is, so that the file does not depend on the order in which a config fills its
+   * map) and the modules to save.
+   */
   @Override
   public Map<String, Object> toHfConfig() {
     Map<String, Object> hf = HfConfig.of(peftType());
-    hf.put("parts", parts.stream().map(AdapterConfig::toHfConfig).toList());
+    hf.put("parts", parts.stream().map(p -> new TreeMap<>(p.toHfConfig())).toList());
     HfConfig.putModulesToSave(hf, modulesToSave);
     return hf;
   }
