@@ -1,5 +1,8 @@
 package dev.peft4j.bitfit;
 
+import static com.google.common.base.Preconditions.checkArgument;
+
+import dev.peft4j.Targets;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.selective.SelectiveAdapter;
@@ -20,6 +23,36 @@ public final class BitFit extends SelectiveAdapter<BitFitConfig> {
 
   @Override
   protected List<String> select(SameDiff sameDiff, GraphRewriter g) {
-    return config().select(g).stream().map(LinearModule::bias).toList();
+    return chosenLayers(config(), g).stream().map(LinearModule::bias).toList();
+  }
+
+  /**
+   * The linear layers whose bias trains, in graph order: the targeted ones (every linear layer by default) that have
+   * a bias, without the modules to save (trained in full anyway).
+   *
+   * @throws IllegalArgumentException if no linear layer of the graph has a bias (the Llama/Qwen family), if a
+   *     target named explicitly has no bias (listing the layers that have one), or if nothing is left
+   */
+  static List<LinearModule> chosenLayers(BitFitConfig config, GraphRewriter g) {
+    List<LinearModule> all = g.linearModules();
+    List<String> withBias = all.stream().filter(LinearModule::hasBias).map(LinearModule::name).toList();
+    checkArgument(!withBias.isEmpty(), "BitFit trains the biases of linear layers, but this model's linear layers "
+        + "have no biases (e.g. the Llama/Qwen family); linear layers: %s. Train norm layers with "
+        + "Peft.lnTuning() or use Peft.lora(...) instead", all.stream().map(LinearModule::name).toList());
+    Targets targets = config.targetsAllLinearLayers() ? null : config.targets();
+    List<LinearModule> targeted = targets == null ? all : targets.selectLinear(g, "BitFit");
+    if (targets != null && targets.regex().isEmpty() && !targets.isAllLinear()) {
+      List<String> biasFree = targeted.stream().filter(m -> !m.hasBias()).map(LinearModule::name).toList();
+      checkArgument(biasFree.isEmpty(), "BitFit target modules %s have no bias (they use no bias parameter); "
+          + "linear layers with a bias: %s", biasFree, withBias);
+    }
+    List<String> modulesToSave = config.modulesToSave();
+    List<LinearModule> chosen = targeted.stream().filter(LinearModule::hasBias)
+        .filter(m -> modulesToSave.stream().noneMatch(s -> m.name().equals(s) || m.name().endsWith("." + s)))
+        .toList();
+    checkArgument(!chosen.isEmpty(), "BitFit: none of the targeted linear layers %s has a bias outside "
+        + "modules_to_save %s; linear layers with a bias: %s", targeted.stream().map(LinearModule::name).toList(),
+        modulesToSave, withBias);
+    return chosen;
   }
 }
