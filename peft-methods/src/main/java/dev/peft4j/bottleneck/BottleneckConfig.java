@@ -11,7 +11,6 @@ import dev.peft4j.HfConfig;
 import dev.peft4j.ModulesToSave;
 import dev.peft4j.Targets;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.LinearModule;
 import dev.peft4j.io.JsonFields;
 import java.util.List;
 import java.util.Locale;
