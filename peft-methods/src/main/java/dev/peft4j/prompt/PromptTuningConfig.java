@@ -26,16 +26,17 @@ import org.nd4j.autodiff.samediff.SameDiff;
  *     .apply(bert);
  * }</pre>
  *
- * @param init          how the prompt table starts (default {@link PromptInit#RANDOM})
- * @param initText      the text of a {@link PromptInit#TEXT} init (HF's {@code prompt_tuning_init_text}), or null
- * @param tokenizer     HF's {@code tokenizer_name_or_path}, required with a TEXT init, or null
- * @param tokenDim      HF's {@code token_dim} read from a file, checked against the model; null otherwise
- * @param inferenceMode whether this config describes a saved adapter (read from a file): its prompt starts at zero
- *                      because its weights are loaded next, as HF skips the init in inference mode
- * @param seed          seed of the RANDOM and SAMPLE_VOCAB inits
+ * @param init             how the prompt table starts (default {@link PromptInit#RANDOM})
+ * @param initText         the text of a {@link PromptInit#TEXT} init (HF's {@code prompt_tuning_init_text}), or null
+ * @param initTextTokenIds the token ids of the init text; empty for other inits and for a config read from a file
+ * @param tokenizer        HF's {@code tokenizer_name_or_path}, required with a TEXT init, or null
+ * @param tokenDim         HF's {@code token_dim} read from a file, checked against the model; null otherwise
+ * @param inferenceMode    whether this config describes a saved adapter (read from a file): its prompt starts at
+ *                         zero because its weights are loaded next, as HF skips the init in inference mode
+ * @param seed             seed of the RANDOM and SAMPLE_VOCAB inits
  * @see PromptTuning
  */
-public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String initText, long[] initTokenIds,
+public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String initText, List<Long> initTextTokenIds,
     String tokenizer, Integer tokenDim, boolean inferenceMode, List<String> modulesToSave, long seed)
     implements AdapterConfig {
 
@@ -53,12 +54,12 @@ public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String i
   public PromptTuningConfig {
     PromptLearning.checkNumVirtualTokens(numVirtualTokens);
     Objects.requireNonNull(init, "init");
-    initTokenIds = initTokenIds == null ? new long[0] : initTokenIds.clone();
+    initTextTokenIds = List.copyOf(initTextTokenIds);
     if (init == PromptInit.TEXT) {
       checkArgument(initText != null, "prompt_tuning_init TEXT needs prompt_tuning_init_text");
       checkArgument(tokenizer != null, "prompt_tuning_init TEXT needs a tokenizer (tokenizer_name_or_path), as "
           + "Hugging Face PEFT requires");
-      checkArgument(inferenceMode || initTokenIds.length > 0, "prompt_tuning_init TEXT needs the text's token ids");
+      checkArgument(inferenceMode || !initTextTokenIds.isEmpty(), "prompt_tuning_init TEXT needs the text's token ids");
     } else {
       checkArgument(tokenizer == null, "a tokenizer is only used with a TEXT init, not %s", init);
     }
@@ -82,10 +83,9 @@ public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String i
         + " virtual tokens enter at the input embeddings");
   }
 
-  /** The token ids of the init text ({@link PromptInit#TEXT}); empty otherwise, and for a config read from a file. */
-  @Override
+  /** {@link #initTextTokenIds()} as an array. */
   public long[] initTokenIds() {
-    return initTokenIds.clone();
+    return initTextTokenIds.stream().mapToLong(Long::longValue).toArray();
   }
 
   /** {@code n · H}, plus the modules to save. */
@@ -134,34 +134,11 @@ public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String i
     return new PromptTuning(adapterName, this);
   }
 
-  // the token ids are an array, which a record compares and prints by identity
-
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof PromptTuningConfig c && numVirtualTokens == c.numVirtualTokens && init == c.init
-        && Objects.equals(initText, c.initText) && Arrays.equals(initTokenIds, c.initTokenIds)
-        && Objects.equals(tokenizer, c.tokenizer) && Objects.equals(tokenDim, c.tokenDim)
-        && inferenceMode == c.inferenceMode && modulesToSave.equals(c.modulesToSave) && seed == c.seed;
-  }
-
-  @Override
-  public int hashCode() {
-    return Objects.hash(numVirtualTokens, init, initText, Arrays.hashCode(initTokenIds), tokenizer, tokenDim,
-        inferenceMode, modulesToSave, seed);
-  }
-
-  @Override
-  public String toString() {
-    return "PromptTuningConfig{numVirtualTokens=" + numVirtualTokens + ", init=" + init
-        + (initText == null ? "" : ", initText='" + initText + "'") + ", seed=" + seed
-        + (inferenceMode ? ", inferenceMode" : "") + ", modulesToSave=" + modulesToSave + "}";
-  }
-
   /** Builds a {@link PromptTuningConfig}; each option can be set once. */
   public static final class Builder extends PromptLearning.Builder<PromptTuningConfig, Builder> {
     private PromptInit init;
     private String initText;
-    private long[] initTokenIds;
+    private List<Long> initTextTokenIds = List.of();
     private String tokenizer;
 
     private Builder(int numVirtualTokens) {
@@ -196,7 +173,7 @@ public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String i
           + "virtual tokens; shorten it or use more virtual tokens", text, tokenIds.length, numVirtualTokens());
       this.init = PromptInit.TEXT;
       this.initText = text;
-      this.initTokenIds = tokenIds.clone();
+      this.initTextTokenIds = Arrays.stream(tokenIds).boxed().toList();
       return this;
     }
 
@@ -212,7 +189,7 @@ public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String i
     @Override
     public PromptTuningConfig build() {
       return new PromptTuningConfig(numVirtualTokens(), init == null ? PromptInit.RANDOM : init, initText,
-          initTokenIds, tokenizer, tokenDim(), inferenceMode(), modulesToSave(), seed());
+          initTextTokenIds, tokenizer, tokenDim(), inferenceMode(), modulesToSave(), seed());
     }
   }
 }
