@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.AbstractAdapter;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
+import dev.peft4j.bottleneck.BottleneckConfig.Placement;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
@@ -49,7 +50,7 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
 
   @Override
   protected void build(SameDiff sameDiff, GraphRewriter g) {
-    List<LinearModule> modules = config().select(g);
+    List<LinearModule> modules = select(config(), g);
     for (String keep : config().modulesToSave()) {
       for (LinearModule m : modules) {
         checkArgument(!m.name().equals(keep) && !m.name().endsWith("." + keep),
@@ -184,6 +185,46 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
       }
     }
   }
+
+  /**
+   * The linear modules the adapters of {@code c} go after, in graph order: the attention outputs (with
+   * {@code HOULSBY}) and the feed-forward outputs that are not attention outputs, each name given matching a module.
+   *
+   * @throws IllegalArgumentException listing the modules that exist, if a name given by the user matches no module
+   *     or none of a default list does; or if a matched module is not a linear layer
+   */
+  static List<LinearModule> select(BottleneckConfig c, GraphRewriter g) {
+    List<String> modules = g.moduleNames();
+    List<String> attentionModules = modules.stream().filter(m -> matchesAny(m, c.attentionOutput())).toList();
+    if (c.placement() == Placement.HOULSBY) {
+      requireMatches("attention-output", c.attentionOutputModules(), c.attentionOutput(), attentionModules, modules,
+          "attentionOutput(...), or place adapters after the feed-forward only with afterFfnOnly()");
+    }
+    List<String> ffnModules = modules.stream()
+        .filter(m -> matchesAny(m, c.ffnOutput()) && !attentionModules.contains(m)).toList();
+    requireMatches("feed-forward-output (attention outputs excepted)", c.ffnOutputModules(), c.ffnOutput(),
+        ffnModules, modules, "ffnOutput(...)");
+    return c.targets().selectLinear(g, "a bottleneck adapter");
+  }
+
+  private static void requireMatches(String what, List<String> given, List<String> inEffect, List<String> matched,
+      List<String> modules, String hint) {
+    if (given.isEmpty()) {
+      checkArgument(!matched.isEmpty(), "none of the default %s modules %s exists in this graph; name the modules "
+          + "after which adapters go with %s. Modules that exist: %s", what, inEffect, hint, modules);
+    } else {
+      List<String> unmatched = given.stream()
+          .filter(n -> matched.stream().noneMatch(m -> matchesAny(m, List.of(n)))).toList();
+      checkArgument(unmatched.isEmpty(), "%s modules %s not found in the graph. Modules that exist: %s", what,
+          unmatched, modules);
+    }
+  }
+
+  /** Hugging Face's list rule: the name equals an entry or ends with {@code "." + entry}. */
+  private static boolean matchesAny(String module, List<String> entries) {
+    return entries.stream().anyMatch(e -> module.equals(e) || module.endsWith("." + e));
+  }
+
 
   /**
    * The down-projection's init, {@code nn.Linear}'s default {@code kaiming_uniform_(a=√5)} on {@code [b, H]}:

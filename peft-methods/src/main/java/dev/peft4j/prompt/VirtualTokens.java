@@ -48,7 +48,8 @@ public final class VirtualTokens {
   }
 
   /**
-   * Checks that {@code sd} can take {@code n} virtual tokens, before anything is built.
+   * Checks that {@code sd} can take {@code n} virtual tokens (at the input embeddings, or as prefix tuning's keys and
+   * values), before anything is built.
    *
    * @throws IllegalArgumentException if the graph lacks the hooks, or n leaves no position for a real token
    * @throws IllegalStateException if another prompt-learning adapter is wired in
@@ -62,6 +63,19 @@ public final class VirtualTokens {
       checkState(!producer.startsWith("peft/"), "another prompt-learning adapter is wired into '%s' (op '%s'); "
           + "disable it first", hook, producer);
     }
+    return dims;
+  }
+
+  /**
+   * {@link #check(SameDiff, int, String)}, and that {@code tokenDim} (HF's {@code token_dim}, from a file) is the
+   * model's hidden size.
+   *
+   * @throws IllegalArgumentException if it is given and differs
+   */
+  public static Hooks.Dims check(SameDiff sd, int n, Integer tokenDim, String method) {
+    Hooks.Dims dims = check(sd, n, method);
+    checkArgument(tokenDim == null || tokenDim == dims.hidden(), "token_dim %s does not match the model's hidden "
+        + "size %s", tokenDim, dims.hidden());
     return dims;
   }
 

@@ -3,16 +3,15 @@ package dev.peft4j.ptuning;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.peft4j.Adapter;
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.ModulesToSave;
-import dev.peft4j.PeftModel;
 import dev.peft4j.Targets;
+import dev.peft4j.io.JsonFields;
 import dev.peft4j.model.Hooks;
+import dev.peft4j.prompt.PromptLearning;
 import dev.peft4j.prompt.VirtualTokens;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -26,9 +25,19 @@ import org.nd4j.autodiff.samediff.SameDiff;
  * PeftModel m = Peft.pTuning(20).encoderHiddenSize(128).apply(llama);
  * }</pre>
  *
+ * @param encoder           the prompt encoder (default {@link Encoder#MLP})
+ * @param encoderHiddenSize the encoder's hidden width; null for the model's hidden size (HF's default)
+ * @param encoderNumLayers  the LSTM encoder's layers (HF's {@code encoder_num_layers}, default 2)
+ * @param encoderDropout    HF's {@code encoder_dropout}, kept from a file and written back (0 otherwise)
+ * @param tokenDim          HF's {@code token_dim} read from a file, checked against the model; null otherwise
+ * @param inferenceMode     whether this config describes a saved adapter (read from a file): the prompt is then the
+ *                          plain {@code [n, H]} table of the encoder's output, loaded next, as HF builds it
+ * @param seed              seed of the initial values
  * @see PTuning
  */
-public final class PTuningConfig implements AdapterConfig {
+public record PTuningConfig(int numVirtualTokens, Encoder encoder, Integer encoderHiddenSize, int encoderNumLayers,
+    double encoderDropout, Integer tokenDim, boolean inferenceMode, List<String> modulesToSave, long seed)
+    implements AdapterConfig {
 
   /** The prompt encoder (Hugging Face's {@code encoder_reparameterization_type}). */
   public enum Encoder {
@@ -45,32 +54,19 @@ public final class PTuningConfig implements AdapterConfig {
   /** HF's default {@code encoder_num_layers} (used by its LSTM only). */
   static final int DEFAULT_ENCODER_LAYERS = 2;
 
-  private final int numVirtualTokens;
-  private final Encoder encoder;
-  private final Integer encoderHiddenSize;
-  private final int encoderNumLayers;
-  private final double encoderDropout;
-  private final long seed;
-  private final boolean inferenceMode;
-  private final Integer tokenDim;
-  private final List<String> modulesToSave;
-
-  private PTuningConfig(int numVirtualTokens, Encoder encoder, Integer encoderHiddenSize, int encoderNumLayers,
-      double encoderDropout, long seed, boolean inferenceMode, Integer tokenDim, List<String> modulesToSave) {
-    this.numVirtualTokens = numVirtualTokens;
-    this.encoder = encoder;
-    this.encoderHiddenSize = encoderHiddenSize;
-    this.encoderNumLayers = encoderNumLayers;
-    this.encoderDropout = encoderDropout;
-    this.seed = seed;
-    this.inferenceMode = inferenceMode;
-    this.tokenDim = tokenDim;
-    this.modulesToSave = modulesToSave;
+  /**
+   * @throws IllegalArgumentException for fewer than one virtual token, or if encoder_num_layers differs from 2 for
+   *     the MLP (HF ignores it with a warning; peft4j refuses what it would ignore) unless read from a file
+   */
+  public PTuningConfig {
+    PromptLearning.checkNumVirtualTokens(numVirtualTokens);
+    Objects.requireNonNull(encoder, "encoder");
+    checkArgument(encoder != Encoder.MLP || encoderNumLayers == DEFAULT_ENCODER_LAYERS || inferenceMode,
+        "encoder_num_layers %s: the MLP prompt encoder always has its fixed layers (as in HF)", encoderNumLayers);
+    modulesToSave = List.copyOf(modulesToSave);
   }
 
-  /**
-   * @throws IllegalArgumentException if {@code numVirtualTokens < 1}
-   */
+  /** @throws IllegalArgumentException if {@code numVirtualTokens < 1} */
   public static Builder builder(int numVirtualTokens) {
     return new Builder(numVirtualTokens);
   }
@@ -80,53 +76,15 @@ public final class PTuningConfig implements AdapterConfig {
     return "P_TUNING";
   }
 
-  /**
-   * None: P-tuning adapts no module; its virtual tokens enter at the input embeddings.
-   *
-   * @throws UnsupportedOperationException always
-   */
+  /** @throws UnsupportedOperationException always: P-tuning adapts no module */
   @Override
   public Targets targets() {
     throw new UnsupportedOperationException("P-tuning adapts no module: its " + numVirtualTokens
         + " virtual tokens enter at the input embeddings");
   }
 
-  public int numVirtualTokens() {
-    return numVirtualTokens;
-  }
-
-  public Encoder encoder() {
-    return encoder;
-  }
-
-  /** The MLP's hidden width; null for the model's hidden size (HF's default). */
-  public Integer encoderHiddenSize() {
-    return encoderHiddenSize;
-  }
-
-  public long seed() {
-    return seed;
-  }
-
-  /**
-   * Whether this config describes a saved adapter (HF's {@code inference_mode}, true in configs read from a file): the
-   * prompt is then the plain {@code [n, H]} table of the encoder's output, loaded next, as HF builds it.
-   */
-  public boolean inferenceMode() {
-    return inferenceMode;
-  }
-
-  @Override
-  public List<String> modulesToSave() {
-    return modulesToSave;
-  }
-
   int encoderHidden(Hooks.Dims dims) {
     return encoderHiddenSize == null ? dims.hidden() : encoderHiddenSize;
-  }
-
-  public int encoderNumLayers() {
-    return encoderNumLayers;
   }
 
   /**
@@ -154,77 +112,39 @@ public final class PTuningConfig implements AdapterConfig {
     return own + ModulesToSave.parameterCount(sameDiff, modulesToSave);
   }
 
-  /**
-   * Checks the config against the graph; called before anything is built.
-   *
-   */
+  /** Checks the config against the graph; called before anything is built. */
   Hooks.Dims check(SameDiff sd) {
-    Hooks.Dims dims = VirtualTokens.check(sd, numVirtualTokens, "P-tuning");
-    checkArgument(tokenDim == null || tokenDim == dims.hidden(), "token_dim %s does not match the model's hidden "
-        + "size %s", tokenDim, dims.hidden());
-    return dims;
+    return VirtualTokens.check(sd, numVirtualTokens, tokenDim, "P-tuning");
   }
 
   @Override
   public Map<String, Object> toHfConfig() {
-    Map<String, Object> hf = new LinkedHashMap<>();
-    hf.put("peft_type", peftType());
-    hf.put("task_type", null);
-    hf.put("inference_mode", true);
-    hf.put("num_virtual_tokens", numVirtualTokens);
-    hf.put("token_dim", tokenDim);
-    hf.put("num_transformer_submodules", 1);
-    hf.put("num_attention_heads", null);
-    hf.put("num_layers", null);
+    Map<String, Object> hf = PromptLearning.toHf(peftType(), numVirtualTokens, tokenDim, modulesToSave);
     hf.put("encoder_reparameterization_type", encoder.name());
     hf.put("encoder_hidden_size", encoderHiddenSize);
     hf.put("encoder_num_layers", encoderNumLayers);
     hf.put("encoder_dropout", encoderDropout);
-    hf.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
     return hf;
   }
 
-  private static final Set<String> KNOWN_FIELDS = Set.of("peft_type", "task_type", "inference_mode",
-      "num_virtual_tokens", "token_dim", "num_transformer_submodules", "num_attention_heads", "num_layers",
-      "encoder_reparameterization_type", "encoder_hidden_size", "encoder_num_layers", "encoder_dropout",
-      "modules_to_save", "base_model_name_or_path", "revision", "peft_version", "auto_mapping");
+  private static final Set<String> KNOWN_FIELDS = Set.of("encoder_reparameterization_type", "encoder_hidden_size",
+      "encoder_num_layers", "encoder_dropout");
 
   /**
    * A config from Hugging Face PEFT's {@code adapter_config.json} for P-tuning, in inference mode (the encoder's saved
    * output is loaded as the prompt); unknown fields are returned in {@code ignored}.
    *
-   * @throws IllegalArgumentException naming the field, for what peft4j does not implement
+   * @throws IllegalArgumentException naming the field, for a value of the wrong JSON type or one peft4j lacks
    */
   public static PTuningConfig fromHf(JsonObject json, Set<String> ignored) {
-    json.keySet().stream().filter(k -> !KNOWN_FIELDS.contains(k)).forEach(ignored::add);
-    Integer nv = optionalInt(json, "num_virtual_tokens");
-    checkArgument(nv != null, "num_virtual_tokens is missing");
-    Builder b = builder(nv);
-    b.tokenDim = optionalInt(json, "token_dim");
-    Integer submodules = optionalInt(json, "num_transformer_submodules");
-    checkArgument(submodules == null || submodules == 1, "num_transformer_submodules: %s is not supported (peft4j "
-        + "has no encoder-decoder models); only 1", submodules);
-    JsonElement type = json.get("encoder_reparameterization_type");
-    if (type != null && !type.isJsonNull()) {
-      b.encoder = Encoder.valueOf(type.getAsString());
-    }
-    b.encoderHiddenSize = optionalInt(json, "encoder_hidden_size");
-    b.encoderNumLayers = optionalInt(json, "encoder_num_layers");
-    JsonElement dropout = json.get("encoder_dropout");
-    if (dropout != null && !dropout.isJsonNull()) {
-      b.encoderDropout = dropout.getAsDouble();
-    }
-    JsonElement save = json.get("modules_to_save");
-    if (save != null && !save.isJsonNull()) {
-      b.modulesToSave(save.getAsJsonArray().asList().stream().map(JsonElement::getAsString).toArray(String[]::new));
-    }
-    b.inferenceMode = true;
+    JsonFields f = PromptLearning.read(json, ignored, KNOWN_FIELDS);
+    Builder b = builder(PromptLearning.numVirtualTokens(f)).readHf(f);
+    String encoder = f.string("encoder_reparameterization_type", null);
+    b.encoder = encoder == null ? null : Encoder.valueOf(encoder);
+    b.encoderHiddenSize = f.optionalInteger("encoder_hidden_size");
+    b.encoderNumLayers = f.optionalInteger("encoder_num_layers");
+    b.encoderDropout = f.number("encoder_dropout", 0.0);
     return b.build();
-  }
-
-  private static Integer optionalInt(JsonObject json, String field) {
-    JsonElement e = json.get(field);
-    return e == null || e.isJsonNull() ? null : e.getAsInt();
   }
 
   @Override
@@ -232,42 +152,15 @@ public final class PTuningConfig implements AdapterConfig {
     return new PTuning(adapterName, this);
   }
 
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof PTuningConfig c && numVirtualTokens == c.numVirtualTokens && encoder == c.encoder
-        && Objects.equals(encoderHiddenSize, c.encoderHiddenSize) && encoderNumLayers == c.encoderNumLayers
-        && encoderDropout == c.encoderDropout && seed == c.seed && inferenceMode == c.inferenceMode
-        && Objects.equals(tokenDim, c.tokenDim) && modulesToSave.equals(c.modulesToSave);
-  }
-
-  @Override
-  public int hashCode() {
-    return Objects.hash(numVirtualTokens, encoder, encoderHiddenSize, encoderNumLayers, encoderDropout, seed,
-        inferenceMode, tokenDim, modulesToSave);
-  }
-
-  @Override
-  public String toString() {
-    return "PTuningConfig{numVirtualTokens=" + numVirtualTokens + ", encoder=" + encoder + ", encoderHiddenSize="
-        + encoderHiddenSize + ", seed=" + seed + (inferenceMode ? ", inferenceMode" : "") + ", modulesToSave="
-        + modulesToSave + "}";
-  }
-
   /** Builds a {@link PTuningConfig}; each option can be set once. */
-  public static final class Builder {
-    private final int numVirtualTokens;
+  public static final class Builder extends PromptLearning.Builder<PTuningConfig, Builder> {
     private Encoder encoder;
     private Integer encoderHiddenSize;
     private Integer encoderNumLayers;
-    private Double encoderDropout;
-    private Long seed;
-    private boolean inferenceMode;
-    private Integer tokenDim;
-    private List<String> modulesToSave;
+    private double encoderDropout;
 
     private Builder(int numVirtualTokens) {
-      checkArgument(numVirtualTokens >= 1, "num_virtual_tokens must be ≥ 1, got %s", numVirtualTokens);
-      this.numVirtualTokens = numVirtualTokens;
+      super(numVirtualTokens);
     }
 
     /**
@@ -305,37 +198,12 @@ public final class PTuningConfig implements AdapterConfig {
       return this;
     }
 
-    /** Seed of the initial values; default 0. */
-    public Builder seed(long seed) {
-      checkState(this.seed == null, "seed was already set to %s", this.seed);
-      this.seed = seed;
-      return this;
-    }
-
-    /** Modules trained in full beside the prompt (e.g. a classification head); default none. */
-    public Builder modulesToSave(String... modules) {
-      checkState(modulesToSave == null, "modules to save were already set to %s", modulesToSave);
-      this.modulesToSave = List.of(modules);
-      return this;
-    }
-
-    /**
-     * @throws IllegalArgumentException if encoder_num_layers differs from 2 for the MLP (HF ignores it with a warning;
-     *     peft4j refuses what it would ignore)
-     */
+    /** @throws IllegalArgumentException if encoder_num_layers differs from 2 for the MLP (unless read from a file) */
+    @Override
     public PTuningConfig build() {
-      Encoder e = encoder == null ? Encoder.MLP : encoder;
-      int layers = encoderNumLayers == null ? DEFAULT_ENCODER_LAYERS : encoderNumLayers;
-      checkArgument(e != Encoder.MLP || layers == DEFAULT_ENCODER_LAYERS || inferenceMode, "encoder_num_layers %s: "
-          + "the MLP prompt encoder always has its fixed layers (as in HF)", layers);
-      return new PTuningConfig(numVirtualTokens, e, encoderHiddenSize, layers,
-          encoderDropout == null ? 0.0 : encoderDropout, seed == null ? 0 : seed, inferenceMode, tokenDim,
-          modulesToSave == null ? List.of() : modulesToSave);
-    }
-
-    /** {@code build().apply(sameDiff)}. */
-    public PeftModel apply(SameDiff sameDiff) {
-      return build().apply(sameDiff);
+      return new PTuningConfig(numVirtualTokens(), encoder == null ? Encoder.MLP : encoder, encoderHiddenSize,
+          encoderNumLayers == null ? DEFAULT_ENCODER_LAYERS : encoderNumLayers, encoderDropout, tokenDim(),
+          inferenceMode(), modulesToSave(), seed());
     }
   }
 }
