@@ -55,8 +55,10 @@ public record AdaLoraConfig(LoraConfig lora, int targetR, int tinit, int tfinal,
     implements AdapterConfig {
 
   /**
-   * @throws IllegalArgumentException naming the bad value, as {@link Builder#build()}, or for LoRA options AdaLoRA
-   *     does not have (rsLoRA, DoRA, a quantised base)
+   * @throws IllegalArgumentException naming the bad value: init_r ≤ 0, target_r ≤ 0 or above init_r, total_step
+   *     unset or ≤ 0, tinit or tfinal &lt; 0, tinit + tfinal ≥ total_step (no budgeting phase), deltaT ≤ 0, a beta
+   *     outside (0, 1), orth_reg_weight &lt; 0, a rank-pattern entry whose length is not init_r, or LoRA options
+   *     AdaLoRA does not have (rsLoRA, DoRA, a quantised base); α, dropout and targets are checked by LoraConfig
    */
   public AdaLoraConfig {
     checkArgument(!lora.rsLora() && !lora.useDora() && lora.quantization() == null,
@@ -350,12 +352,6 @@ public record AdaLoraConfig(LoraConfig lora, int targetR, int tinit, int tfinal,
       return this;
     }
 
-    /**
-     * @throws IllegalArgumentException naming the bad value: init_r ≤ 0, target_r ≤ 0 or above init_r, total_step
-     *     unset or ≤ 0, tinit or tfinal &lt; 0, tinit + tfinal ≥ total_step (no budgeting phase), deltaT ≤ 0, a beta
-     *     outside (0, 1), orth_reg_weight &lt; 0, α ≤ 0, dropout outside [0, 1), no targets, a rank-pattern entry
-     *     whose length is not init_r
-     */
     @Override
     public AdaLoraConfig build() {
       int ti = tinit == null ? 0 : tinit;

@@ -26,10 +26,8 @@ import org.nd4j.autodiff.samediff.SameDiff;
  *
  * @param nFrequency    learned spectral coefficients per targeted layer ({@code n_frequency}), &gt; 0
  * @param scaling       the factor on the inverse transform ({@code scaling}), finite and non-zero (default 150)
- * @param randomLocSeed seed of the frequency positions ({@code random_loc_seed}; default 777); torch's
- *                      {@code randperm} is reproduced
- * @param zeroInit      whether the spectrum starts at zero (the adapted model then starts equal to the base), HF's
- *                      {@code init_weights}
+ * @param randomLocSeed seed of the frequency positions ({@code random_loc_seed}; default 777), as torch's randperm
+ * @param zeroInit      whether the spectrum starts at zero, so the model starts as the base (HF's {@code init_weights})
  * @param seed          seed of the initial N(0, 1) spectrum when not {@code zeroInit} (default 0)
  * @param targets       the adapted linear layers
  * @param modulesToSave modules trained in full beside the adapter
@@ -40,6 +38,7 @@ public record FourierFtConfig(int nFrequency, double scaling, long randomLocSeed
 
   /**
    * @throws IllegalArgumentException naming the bad value: n_frequency ≤ 0, scaling zero or not finite, no targets
+   *     (n_frequency above a target's in·out is refused when applied, naming the module)
    */
   public FourierFtConfig {
     checkArgument(nFrequency > 0, "FourierFT n_frequency must be > 0, got %s", nFrequency);
@@ -157,10 +156,6 @@ public record FourierFtConfig(int nFrequency, double scaling, long randomLocSeed
       return this;
     }
 
-    /**
-     * @throws IllegalArgumentException naming the bad value: n_frequency ≤ 0, scaling zero or not finite, no targets
-     *     (n_frequency above a target's in·out is refused when applied, naming the module)
-     */
     @Override
     public FourierFtConfig build() {
       return new FourierFtConfig(nFrequency, scaling == null ? 150 : scaling, randomLocSeed == null ? 777

@@ -127,9 +127,6 @@ public record Ia3Config(Targets targets, List<String> feedforward, List<String> 
       return this;
     }
 
-    /**
-     * @throws IllegalArgumentException if no targets are set, or a feed-forward module is not among the targets
-     */
     @Override
     public Ia3Config build() {
       return new Ia3Config(targets(), feedforward == null ? List.of() : feedforward, modulesToSave());

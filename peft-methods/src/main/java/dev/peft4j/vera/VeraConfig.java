@@ -149,10 +149,6 @@ public record VeraConfig(int r, long projectionSeed, boolean saveProjection, dou
       return this;
     }
 
-    /**
-     * @throws IllegalArgumentException naming the bad value: r ≤ 0, d_initial not finite, dropout outside [0, 1), no
-     *     targets
-     */
     @Override
     public VeraConfig build() {
       return new VeraConfig(r, projectionSeed == null ? 0 : projectionSeed, saveProjection,
