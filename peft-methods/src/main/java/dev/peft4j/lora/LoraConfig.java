@@ -115,8 +115,8 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
     return hf;
   }
 
-  /** Fields of Hugging Face's LoraConfig that peft4j reads, or knows and may ignore. */
-  static final Set<String> KNOWN_FIELDS = Set.of("r", "lora_alpha", "lora_dropout", "use_rslora", "use_dora",
+  /** Fields of Hugging Face's LoraConfig that peft4j reads, or knows and may ignore (AdaLoRA's build on them). */
+  public static final Set<String> KNOWN_FIELDS = Set.of("r", "lora_alpha", "lora_dropout", "use_rslora", "use_dora",
       "layers_pattern", "bias", "fan_in_fan_out", "init_lora_weights", "rank_pattern", "alpha_pattern", "lora_bias",
       "loftq_config", "megatron_config", "megatron_core", "layer_replication", "runtime_config", "eva_config",
       "corda_config", "use_qalora", "qalora_group_size", "target_parameters", "trainable_token_indices",
