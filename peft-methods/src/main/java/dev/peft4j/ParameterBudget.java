@@ -33,6 +33,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  *   IA³         Σ out, or in for feed-forward targets
  *   VeRA        Σ r + out                       (d and b; the shared random A, B are frozen)
  *   FourierFT   Σ n_frequency
+ *   Quantum-PEFT Σ A(in) + A(out) + K,  A(n) = (L + 1)·Σ (d_i − 1) over n's prime factors d_i
  *   bottleneck  per adapter 2·H·b + b + H       (Houlsby: 2 per layer, Pfeiffer: 1; weights only: 2·H·b)
  *   prompt      n·H
  *   prefix      n · layers · 2 · kvHeads·headDim   (a key and a value per virtual token and layer)
@@ -298,6 +299,47 @@ public final class ParameterBudget {
   public long fourierFt(int nFrequency, String... targets) {
     checkArgument(nFrequency > 0, "n_frequency must be > 0, got %s", nFrequency);
     return (long) nFrequency * select(targets).size();
+  }
+
+  /**
+   * Quantum-PEFT of rank {@code k} with {@code circuitLayers} entangling layers: per target A(in) + A(out) + k, where
+   * A(n) = (L + 1)·Σ (d_i − 1) over the prime factors d_i of n (the angles of one circuit; see
+   * {@code dev.peft4j.quantum}).
+   *
+   * @throws IllegalArgumentException naming the value: k ≤ 0 or above a target's min(in, out), L &lt; 1, a width with
+   *     a prime factor above 64
+   */
+  public long quantumPeft(int k, int circuitLayers, String... targets) {
+    checkArgument(k > 0, "k must be > 0, got %s", k);
+    checkArgument(circuitLayers >= 1, "circuit layers must be >= 1, got %s", circuitLayers);
+    long total = 0;
+    for (Linear l : select(targets)) {
+      checkArgument(k <= Math.min(l.in(), l.out()), "k = %s exceeds min(in, out) = %s of %s", k,
+          Math.min(l.in(), l.out()), l.name());
+      total += circuitAngles(l.in(), circuitLayers) + circuitAngles(l.out(), circuitLayers) + k;
+    }
+    return total;
+  }
+
+  /** (L + 1)·Σ (d_i − 1) over the prime factors of {@code width}, each at most 64. */
+  private static long circuitAngles(long width, int layers) {
+    long sum = 0;
+    long rest = width;
+    long largest = 1;
+    for (long p = 2; p * p <= rest; p++) {
+      while (rest % p == 0) {
+        sum += p - 1;
+        largest = p;
+        rest /= p;
+      }
+    }
+    if (rest > 1) {
+      sum += rest - 1;
+      largest = rest;
+    }
+    checkArgument(width >= 2 && largest <= 64, "width %s has the prime factor %s; Quantum-PEFT takes widths >= 2 "
+        + "whose prime factors are all <= 64", width, largest);
+    return (layers + 1) * sum;
   }
 
   /** Bottleneck adapters of width {@code size} with biases: (2·H·b + b + H) per adapter. */

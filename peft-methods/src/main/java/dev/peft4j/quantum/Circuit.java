@@ -223,7 +223,14 @@ final class Circuit {
   /**
    * Builds {@code x·Q} ({@code transpose} false) or {@code x·Qᵀ} on the graph for the rows of {@code x}
    * ({@code [rows, n]}). The gate matrices come from {@code angles} ({@code [A]}) in a few batched ops per qudit
-   * dimension; constants are named under {@code scope}. Call inside the caller's name scope and capture.
+   * dimension; constants are named under {@code scope}, which should be a buffer scope. Call inside the caller's name
+   * scope and capture.
+   *
+   * <p>A gate on qudit i is a plain matmul: the register, kept flat as {@code [rows, n]} in the axis order
+   * {@code (d_i, d_{i+1}, …, d_m, d_1', …, d_{i−1}')}, is viewed as {@code [rows, d_i, n/d_i]}, permuted to
+   * {@code [rows, n/d_i, d_i]} and multiplied by the {@code [d_i, d_i]} gate: qudit i moves to the end, and after m
+   * gates the order is back to {@code (d_1', …, d_m')}. (SameDiff's own {@code tensormmul} has the same forward
+   * pass, but its gradient fails on these axes in ND4J 1.0.0-M2.1.)
    */
   SDVariable apply(SameDiff sd, String scope, SDVariable x, SDVariable angles, boolean transpose) {
     DataType type = angles.dataType();
@@ -236,22 +243,23 @@ final class Circuit {
     }
     SDVariable e = null;
     if (dims.length > 1) {
-      long[] shape = register(1);
-      e = sd.constant(scope + "/entangler", Nd4j.create(entangler(), shape, DataType.DOUBLE).castTo(type));
+      e = sd.constant(scope + "/entangler", Nd4j.create(entangler(), new long[] {1, width}, DataType.DOUBLE)
+          .castTo(type));                                                                // [1, n]
     }
-    long[] register = register(-1);
-    SDVariable t = x.reshape(register);                                                  // [rows, d_1, …, d_m]
+    SDVariable t = x;                                                                    // [rows, n]
     for (int step = 0; step <= layers; step++) {
-      int l = transpose ? step : layers - step;
+      int l = transpose ? step : layers - step; // x·Q applies layer L first, x·Qᵀ layer 0 first
       if (step > 0 && e != null) {
-        t = t.mul(e);                                                                    // [rows, d_1, …, d_m]
+        t = t.mul(e);                                                                    // [rows, n]
       }
       for (int i = 0; i < dims.length; i++) {
-        SDVariable r = gates[groupOf[i]][l * groupSize[groupOf[i]] + positionInGroup[i]]; // [d_i, d_i]
-        t = sd.tensorMmul(t, r, new int[] {1}, transpose ? 1 : 0);                       // [rows, d_{i+1}, …, d_i']
+        int d = dims[i];
+        SDVariable r = gates[groupOf[i]][l * groupSize[groupOf[i]] + positionInGroup[i]]; // [d, d]
+        SDVariable moved = t.reshape(-1, d, width / d).permute(0, 2, 1).reshape(-1, d);   // [rows·n/d, d]
+        t = sd.mmul(moved, r, false, transpose, false).reshape(-1, width);               // [rows, n]
       }
     }
-    return t.reshape(-1, width);                                                         // [rows, n]
+    return t;                                                                            // [rows, n]
   }
 
   /**

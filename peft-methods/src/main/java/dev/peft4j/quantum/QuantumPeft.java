@@ -3,6 +3,7 @@ package dev.peft4j.quantum;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.AbstractMergeableAdapter;
+import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.GraphRewriter.Splice;
@@ -68,6 +69,7 @@ public final class QuantumPeft extends AbstractMergeableAdapter<QuantumPeftConfi
     INDArray v0 = uniformAngles(random, in.angleCount(), type);
     INDArray u0 = uniformAngles(random, out.angleCount(), type);
     String scope = scope("quantum_peft") + m.name();
+    String buffers = scope + "/" + TrainableParameterSet.BUFFER_SCOPE; // constants: not counted as parameters
     String[] names = new String[4]; // V angles, U angles, λ, sum
     Created created = g.capture(() -> {
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
@@ -75,15 +77,15 @@ public final class QuantumPeft extends AbstractMergeableAdapter<QuantumPeftConfi
         SDVariable thetaV = sameDiff.var(scope + "/quantum_peft_V_angles", v0);            // [A(in)]
         SDVariable thetaU = sameDiff.var(scope + "/quantum_peft_U_angles", u0);            // [A(out)]
         SDVariable lambda = sameDiff.var(scope + "/quantum_peft_lambda", Nd4j.zeros(type, k)); // [K]
-        SDVariable xq = in.apply(sameDiff, scope + "/V", x, thetaV, false);                // [batch, in]
+        SDVariable xq = in.apply(sameDiff, buffers + "V", x, thetaV, false);                // [batch, in]
         SDVariable xv = k == m.inFeatures() ? xq : xq.get(SDIndex.all(), SDIndex.interval(0, k)); // [batch, K]
         SDVariable z = xv.mul(lambda).mul(config.scale());                                // [batch, K]
         if (k < m.outFeatures()) { // z·Uᵀ = [z | 0]·Q_outᵀ
-          SDVariable padding = sameDiff.constant(scope + "/padding",
+          SDVariable padding = sameDiff.constant(buffers + "padding",
               Nd4j.createFromArray(new int[][] {{0, 0}, {0, Math.toIntExact(m.outFeatures() - k)}}));
           z = sameDiff.nn.pad(z, padding, 0.0);                                           // [batch, out]
         }
-        SDVariable update = out.apply(sameDiff, scope + "/U", z, thetaU, true);           // [batch, out]
+        SDVariable update = out.apply(sameDiff, buffers + "U", z, thetaU, true);           // [batch, out]
         names[0] = thetaV.name();
         names[1] = thetaU.name();
         names[2] = lambda.name();
