@@ -246,20 +246,22 @@ final class Circuit {
       e = sd.constant(scope + "/entangler", Nd4j.create(entangler(), new long[] {1, width}, DataType.DOUBLE)
           .castTo(type));                                                                // [1, n]
     }
+    // t holds the register in row-major order throughout; its shape changes ([rows, n] or [rows·n/d, d]) but a
+    // reshape reads it the same either way, so it is brought back to [rows, n] only where a broadcast needs it
     SDVariable t = x;                                                                    // [rows, n]
     for (int step = 0; step <= layers; step++) {
       int l = transpose ? step : layers - step; // x·Q applies layer L first, x·Qᵀ layer 0 first
       if (step > 0 && e != null) {
-        t = t.mul(e);                                                                    // [rows, n]
+        t = t.reshape(-1, width).mul(e);                                                 // [rows, n]
       }
       for (int i = 0; i < dims.length; i++) {
         int d = dims[i];
         SDVariable r = gates[groupOf[i]][l * groupSize[groupOf[i]] + positionInGroup[i]]; // [d, d]
         SDVariable moved = t.reshape(-1, d, width / d).permute(0, 2, 1).reshape(-1, d);   // [rows·n/d, d]
-        t = sd.mmul(moved, r, false, transpose, false).reshape(-1, width);               // [rows, n]
+        t = sd.mmul(moved, r, false, transpose, false);                                  // [rows·n/d, d']
       }
     }
-    return t;                                                                            // [rows, n]
+    return t.reshape(-1, width);                                                         // [rows, n]
   }
 
   /**
