@@ -55,6 +55,8 @@ class QuantumPeftTest {
     INDArray u = circuit.columns(angles, k);                                              // [n, K]
     assertArrayEquals(new long[] {width, k}, u.shape());
     double error = maxAbs(u.transpose().mmul(u).subi(Nd4j.eye(k).castTo(DataType.DOUBLE)));
+    System.out.printf("width %d = %s, K %d, L %d: %d angles, max |UᵀU − I| = %.2e%n", width,
+        Circuit.factorString(circuit.dims()), k, layers, circuit.angleCount(), error);
     assertTrue(error <= 1e-6, "max |UᵀU − I| = " + error + " for width " + width);
     assertTrue(maxAbs(u) < 1 - 1e-3, "U should mix the basis, not permute it: max |U| = " + maxAbs(u));
   }
