@@ -8,6 +8,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.function.LongBinaryOperator;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -29,6 +30,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  *   IA³         Σ out, or in for feed-forward targets
  *   VeRA        Σ r + out                       (d and b; the shared random A, B are frozen)
  *   FourierFT   Σ n_frequency
+ *   Quantum-PEFT Σ A(in) + A(out) + K,  A(n) = (L + 1)·Σ (d_i − 1) over n's prime factors d_i
  *   bottleneck  per adapter 2·H·b + b + H       (Houlsby: 2 per layer, Pfeiffer: 1; weights only: 2·H·b)
  *   prompt      n·H
  *   prefix      n · layers · 2 · kvHeads·headDim   (a key and a value per virtual token and layer)
@@ -280,6 +282,14 @@ public final class ParameterBudget {
   public long fourierFt(int nFrequency, String... targets) {
     checkArgument(nFrequency > 0, "n_frequency must be > 0, got %s", nFrequency);
     return (long) nFrequency * linears.select(targets).size();
+  }
+
+  /**
+   * Σ {@code count(in, out)} over the linear layers {@code targets} select: the closed form of a method whose count
+   * per target is its own (Quantum-PEFT's circuits; see {@link PeftMethods}).
+   */
+  long perTarget(LongBinaryOperator count, String... targets) {
+    return linears.select(targets).stream().mapToLong(l -> count.applyAsLong(l.in(), l.out())).sum();
   }
 
   /** Bottleneck adapters of width {@code size} with biases: (2·H·b + b + H) per adapter. */

@@ -15,6 +15,7 @@ import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.prefix.PrefixTuningConfig;
 import dev.peft4j.prompt.PromptTuningConfig;
 import dev.peft4j.ptuning.PTuningConfig;
+import dev.peft4j.quantum.QuantumPeftConfig;
 import dev.peft4j.selective.FullFineTuningConfig;
 import dev.peft4j.selective.LinearProbeConfig;
 import dev.peft4j.vera.VeraConfig;
@@ -46,6 +47,8 @@ public final class PeftMethods {
         (b, c) -> b.vera(c.r(), names(c.targets()))));
     register(new PeftMethod<>("FOURIERFT", FourierFtConfig.class, FourierFtConfig::fromHf,
         (b, c) -> b.fourierFt(c.nFrequency(), names(c.targets()))));
+    register(new PeftMethod<>(QuantumPeftConfig.PEFT_TYPE, QuantumPeftConfig.class, QuantumPeftConfig::fromHf,
+        (b, c) -> b.perTarget(c::parameterCount, names(c.targets()))));
     register(new PeftMethod<>("BOTTLENECK", BottleneckConfig.class, BottleneckConfig::fromHf,
         (b, c) -> b.bottleneck(c.size(), ParameterBudget.Placement.valueOf(c.placement().name()))));
     register(new PeftMethod<>("PROMPT_TUNING", PromptTuningConfig.class, PromptTuningConfig::fromHf,

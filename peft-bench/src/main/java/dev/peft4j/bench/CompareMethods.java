@@ -115,6 +115,12 @@ public final class CompareMethods {
     add("fourierft", "FourierFT n=1000 on query, value", 1e-2,
         (seed, steps) -> Peft.fourierFt(1000).scaling(150).target("query", "value").randomLocSeed(seed).seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
+    // 1e-2 as FourierFT: few scalars (A(384) = 18 angles per circuit at L = 1, and K = 16 λ per module), and λ
+    // starts at zero with an update of unit-norm directions, so it needs a step well above LoRA's 5e-4 to move.
+    // One circuit layer: each gate is a few small ops, and at L = 2 a MiniLM step on q, v took ~3× LoRA's here
+    add("quantum-peft", "Quantum-PEFT K=16, 1 circuit layer, on query, value", 1e-2,
+        (seed, steps) -> Peft.quantumPeft(16).circuitLayers(1).target("query", "value").seed(seed)
+            .modulesToSave(Heads.CLASSIFIER).build());
   }
 
   private CompareMethods() {}

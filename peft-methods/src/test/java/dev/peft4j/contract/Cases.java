@@ -79,6 +79,7 @@ public final class Cases {
   private static final Set<Capability> IA3 = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> VERA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> FOURIERFT = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
+  private static final Set<Capability> QUANTUM_PEFT = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE);
   private static final Set<Capability> FOURIERFT_RANDOM_INIT = EnumSet.of(Capability.MERGEABLE);
   private static final Set<Capability> DORA = EnumSet.of(Capability.IDENTITY_AT_INIT, Capability.MERGEABLE,
       Capability.STOPPED_GRADIENT);
@@ -101,6 +102,11 @@ public final class Cases {
   /** Trainable scalars of one bottleneck adapter of width b on hidden width h. */
   private static long adapter(long h, long b) {
     return 2 * h * b + b + h;
+  }
+
+  /** Quantum-PEFT's angles of one circuit: (L + 1)·Σ (d_i − 1) over the width's prime factors d_i. */
+  private static long circuit(int layers, int... primeFactors) {
+    return (layers + 1L) * java.util.Arrays.stream(primeFactors).map(d -> d - 1).sum();
   }
 
   /** One linear layer with bias. */
@@ -196,6 +202,17 @@ public final class Cases {
             () -> Peft.fourierFt(10).scaling(50).target("up_proj", "down_proj").layers(0).zeroInit()
                 .modulesToSave("lm_head").build(),
             2L * 10 + (long) D * CLASSES + CLASSES, FOURIERFT),
+        // widths 6 = 2·3, 8 = 2³, 12 = 2²·3, 3: qutrits beside qubits
+        new Case("quantum-peft k4 scale 4 attention q,v", attention,
+            () -> Peft.quantumPeft(4).scale(4).target("q_proj", "v_proj").seed(1).build(),
+            blocks * 2L * (circuit(1, 2, 2, 2) + circuit(1, 2, 2, 2) + 4), QUANTUM_PEFT),
+        new Case("quantum-peft k3 L2 scale 2 mlp fc + head", mlp,
+            () -> Peft.quantumPeft(3).circuitLayers(2).scale(2).target("fc", "head").seed(2).build(),
+            circuit(2, 2, 3) + circuit(2, 2, 2, 2) + 3 + 2 * circuit(2, 2, 2, 2) + 3 + circuit(2, 2, 2, 2)
+                + circuit(2, 3) + 3, QUANTUM_PEFT),
+        new Case("quantum-peft k8 full rank attention mlp layer 1 + modules_to_save lm_head", attention,
+            () -> Peft.quantumPeft(8).target("up_proj", "down_proj").layers(1).modulesToSave("lm_head").build(),
+            2 * (circuit(1, 2, 2, 2) + circuit(1, 2, 2, 3) + 8) + (long) D * CLASSES + CLASSES, QUANTUM_PEFT),
         new Case("bottleneck b4 houlsby attention", attention,
             () -> Peft.bottleneck(4).build(),
             blocks * 2 * adapter(D, 4), BOTTLENECK),

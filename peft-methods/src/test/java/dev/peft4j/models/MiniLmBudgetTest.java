@@ -47,6 +47,8 @@ class MiniLmBudgetTest {
         b.adaLora(12, "query", "value"));
     sameAsBuilt(sd, Peft.vera(64).target("query", "value").build(), b.vera(64, "query", "value"));
     sameAsBuilt(sd, Peft.fourierFt(100).target("query", "value").build(), b.fourierFt(100, "query", "value"));
+    sameAsBuilt(sd, Peft.quantumPeft(16).circuitLayers(2).target("query", "value", "intermediate.dense").build(),
+        b.count(Peft.quantumPeft(16).circuitLayers(2).target("query", "value", "intermediate.dense").build())); // 384 = 2^7·3, 1536 = 2^9·3
     sameAsBuilt(sd, Peft.promptTuning(10).build(), b.prompt(10));
     sameAsBuilt(sd, Peft.prefixTuning(10).build(), b.prefix(10));
     sameAsBuilt(sd, Peft.pTuning(10).encoderHiddenSize(32).build(), b.pTuning(10, 32));
