@@ -53,6 +53,7 @@ public final class PeftModel {
   /** A model over {@code sameDiff} with no adapter yet; nothing is frozen until the first adapter is added. */
   public static PeftModel wrap(SameDiff sameDiff) {
     checkArgument(sameDiff != null, "sameDiff must not be null");
+    BackendCheck.requireBackend();
     return new PeftModel(sameDiff);
   }
 

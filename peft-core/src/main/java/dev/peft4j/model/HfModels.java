@@ -1,5 +1,6 @@
 package dev.peft4j.model;
 
+import dev.peft4j.BackendCheck;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,6 +35,7 @@ public final class HfModels {
    * @throws IllegalArgumentException naming the tensor, if a tensor the architecture needs is missing or misshapen
    */
   public static Loaded load(Path dir) throws IOException {
+    BackendCheck.requireBackend();
     Path configJson = dir.resolve("config.json");
     if (!Files.isRegularFile(configJson)) {
       throw new IOException(dir + ": no config.json");

@@ -1,5 +1,6 @@
 package dev.peft4j.model;
 
+import dev.peft4j.BackendCheck;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -27,6 +28,7 @@ public final class PretrainedModels {
    * @throws IllegalStateException naming the Maven artifact, if it is not on the classpath
    */
   public static Encoder miniLm(int maxLength) {
+    BackendCheck.requireBackend();
     try (InputStream onnx = resource(MINILM_ONNX); InputStream tokenizerJson = resource(MINILM_TOKENIZER)) {
       OnnxWeights weights = OnnxWeights.read(onnx, "all-minilm-l6-v2.onnx");
       return new Encoder(Bert.encoder(BertConfig.miniLm(), weights), BertConfig.miniLm(),

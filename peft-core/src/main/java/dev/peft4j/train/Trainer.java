@@ -3,6 +3,7 @@ package dev.peft4j.train;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
+import dev.peft4j.BackendCheck;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
@@ -220,6 +221,7 @@ public final class Trainer {
 
     public Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
+      BackendCheck.requireBackend();
       this.model = model;
     }
 
