@@ -33,6 +33,8 @@ public final class HfModels {
    * @throws IOException naming the file and the problem (missing files, unsupported model_type, missing config
    *     fields, corrupt safetensors); no graph is returned then
    * @throws IllegalArgumentException naming the tensor, if a tensor the architecture needs is missing or misshapen
+   * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
+   *     ({@link BackendCheck})
    */
   public static Loaded load(Path dir) throws IOException {
     BackendCheck.requireBackend();

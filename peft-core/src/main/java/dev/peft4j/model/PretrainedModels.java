@@ -25,7 +25,8 @@ public final class PretrainedModels {
    * sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, 12 heads, 22.7M parameters), built by
    * {@link Bert#encoder} from the ONNX export's weights, with its tokenizer truncating at {@code maxLength} tokens.
    *
-   * @throws IllegalStateException naming the Maven artifact, if it is not on the classpath
+   * @throws IllegalStateException naming the Maven artifact, if it is not on the classpath; or naming the ND4J
+   *     backend artifacts to add, if none is ({@link BackendCheck})
    */
   public static Encoder miniLm(int maxLength) {
     BackendCheck.requireBackend();

@@ -239,6 +239,12 @@ public final class Trainer {
     private int dataParallel = -1;
     private Boolean memoryGuard;
 
+    /**
+     * Options for training {@code model}'s trainable set.
+     *
+     * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
+     *     ({@link BackendCheck})
+     */
     public Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
       BackendCheck.requireBackend();
