@@ -24,6 +24,9 @@ public final class BackendCheck {
   // ND4J explains only its first failure; later ones are "Could not initialize class", so the first explanation stays
   private static volatile String firstFailure;
 
+  /** ND4J's CUDA backend, looked up by name: peft-core never needs the CUDA jars. */
+  static final String CUDA_BACKEND_CLASS = "org.nd4j.linalg.jcublas.JCublasBackend";
+
   private BackendCheck() {}
 
   /**
@@ -41,19 +44,26 @@ public final class BackendCheck {
       loaded = true;
     } catch (LinkageError | RuntimeException e) { // ExceptionInInitializerError first, NoClassDefFoundError after
       if (firstFailure == null) {
-        firstFailure = message(e);
+        firstFailure = message(e, onClasspath(CUDA_BACKEND_CLASS));
       }
       throw new IllegalStateException(firstFailure, e);
     }
   }
 
-  /** The explanation for a failed backend load: which case it is, and the dependencies that fix it. */
-  static String message(Throwable failure) {
+  /**
+   * The explanation for a failed backend load: which case it is, and the dependencies that fix it. With the CUDA
+   * backend on the classpath and no other, ND4J reports "no backend" when the CUDA backend cannot run (measured here,
+   * a machine without an NVIDIA driver: {@code libcuda.so.1: cannot open shared object file}), so that case is named.
+   */
+  static String message(Throwable failure, boolean cudaBackendPresent) {
     Properties versions = versions();
     String nd4j = versions.getProperty("nd4j.version");
     String platform = Loader.getPlatform(); // e.g. linux-x86_64, macosx-arm64, windows-x86_64
     boolean nativesMissing = causedBy(failure, UnsatisfiedLinkError.class);
-    String what = nativesMissing
+    String what = cudaBackendPresent
+        ? "ND4J's CUDA backend (nd4j-cuda-11.6) is on the classpath but cannot run here: it needs an NVIDIA driver "
+            + "(libcuda.so.1), a CUDA 11.6 runtime and a device; without a GPU, add a CPU backend beside it"
+        : nativesMissing
         ? "an ND4J backend is on the classpath but its native libraries for " + platform + " are not"
         : "no ND4J backend is on the classpath";
     return String.format("peft4j could not start ND4J: %1$s (ND4J: %2$s).%n"
@@ -63,6 +73,15 @@ public final class BackendCheck {
             + "  NVIDIA GPU, CUDA 11.6:  dev.peft4j:peft-cuda:%5$s (linux-x86_64)%n"
             + "See \"Use it in your project\" in peft4j's README.",
         what, rootMessage(failure), nd4j, platform, versions.getProperty("peft4j.version"));
+  }
+
+  private static boolean onClasspath(String className) {
+    try {
+      Class.forName(className, false, BackendCheck.class.getClassLoader());
+      return true;
+    } catch (ClassNotFoundException e) {
+      return false;
+    }
   }
 
   private static boolean causedBy(Throwable t, Class<? extends Throwable> type) {

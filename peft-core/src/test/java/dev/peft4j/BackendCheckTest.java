@@ -17,6 +17,7 @@ import java.util.function.Predicate;
 import java.util.stream.Collectors;
 import org.bytedeco.javacpp.Loader;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.factory.Nd4jBackend;
 
 /**
  * The first-use error when ND4J has no backend. ND4J's backend, once loaded, cannot be unloaded, so the failing
@@ -70,6 +71,19 @@ class BackendCheckTest {
     String first = out.split("\n----\n")[0];
     assertTrue(first.contains("its native libraries for " + platform + " are not"), "child printed:\n" + out);
     assertTrue(first.contains("org.nd4j:nd4j-native:1.0.0-M2.1:" + platform), first);
+  }
+
+  @Test
+  void withOnlyTheCudaBackendPresentTheMessageSaysItCannotRunHere() {
+    // ND4J's words when nd4j-cuda-11.6 is the only backend and there is no NVIDIA driver (seen on this machine)
+    Throwable nd4j = new RuntimeException(new Nd4jBackend.NoAvailableBackendException(
+        "Please ensure that you have an nd4j backend on your classpath."));
+    String m = BackendCheck.message(nd4j, true);
+    assertTrue(m.startsWith("peft4j could not start ND4J: ND4J's CUDA backend (nd4j-cuda-11.6) is on the classpath "
+        + "but cannot run here: it needs an NVIDIA driver (libcuda.so.1)"), m);
+    assertTrue(m.contains("org.nd4j:nd4j-native:1.0.0-M2.1:" + Loader.getPlatform()), m);
+    assertTrue(BackendCheck.message(nd4j, false).startsWith(
+        "peft4j could not start ND4J: no ND4J backend is on the classpath"), BackendCheck.message(nd4j, false));
   }
 
   /** Runs {@link WithoutBackend} in a child JVM on this test classpath minus the jars {@code drop} selects. */
