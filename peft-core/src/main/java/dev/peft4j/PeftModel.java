@@ -50,9 +50,15 @@ public final class PeftModel {
     this.graph = GraphRewriter.of(sd);
   }
 
-  /** A model over {@code sameDiff} with no adapter yet; nothing is frozen until the first adapter is added. */
+  /**
+   * A model over {@code sameDiff} with no adapter yet; nothing is frozen until the first adapter is added.
+   *
+   * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
+   *     ({@link BackendCheck})
+   */
   public static PeftModel wrap(SameDiff sameDiff) {
     checkArgument(sameDiff != null, "sameDiff must not be null");
+    BackendCheck.requireBackend();
     return new PeftModel(sameDiff);
   }
 

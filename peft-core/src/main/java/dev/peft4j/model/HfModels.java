@@ -1,5 +1,6 @@
 package dev.peft4j.model;
 
+import dev.peft4j.BackendCheck;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,8 +33,11 @@ public final class HfModels {
    * @throws IOException naming the file and the problem (missing files, unsupported model_type, missing config
    *     fields, corrupt safetensors); no graph is returned then
    * @throws IllegalArgumentException naming the tensor, if a tensor the architecture needs is missing or misshapen
+   * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
+   *     ({@link BackendCheck})
    */
   public static Loaded load(Path dir) throws IOException {
+    BackendCheck.requireBackend();
     Path configJson = dir.resolve("config.json");
     if (!Files.isRegularFile(configJson)) {
       throw new IOException(dir + ": no config.json");

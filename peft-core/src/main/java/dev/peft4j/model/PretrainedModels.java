@@ -1,5 +1,6 @@
 package dev.peft4j.model;
 
+import dev.peft4j.BackendCheck;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -24,9 +25,11 @@ public final class PretrainedModels {
    * sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, 12 heads, 22.7M parameters), built by
    * {@link Bert#encoder} from the ONNX export's weights, with its tokenizer truncating at {@code maxLength} tokens.
    *
-   * @throws IllegalStateException naming the Maven artifact, if it is not on the classpath
+   * @throws IllegalStateException naming the Maven artifact, if it is not on the classpath; or naming the ND4J
+   *     backend artifacts to add, if none is ({@link BackendCheck})
    */
   public static Encoder miniLm(int maxLength) {
+    BackendCheck.requireBackend();
     try (InputStream onnx = resource(MINILM_ONNX); InputStream tokenizerJson = resource(MINILM_TOKENIZER)) {
       OnnxWeights weights = OnnxWeights.read(onnx, "all-minilm-l6-v2.onnx");
       return new Encoder(Bert.encoder(BertConfig.miniLm(), weights), BertConfig.miniLm(),

@@ -28,6 +28,12 @@ import org.bytedeco.javacpp.Pointer;
  *
  * <p>The first guard also tells glibc's allocator to keep freed memory for reuse ({@link #keepFreedMemory}), unless
  * the system property {@value #KEEP_FREED_PROPERTY} is {@code false}.
+ *
+ * <p>Both effects are process-wide: {@code System.gc()} pauses every thread of the JVM, and the {@code mallopt}
+ * settings apply to every native allocation of the process, the application's included, for the rest of its life.
+ * {@link Trainer} runs a guard unless {@code Trainer.Builder.nativeMemoryGuard(false)} or the system property
+ * {@value Trainer#MEMORY_GUARD_PROPERTY}{@code =false} turns it off; {@value #KEEP_FREED_PROPERTY}{@code =false}
+ * turns off the {@code mallopt} call alone.
  */
 public final class NativeMemoryGuard {
 

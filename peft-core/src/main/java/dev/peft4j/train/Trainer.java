@@ -3,6 +3,7 @@ package dev.peft4j.train;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
+import dev.peft4j.BackendCheck;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
@@ -43,8 +44,17 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * one per core with single-threaded ops ({@link DataParallel}); the gradients are the shards' averaged by
  * their rows, equal to the unsplit batch's up to float rounding for a loss that is a mean over rows, and faster on
  * small machines where ND4J's per-op threading leaves cores idle. Dropout masks then differ from an unsplit run's.
+ *
+ * <p>Process-wide effects: by default the trainer runs a {@link NativeMemoryGuard}, which calls {@code System.gc()}
+ * when resident memory has grown by more than 256 MiB since its last collection (ND4J's off-heap buffers are freed
+ * only when the collector finalises their owners) and, once per JVM, tells glibc's {@code malloc} to keep freed
+ * memory for reuse ({@code mallopt}; {@link NativeMemoryGuard#keepFreedMemory}). {@code nativeMemoryGuard(false)}, or
+ * the system property {@value #MEMORY_GUARD_PROPERTY}{@code =false} for every trainer in the JVM, turns both off.
  */
 public final class Trainer {
+
+  /** System property: {@code false} makes {@link Builder#nativeMemoryGuard} default to off. */
+  public static final String MEMORY_GUARD_PROPERTY = "peft4j.nativeMemoryGuard";
 
   /** Called every {@code evaluateEvery} steps and after the last step, with the model in inference mode. */
   @FunctionalInterface
@@ -70,6 +80,7 @@ public final class Trainer {
   private final List<StepListener> stepListeners;
   private final boolean checkpointing;
   private final int dataParallel;
+  private final boolean memoryGuard;
 
   private Trainer(Builder b) {
     this.model = b.model;
@@ -90,6 +101,12 @@ public final class Trainer {
     this.stepListeners = List.copyOf(b.stepListeners);
     this.checkpointing = Boolean.TRUE.equals(b.checkpointing);
     this.dataParallel = b.dataParallel;
+    this.memoryGuard = b.memoryGuard;
+  }
+
+  /** Whether {@link #fit} runs a {@link NativeMemoryGuard}. */
+  boolean nativeMemoryGuard() {
+    return memoryGuard;
   }
 
   /**
@@ -127,7 +144,8 @@ public final class Trainer {
     Iterator<Batch> batches = data.iterator();
 
     long[] microBatch = {0};
-    NativeMemoryGuard memory = NativeMemoryGuard.forReusingSteps(); // the steps run through Gradients
+    // the steps run through Gradients; without the guard nothing here touches the allocator or the collector
+    NativeMemoryGuard memory = memoryGuard ? NativeMemoryGuard.forReusingSteps() : null;
     model.train();
     try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
         DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null) {
@@ -155,7 +173,9 @@ public final class Trainer {
             checkState(g != null, "no gradient for '%s': it does not reach the loss '%s'", p, loss);
             gradients.merge(p, g.dup(), INDArray::addi);
           }
-          memory.afterStep();
+          if (memory != null) {
+            memory.afterStep();
+          }
         }
         if (accumulation > 1) {
           gradients.values().forEach(g -> g.divi(accumulation));
@@ -217,9 +237,17 @@ public final class Trainer {
     private final List<StepListener> stepListeners = new ArrayList<>();
     private Boolean checkpointing;
     private int dataParallel = -1;
+    private Boolean memoryGuard;
 
+    /**
+     * Options for training {@code model}'s trainable set.
+     *
+     * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
+     *     ({@link BackendCheck})
+     */
     public Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
+      BackendCheck.requireBackend();
       this.model = model;
     }
 
@@ -357,6 +385,21 @@ public final class Trainer {
     }
 
     /**
+     * Whether {@link #fit} runs a {@link NativeMemoryGuard} (default on, unless the system property
+     * {@value Trainer#MEMORY_GUARD_PROPERTY} is {@code false}). The guard changes process-wide state: it calls
+     * {@code System.gc()} when resident memory grew by more than 256 MiB since its last collection, and sets glibc's
+     * {@code mallopt} thresholds once per JVM (also off alone with {@code -D}{@value
+     * NativeMemoryGuard#KEEP_FREED_PROPERTY}{@code =false}). Off, ND4J's off-heap memory is freed only when the
+     * collector runs by itself, which a training loop, making little Java garbage, seldom triggers: resident
+     * memory may then grow well beyond the model's needs (what was measured is in {@link NativeMemoryGuard}).
+     */
+    public Builder nativeMemoryGuard(boolean on) {
+      checkState(memoryGuard == null, "the native memory guard was already set to %s", memoryGuard);
+      this.memoryGuard = on;
+      return this;
+    }
+
+    /**
      * @throws IllegalStateException if {@code steps} was not set, warm-up is longer than the run, or both gradient
      *     checkpointing and data parallelism over more than one worker are on
      */
@@ -377,6 +420,8 @@ public final class Trainer {
       seed = seed == null ? 42L : seed;
       progress = progressSet ? progress : System.err;
       dataParallel = dataParallel == -1 ? 1 : dataParallel;
+      memoryGuard = memoryGuard == null ? !"false".equalsIgnoreCase(System.getProperty(MEMORY_GUARD_PROPERTY))
+          : memoryGuard;
       checkState(!(Boolean.TRUE.equals(checkpointing) && dataParallel > 1),
           "gradient checkpointing and data parallelism (%s workers) cannot be combined: choose one", dataParallel);
       return new Trainer(this);

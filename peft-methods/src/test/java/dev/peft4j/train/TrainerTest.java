@@ -134,6 +134,46 @@ class TrainerTest {
   }
 
   @Test
+  void theNativeMemoryGuardIsOnByDefaultAndTheOptionOrThePropertyTurnsItOff() {
+    SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+    PeftModel model = lora(sd);
+    assertTrue(new Trainer.Builder(model).steps(1).build().nativeMemoryGuard());
+    assertEquals(false, new Trainer.Builder(model).steps(1).nativeMemoryGuard(false).build().nativeMemoryGuard());
+    String before = System.getProperty(Trainer.MEMORY_GUARD_PROPERTY);
+    try {
+      System.setProperty(Trainer.MEMORY_GUARD_PROPERTY, "false");
+      assertEquals(false, new Trainer.Builder(model).steps(1).build().nativeMemoryGuard());
+      assertTrue(new Trainer.Builder(model).steps(1).nativeMemoryGuard(true).build().nativeMemoryGuard(),
+          "the builder's option wins over the property");
+    } finally {
+      if (before == null) {
+        System.clearProperty(Trainer.MEMORY_GUARD_PROPERTY);
+      } else {
+        System.setProperty(Trainer.MEMORY_GUARD_PROPERTY, before);
+      }
+    }
+    IllegalStateException twice = assertThrows(IllegalStateException.class,
+        () -> new Trainer.Builder(model).nativeMemoryGuard(false).nativeMemoryGuard(true));
+    assertTrue(twice.getMessage().contains("already set to false"), twice.getMessage());
+  }
+
+  @Test
+  void trainingWithoutTheNativeMemoryGuardGivesTheSameLosses() {
+    double[][] losses = new double[2][];
+    for (int run = 0; run < 2; run++) {
+      SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+      PeftModel model = lora(sd);
+      TrainingHistory h = new Trainer.Builder(model).steps(3).learningRate(1e-2).progress(null)
+          .nativeMemoryGuard(run == 0).build().fit(Graphs.batches(sd, 4, 1, 8));
+      losses[run] = h.steps().stream().mapToDouble(TrainingHistory.Step::loss).toArray();
+    }
+    assertEquals(3, losses[1].length);
+    for (int i = 0; i < 3; i++) {
+      assertEquals(losses[0][i], losses[1][i], 1e-12, "step " + (i + 1));
+    }
+  }
+
+  @Test
   void builderValidatesAndSetsOnce() {
     PeftModel model = lora(ToyModels.mlp(DataType.FLOAT));
     assertThrows(IllegalStateException.class, () -> new Trainer.Builder(model).build(), "steps required");
