@@ -127,6 +127,24 @@ class QuickStartTest {
         + firstDifference(marked, shown));
   }
 
+  /**
+   * {@code examples/quickstart}, the consumer project that {@code mvn verify} builds against the installed artifacts,
+   * runs the README's quick start too: its marked lines are the README's code and it imports what the README imports.
+   */
+  @Test
+  void consumerExampleRunsTheReadmeCode() throws Exception {
+    List<String> example = Files.readAllLines(
+        Path.of("../examples/quickstart/src/main/java/com/example/quickstart/QuickStart.java"));
+    List<String> marked = dedent(between(example, "// README quick start: begin", "// README quick start: end"));
+    List<String> block = quickStartBlock(Files.readAllLines(Path.of("../README.md")));
+    int blank = block.indexOf("");
+    List<String> shown = block.subList(blank + 1, block.size());
+    assertEquals(shown, marked, () -> "examples/quickstart runs other code than the README shows, first at "
+        + firstDifference(shown, marked));
+    List<String> missing = block.subList(0, blank).stream().filter(i -> !example.contains(i)).toList();
+    assertEquals(List.of(), missing, "imports of the README quick start that examples/quickstart lacks");
+  }
+
   /** Where two line lists first differ, with both lines, for a readable failure. */
   private static String firstDifference(List<String> expected, List<String> actual) {
     int i = 0;

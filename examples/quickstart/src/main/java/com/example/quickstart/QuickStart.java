@@ -19,64 +19,64 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * peft4j's quick start as a user's application: LoRA on the pretrained all-MiniLM-L6-v2 with a sentiment head,
- * a few training steps, save the adapter, load it onto a fresh copy of the model, merge it into the weights.
+ * peft4j's README quick start as a user's application, built against the published artifacts by their coordinates
+ * only: LoRA on the pretrained all-MiniLM-L6-v2 with a sentiment head, five training steps, save the adapter, load it
+ * onto a fresh copy of the model, merge it into the weights. The lines between the markers are the README's quick
+ * start verbatim (peft-bench's {@code QuickStartTest} holds them equal).
  */
 public final class QuickStart {
 
-  static final List<String> TEXTS = List.of("I loved this film.", "A wonderful, joyful story.",
-      "Great value, very pleased.", "Friendly staff and lovely food.", "This was terrible and boring.",
-      "I want my money back.", "It broke after two days.", "The worst service ever.");
-  static final long[] LABELS = {1, 1, 1, 1, 0, 0, 0, 0};
-  static final long SEED = 7;
-
-  /** What the quick start computed, for the test to check. */
+  /** What the quick start computed, for the test to check; {@code dir} holds the saved adapter. */
   public record Result(TrainingHistory history, INDArray trained, INDArray loaded, INDArray merged,
-      long trainableParameters) {}
+      long trainableParameters, Path dir) {}
 
-  public static Result run(Path adapterDir) throws IOException {
-    // 1. the pretrained encoder (from the classpath) and a 2-class head on its mean-pooled output
+  public static Result run() throws IOException {
+    // README quick start: begin
+    // the bundled all-MiniLM-L6-v2 (texts cut at 32 tokens) with a new 2-label classifier on top, seed 7
     PretrainedModels.Encoder miniLm = PretrainedModels.miniLm(32);
     SameDiff sd = Heads.sequenceClassification(miniLm.sameDiff(), miniLm.config().hiddenSize(), 2,
-        Heads.Pooling.MEAN, SEED);
-    Batch batch = batch(miniLm.tokenizer());
+        Heads.Pooling.MEAN, 7);
 
-    // 2. LoRA on the attention's query and value projections; the new head trains in full
-    PeftModel model = Peft.lora(8).alpha(16).dropout(0.1).target("query", "value")
-        .modulesToSave(Heads.CLASSIFIER).apply(sd);
+    // one batch of two labelled texts: the encoder's inputs (token ids, attention mask, token types) + "labels"
+    Tokenizer.Encoded encoded = miniLm.tokenizer().encode(List.of("I loved this film.", "This was terrible."));
+    Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
+    inputs.put(Heads.LABELS, Nd4j.createFromArray(1L, 0L));  // 1 = positive, 0 = negative
+    Batch batch = new Batch(inputs, encoded.tokens());
+
+    // LoRA r=8 on every layer's attention query and value; the new classifier trains in full beside it
+    PeftModel model = Peft.lora(8).alpha(16).target("query", "value").modulesToSave(Heads.CLASSIFIER).apply(sd);
     System.out.println(model.trainableParameters());
+    // trainable params: 74,498 || all params: 22,640,644 || trainable%: 0.3290
 
-    // 3. a few AdamW steps (the Trainer leaves the model in inference mode afterwards)
-    TrainingHistory history = new Trainer.Builder(model).steps(4).learningRate(1e-3).seed(SEED).progress(null)
-        .build().fit(List.of(batch));
-    INDArray trained = model.output(batch.inputs(), Heads.LOGITS).get(Heads.LOGITS);
+    // five AdamW steps on that batch (with a progress bar); only the adapter and the classifier change
+    TrainingHistory history = new Trainer.Builder(model).steps(5).learningRate(1e-3).seed(7).build()
+        .fit(List.of(batch));
+    System.out.printf("loss %.3f → %.3f%n", history.firstLoss(), history.lastLoss());
+    INDArray logits = model.output(batch.inputs(), Heads.LOGITS).get(Heads.LOGITS);  // [2 texts, 2 labels]
 
-    // 4. save in Hugging Face PEFT's layout, load onto a fresh copy of the same base model
-    model.save(adapterDir);
-    SameDiff fresh = Heads.sequenceClassification(PretrainedModels.miniLm(32).sameDiff(),
-        miniLm.config().hiddenSize(), 2, Heads.Pooling.MEAN, SEED);
-    PeftModel loaded = Peft.load(fresh, adapterDir);
+    // save in Hugging Face PEFT's format: adapter_config.json + adapter_model.safetensors
+    Path dir = Files.createTempDirectory("my-adapter");
+    model.save(dir);
+
+    // later, or in another program: the same base model, with the saved adapter loaded onto it
+    PretrainedModels.Encoder again = PretrainedModels.miniLm(32);
+    SameDiff base = Heads.sequenceClassification(again.sameDiff(), again.config().hiddenSize(), 2,
+        Heads.Pooling.MEAN, 7);
+    PeftModel loaded = Peft.load(base, dir);
     INDArray loadedLogits = loaded.output(batch.inputs(), Heads.LOGITS).get(Heads.LOGITS);
 
-    // 5. merge LoRA into the weights: a plain SameDiff graph again, computing the same logits
+    // merge for inference: W ← W + s·A·B, the LoRA branches removed; a plain SameDiff graph again
     SameDiff merged = loaded.mergeAndUnload();
     INDArray mergedLogits = merged.output(batch.inputs(), Heads.LOGITS).get(Heads.LOGITS);
-    miniLm.tokenizer().close();
-    return new Result(history, trained, loadedLogits, mergedLogits, model.trainableParameters().count());
-  }
 
-  private static Batch batch(Tokenizer tokenizer) {
-    Tokenizer.Encoded encoded = tokenizer.encode(TEXTS);
-    Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
-    inputs.put(Heads.LABELS, Nd4j.createFromArray(LABELS));
-    return new Batch(inputs, encoded.tokens());
+    miniLm.tokenizer().close();  // tokenizers hold native memory
+    again.tokenizer().close();
+    // README quick start: end
+    return new Result(history, logits, loadedLogits, mergedLogits, model.trainableParameters().count(), dir);
   }
 
   public static void main(String[] args) throws IOException {
-    Path dir = Files.createTempDirectory("peft4j-quickstart");
-    Result r = run(dir);
-    System.out.printf("loss %.4f -> %.4f; adapter saved in %s; merged logits %s%n",
-        r.history().steps().get(0).loss(), r.history().steps().get(r.history().steps().size() - 1).loss(), dir,
-        r.merged());
+    Result r = run();
+    System.out.printf("adapter saved in %s; merged logits %s%n", r.dir(), r.merged());
   }
 }
