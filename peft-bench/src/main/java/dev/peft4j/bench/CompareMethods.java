@@ -83,6 +83,10 @@ public final class CompareMethods {
     add("lora", "LoRA r=8 α=16 on query, value", 5e-4,
         (seed, steps) -> Peft.lora(8).alpha(16).dropout(0.1).target("query", "value").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
+    // the smallest LoRA, beside which the issue of Quantum-PEFT asks to place it (as VeRA's paper places VeRA)
+    add("lora-r1", "LoRA r=1 α=2 on query, value", 5e-4,
+        (seed, steps) -> Peft.lora(1).alpha(2).dropout(0.1).target("query", "value").seed(seed)
+            .modulesToSave(Heads.CLASSIFIER).build());
     add("rslora", "rsLoRA r=16 α=16 on query, value", 5e-4,
         (seed, steps) -> Peft.lora(16).alpha(16).rsLora().dropout(0.1).target("query", "value").seed(seed)
             .modulesToSave(Heads.CLASSIFIER).build());
