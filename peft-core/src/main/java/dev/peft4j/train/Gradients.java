@@ -2,7 +2,6 @@ package dev.peft4j.train;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
@@ -13,8 +12,8 @@ import java.util.Map;
 import org.nd4j.autodiff.listeners.Operation;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.config.ExecutionResult;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.autodiff.samediff.config.ExecutionResult;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -60,7 +59,7 @@ public final class Gradients {
   static OutAndGrad of(SameDiff sd, Map<String, INDArray> placeholders, Collection<String> outputs,
       Collection<String> variables, RowMajorArrayCache cache) {
     checkArgument(!outputs.isEmpty() || !variables.isEmpty(), "neither outputs nor gradients were asked for");
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     SameDiff grad = sd.getFunction("grad");
     List<String> names = new ArrayList<>(outputs);
     Map<String, String> gradientNames = new HashMap<>();

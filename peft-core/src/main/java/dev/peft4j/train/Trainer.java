@@ -5,7 +5,6 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
-import dev.peft4j.graph.GraphRewriter;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -129,12 +128,12 @@ public final class Trainer {
     long[] microBatch = {0};
     NativeMemoryGuard memory = NativeMemoryGuard.forReusingSteps(); // the steps run through Gradients
     model.train();
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
+    try (var seeding = RandomOps.seed(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
         DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null) {
       for (int step = 1; step <= steps; step++) {
         long start = System.nanoTime();
         if (checkpointed == null) { // the segments build their own gradient functions
-          GraphRewriter.prepareGradients(sd); // again after an evaluation, whose mode switch rewires the graph
+          GradientFunction.prepare(sd); // again after an evaluation, whose mode switch rewires the graph
         }
         Map<String, INDArray> gradients = new HashMap<>();
         double lossSum = 0;

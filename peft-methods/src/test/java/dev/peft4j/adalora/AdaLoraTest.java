@@ -20,6 +20,7 @@ import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.LearningRateSchedule;
 import dev.peft4j.train.Trainer;
 import java.io.IOException;
@@ -138,7 +139,7 @@ class AdaLoraTest {
       randomize(sd, p, random, 0.4);
     }
     Batch batch = Graphs.batches(sd, seed, 1, 4).get(0);
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), params);
     double eps = 1e-6;
     int checked = 0;

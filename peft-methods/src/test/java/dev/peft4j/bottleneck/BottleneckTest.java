@@ -20,6 +20,7 @@ import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.RandomOps;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
 import java.io.IOException;
@@ -194,7 +195,7 @@ class BottleneckTest {
     INDArray inference = Graphs.logits(sd, batch);
     model.train();
     long[] seed = {1};
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed[0])) {
+    try (var seeding = RandomOps.seed(sd, () -> seed[0])) {
       INDArray first = Graphs.logits(sd, batch);
       assertEquals(first, Graphs.logits(sd, batch), "same seed, same mask");
       assertNotEquals(inference, first, "dropout acts while training");

@@ -23,6 +23,7 @@ import dev.peft4j.quant.QuantizedTensor;
 import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.LearningRateSchedule;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
@@ -79,7 +80,7 @@ class QloraTest {
     // the frozen base gets no gradient: in a training step no op computes dW of a dequantised weight (xw_plus_b's
     // gradient has one matmul per input, and SameDiff runs only those a trainable variable's gradient needs)
     Set<String> computed = new java.util.HashSet<>();
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     org.nd4j.autodiff.listeners.BaseListener recorder = new org.nd4j.autodiff.listeners.BaseListener() {
       @Override
       public boolean isActive(org.nd4j.autodiff.listeners.Operation operation) {
