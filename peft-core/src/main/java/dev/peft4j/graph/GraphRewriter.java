@@ -3,8 +3,10 @@ package dev.peft4j.graph;
 import static com.google.common.base.Preconditions.checkState;
 
 import com.google.common.collect.ImmutableSet;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Function;
@@ -167,9 +169,10 @@ public final class GraphRewriter {
 
   /**
    * A branch built by {@link #spliceBranch} and spliced in: {@code parts} is what its building code returned (the
-   * names the adapter keeps), {@code created} what it added to the graph, {@code splice} how it is wired in.
+   * names the adapter keeps), {@code created} what it added to the graph, {@code splices} how it is wired in, in the
+   * order they were made.
    */
-  public record Branch<T>(T parts, Created created, Splice splice) {}
+  public record Branch<T>(T parts, Created created, List<Splice> splices) {}
 
   /**
    * Builds a branch after {@code output} and splices it in: {@code build} (ordinary SameDiff calls reading
@@ -178,14 +181,46 @@ public final class GraphRewriter {
    * propagates, and the graph is as before.
    */
   public <T> Branch<T> spliceBranch(String output, Supplier<T> build, Function<? super T, String> result) {
+    return spliceBranch(build, parts -> Map.of(output, result.apply(parts)));
+  }
+
+  /**
+   * As {@link #spliceBranch(String, Supplier, Function)} for a branch that replaces several variables:
+   * {@code results} maps each variable to the branch's variable that becomes it, spliced in the map's order. If a
+   * splice fails, those already made are taken out again (last first) and what {@code build} created is removed.
+   */
+  public <T> Branch<T> spliceBranch(Supplier<T> build, Function<? super T, Map<String, String>> results) {
     Built<T> built = build(build);
+    List<Splice> splices = new ArrayList<>();
     try {
-      return new Branch<>(built.value(), built.created(),
-          splice(output, result.apply(built.value()), built.created().ops()));
+      for (Map.Entry<String, String> e : results.apply(built.value()).entrySet()) {
+        splices.add(splice(e.getKey(), e.getValue(), built.created().ops()));
+      }
     } catch (RuntimeException e) {
+      for (int i = splices.size() - 1; i >= 0; i--) {
+        unsplice(splices.get(i));
+      }
       remove(built.created());
       throw e;
     }
+    return new Branch<>(built.value(), built.created(), List.copyOf(splices));
+  }
+
+  /** Wires a branch taken out by {@link #detach(Branch)} back in: its splices in the order they were made. */
+  public void attach(Branch<?> branch) {
+    branch.splices().forEach(this::resplice);
+  }
+
+  /** Takes a branch out, last splice first; its variables keep their values. */
+  public void detach(Branch<?> branch) {
+    for (int i = branch.splices().size() - 1; i >= 0; i--) {
+      unsplice(branch.splices().get(i));
+    }
+  }
+
+  /** Removes a (detached) branch's ops and variables. */
+  public void remove(Branch<?> branch) {
+    remove(branch.created());
   }
 
   /**
