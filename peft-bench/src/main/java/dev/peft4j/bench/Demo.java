@@ -90,7 +90,7 @@ public final class Demo {
         .modulesToSave(Heads.CLASSIFIER).apply(sd);
     TrainableParameterSet trainable = model.trainableParameters();
     System.out.println(trainable);
-    TrainingHistory history = new Trainer.Builder(model)
+    TrainingHistory history = Trainer.builder(model)
         .steps(steps).learningRate(5e-4).warmupSteps(steps / 10).schedule(LearningRateSchedule.COSINE)
         .weightDecay(0.01).seed(seed)
         .evaluateEvery(Math.max(1, steps / 3), (step, m) -> Map.of("accuracy", accuracy(m.sameDiff(), held)))

@@ -19,7 +19,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Trains the trainable set of a {@link PeftModel} and nothing else.
  *
  * <pre>{@code
- * TrainingHistory h = new Trainer.Builder(model)
+ * TrainingHistory h = Trainer.builder(model)
  *     .steps(200).learningRate(3e-4).warmupSteps(20).schedule(LearningRateSchedule.COSINE)
  *     .gradientAccumulation(2).maxGradNorm(1.0).seed(7)
  *     .evaluateEvery(50, (step, m) -> Map.of("accuracy", accuracy(m)))
@@ -106,10 +106,7 @@ public final class Trainer {
     checkState(losses.size() == 1, "the graph needs exactly one loss variable, has %s", losses);
     String loss = losses.get(0);
     checkArgument(data.iterator().hasNext(), "no training data");
-    CheckpointedGradients checkpointed = null;
-    if (checkpointing) {
-      checkpointed = CheckpointedGradients.atLayers(sd);
-    }
+    CheckpointedGradients checkpointed = checkpointing ? CheckpointedGradients.atLayers(sd) : null;
 
     List<String> names = trainable.names();
     List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
@@ -144,9 +141,7 @@ public final class Trainer {
           }
           Batch batch = batches.next();
           microBatch[0]++;
-          OutAndGrad result = checkpointed != null ? checkpointed.compute(batch.inputs(), loss, names)
-              : parallel != null ? parallel.gradients(batch.inputs(), loss, names)
-              : Gradients.of(sd, batch.inputs(), List.of(loss), names);
+          OutAndGrad result = lossAndGradients(sd, batch, loss, names, checkpointed, parallel);
           lossSum += result.getOutputs().get(loss).getDouble(0);
           tokens += batch.tokens();
           for (String p : names) {
@@ -186,6 +181,18 @@ public final class Trainer {
     return new TrainingHistory(history, evaluations, optimizer.stateBytes(), optimizer.parameters());
   }
 
+  /** One micro-batch's loss and gradients: through checkpointed segments, data-parallel replicas, or in one pass. */
+  private static OutAndGrad lossAndGradients(SameDiff sd, Batch batch, String loss, List<String> names,
+      CheckpointedGradients checkpointed, DataParallel parallel) {
+    if (checkpointed != null) {
+      return checkpointed.compute(batch.inputs(), loss, names);
+    }
+    if (parallel != null) {
+      return parallel.gradients(batch.inputs(), loss, names);
+    }
+    return Gradients.of(sd, batch.inputs(), List.of(loss), names);
+  }
+
   private static double globalNorm(Map<String, INDArray> gradients) {
     double sumSquares = 0;
     for (INDArray g : gradients.values()) {
@@ -195,7 +202,12 @@ public final class Trainer {
     return Math.sqrt(sumSquares);
   }
 
-  /** Options of a {@link Trainer}; each can be set once. */
+  /** The options of a trainer for {@code model}, which must not be null; {@link Builder#steps} is required. */
+  public static Builder builder(PeftModel model) {
+    return new Builder(model);
+  }
+
+  /** Options of a {@link Trainer}, made by {@link #builder}; each can be set once. */
   public static final class Builder {
     private final PeftModel model;
     private int steps = -1;
@@ -217,7 +229,7 @@ public final class Trainer {
     private Boolean checkpointing;
     private int dataParallel = -1;
 
-    public Builder(PeftModel model) {
+    private Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
       this.model = model;
     }

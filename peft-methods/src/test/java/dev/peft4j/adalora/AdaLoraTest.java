@@ -232,7 +232,7 @@ class AdaLoraTest {
     AdaLora adapter = adapter(model);
     List<String> es = adapter.adaptedModules().stream().map(m -> P + m + "/lora_E").toList();
     List<Map<String, List<Boolean>>> patterns = new ArrayList<>();
-    new Trainer.Builder(model).steps(30).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT).progress(null)
+    Trainer.builder(model).steps(30).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT).progress(null)
         .onStep((step, gradients) -> {
           long nonzero = es.stream().mapToLong(e -> sd.getArrForVarName(e).neq(0).castTo(DataType.INT).sumNumber()
               .longValue()).sum();
@@ -261,7 +261,7 @@ class AdaLoraTest {
     SameDiff sd = ToyModels.attention(DataType.FLOAT);
     PeftModel model = Peft.adaLora(4, 2).totalStep(12).tinit(2).tfinal(3).deltaT(2).target("q_proj", "v_proj")
         .apply(sd);
-    new Trainer.Builder(model).steps(12).learningRate(2e-2).progress(null).build()
+    Trainer.builder(model).steps(12).learningRate(2e-2).progress(null).build()
         .fit(Graphs.batches(sd, 22, 3, 8));
     AdaLora adapter = adapter(model);
     Map<String, Integer> ranks = adapter.ranks();
@@ -387,7 +387,7 @@ class AdaLoraTest {
     SameDiff sd = HfModels.load(Fixtures.dir("tiny-llama")).sameDiff();
     PeftModel model = Peft.adaLora(6, 2).alpha(16).totalStep(12).tinit(2).tfinal(3).deltaT(2)
         .target("q_proj", "v_proj").apply(sd);
-    new Trainer.Builder(model).steps(12).learningRate(2e-2).progress(null).build()
+    Trainer.builder(model).steps(12).learningRate(2e-2).progress(null).build()
         .fit(List.of(new Batch(train, 1)));
     INDArray logits = sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS);
     model.save(dir);

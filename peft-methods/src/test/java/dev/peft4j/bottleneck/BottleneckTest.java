@@ -180,7 +180,7 @@ class BottleneckTest {
     assertEquals(4L * (2 * 64 * 8 + 8 + 64), model.trainableParameters().count(), "4 adapters on H = 64");
     assertEquals(base, sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS), "identity at init");
     Batch batch = new Batch(inputs, inputs.get(Llama.ATTENTION_MASK).sumNumber().longValue());
-    TrainingHistory h = new Trainer.Builder(model).steps(15).learningRate(1e-2).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(15).learningRate(1e-2).progress(null).build()
         .fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     assertEquals(base, model.unload().output(inputs, Llama.LOGITS).get(Llama.LOGITS), "unload gives the base back");

@@ -44,7 +44,7 @@ class AdapterContractTest {
   }
 
   private static TrainingHistory train(PeftModel model, List<Batch> data, int steps) {
-    return new Trainer.Builder(model).steps(steps).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT)
+    return Trainer.builder(model).steps(steps).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT)
         .progress(null).build().fit(data);
   }
 

@@ -104,7 +104,7 @@ class QloraTest {
             .filter(v -> v.endsWith("-grad") && v.contains(".weight_")).toList());
 
     Map<String, INDArray> before = Graphs.parameters(sd);
-    TrainingHistory h = new Trainer.Builder(model).steps(25).learningRate(2e-2)
+    TrainingHistory h = Trainer.builder(model).steps(25).learningRate(2e-2)
         .schedule(LearningRateSchedule.CONSTANT).progress(null).build().fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     Set<String> trainable = Set.copyOf(model.trainableParameters().names());
@@ -153,7 +153,7 @@ class QloraTest {
     SameDiff sd = classifier();
     Batch batch = batch(2);
     PeftModel model = Peft.qlora(2).target("query").apply(sd);
-    new Trainer.Builder(model).steps(5).learningRate(2e-2).progress(null).build().fit(List.of(batch));
+    Trainer.builder(model).steps(5).learningRate(2e-2).progress(null).build().fit(List.of(batch));
     INDArray adapted = logits(sd, batch);
     SameDiff merged = model.mergeAndUnload();
     GraphRewriter.of(merged).requireConsistentLinks();
