@@ -59,7 +59,7 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
   /** Every targeted layer, in graph order, the empty ones included. */
   private final List<Layer> layers = new ArrayList<>();
   /** The layers that have a branch. */
-  private final Branches<Layer> branches = new Branches<>();
+  private final Branches<Layer> spliced = branches();
   private Branch<String> regulariser;
   private RankAllocator allocator;
   private Map<String, INDArray> beforeMerge = Map.of();
@@ -107,7 +107,7 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
     }
     INDArray a0 = normal(random, in, r, dataType);   // HF: A [r, in] ~ N(0, 0.02); ours its transpose
     INDArray b0 = normal(random, r, out, dataType);  // HF: B [out, r] ~ N(0, 0.02)
-    return branches.splice(g, m.output(), () -> {
+    return spliced.splice(g, m.output(), () -> {
       String scope = scope("adalora") + m.name();
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
         SDVariable x = sameDiff.getVariable(m.input());                                  // [n, in]
@@ -131,7 +131,7 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
 
   /** loss + w / (2L) · Σ (‖AᵀA − I‖_F + ‖B·Bᵀ − I‖_F), as HF's AdaLoraModel.forward adds it. */
   private void addRegulariser(SameDiff sameDiff, GraphRewriter g, String loss) {
-    if (branches.isEmpty()) {
+    if (spliced.isEmpty()) {
       return; // every layer is empty: no term
     }
     double weight = config().orthRegWeight() / (2.0 * layers.size());
@@ -179,12 +179,12 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
     if (regulariser != null) {
       graph().attach(regulariser);
     }
-    branches.attach(graph());
+    super.attach();
   }
 
   @Override
   protected void detach() {
-    branches.detach(graph());
+    super.detach();
     if (regulariser != null) {
       graph().detach(regulariser);
     }
@@ -196,14 +196,14 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
       graph().remove(regulariser);
       regulariser = null;
     }
-    branches.remove(graph());
+    super.remove();
     layers.clear();
   }
 
   @Override
   protected List<String> parameters() {
     List<String> names = new ArrayList<>();
-    for (Layer l : branches.parts()) {
+    for (Layer l : spliced.parts()) {
       names.add(l.a());
       names.add(l.e());
       names.add(l.b());
@@ -310,7 +310,7 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
     Map<String, INDArray> originals = new LinkedHashMap<>();
-    for (Layer l : branches.parts()) {
+    for (Layer l : spliced.parts()) {
       INDArray w = sd().getArrForVarName(l.module().weight());
       originals.put(l.module().weight(), w.dup());
       merged.add(new MergedWeight(l.module().weight(), w.add(delta(l))));

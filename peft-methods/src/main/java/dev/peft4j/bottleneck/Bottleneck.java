@@ -40,7 +40,7 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
   private record Layer(LinearModule module, String down, String downBias, String up, String upBias, String activated,
       String dropped, String upMatmulOp, String sum) {}
 
-  private final Branches<Layer> layers = new Branches<>();
+  private final Branches<Layer> layers = branches();
 
   Bottleneck(String name, BottleneckConfig config) {
     super(name, config);
@@ -105,21 +105,6 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
       case SILU -> x.mul(sd.nn.sigmoid(x));
       case TANH -> sd.math.tanh(x);
     };
-  }
-
-  @Override
-  protected void attach() {
-    layers.attach(graph());
-  }
-
-  @Override
-  protected void detach() {
-    layers.detach(graph());
-  }
-
-  @Override
-  protected void remove() {
-    layers.remove(graph());
   }
 
   @Override

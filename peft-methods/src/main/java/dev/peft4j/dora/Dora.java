@@ -48,7 +48,7 @@ public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
   /** A weight as it was before merging, the value merging wrote, and the factor g it used. */
   private record Kept(INDArray original, INDArray merged, INDArray scale) {}
 
-  private final Branches<Layer> layers = new Branches<>();
+  private final Branches<Layer> layers = branches();
   /** By weight name, while merged: what {@link #unmerge()} needs to restore the weights exactly. */
   private final Map<String, Kept> unmerged = new HashMap<>();
 
@@ -108,18 +108,8 @@ public final class Dora extends AbstractMergeableAdapter<DoraConfig> {
   }
 
   @Override
-  protected void attach() {
-    layers.attach(graph());
-  }
-
-  @Override
-  protected void detach() {
-    layers.detach(graph());
-  }
-
-  @Override
   protected void remove() {
-    layers.remove(graph());
+    super.remove();
     unmerged.clear();
   }
 

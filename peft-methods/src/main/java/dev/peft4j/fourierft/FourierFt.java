@@ -39,7 +39,7 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
   /** The constant bases of one (out, in) shape. */
   private record Basis(String in, String out) {}
 
-  private final Branches<Layer> layers = new Branches<>();
+  private final Branches<Layer> layers = branches();
   private final Map<String, Built<Basis>> bases = new LinkedHashMap<>();
 
   FourierFt(String name, FourierFtConfig config) {
@@ -145,18 +145,8 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
   }
 
   @Override
-  protected void attach() {
-    layers.attach(graph());
-  }
-
-  @Override
-  protected void detach() {
-    layers.detach(graph());
-  }
-
-  @Override
   protected void remove() {
-    layers.remove(graph());
+    super.remove();
     bases.values().forEach(b -> graph().remove(b.created())); // after the layers, which read them
     bases.clear();
   }

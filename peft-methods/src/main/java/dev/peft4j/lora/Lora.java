@@ -46,7 +46,7 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   /** One adapted linear layer: its low-rank branch and the sum that becomes the module's output. */
   private record Layer(LinearModule module, LowRank branch, String sum) {}
 
-  private final Branches<Layer> layers = new Branches<>();
+  private final Branches<Layer> layers = branches();
 
   Lora(String name, LoraConfig config) {
     super(name, config);
@@ -106,21 +106,6 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
         return new Layer(m, branch, sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name());
       }
     }, Layer::sum);
-  }
-
-  @Override
-  protected void attach() {
-    layers.attach(graph());
-  }
-
-  @Override
-  protected void detach() {
-    layers.detach(graph());
-  }
-
-  @Override
-  protected void remove() {
-    layers.remove(graph());
   }
 
   @Override

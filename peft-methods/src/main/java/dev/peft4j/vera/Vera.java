@@ -37,7 +37,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
   private record Layer(LinearModule module, String d, String b, String droppedInput, String firstMatmulOp,
       String sum) {}
 
-  private final Branches<Layer> layers = new Branches<>();
+  private final Branches<Layer> layers = branches();
   private String sharedA;
   private String sharedB;
   private Created shared;
@@ -121,18 +121,8 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
   }
 
   @Override
-  protected void attach() {
-    layers.attach(graph());
-  }
-
-  @Override
-  protected void detach() {
-    layers.detach(graph());
-  }
-
-  @Override
   protected void remove() {
-    layers.remove(graph());
+    super.remove();
     if (shared != null) { // after the layers: their slices read the projections
       graph().remove(shared);
       shared = null;
