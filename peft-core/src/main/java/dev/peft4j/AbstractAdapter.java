@@ -98,7 +98,7 @@ public abstract class AbstractAdapter<C extends AdapterConfig> implements Adapte
   public final void apply(SameDiff sameDiff) {
     checkState(state == State.NEW, "adapter '%s' was applied already", name);
     String prefix = "peft/" + name + "/";
-    for (String v : sameDiff.getVariables().keySet()) {
+    for (String v : sameDiff.variableMap().keySet()) {
       checkState(!v.startsWith(prefix), "the graph already holds variables of an adapter named '%s' (%s)", name, v);
     }
     sd = sameDiff;

@@ -77,7 +77,7 @@ public final class CheckpointedGradients {
     checkArgument(new HashSet<>(checkpoints).size() == checkpoints.size(), "checkpoints repeat: %s", checkpoints);
     for (String c : checkpoints) {
       checkArgument(sd.hasVariable(c), "no variable '%s' in the graph; op outputs named like layer outputs: %s", c,
-          sd.getVariables().keySet().stream().filter(n -> n.contains("layer")
+          sd.variableMap().keySet().stream().filter(n -> n.contains("layer")
               && sd.getVariable(n).getVariableType() == VariableType.ARRAY).limit(20).toList());
       checkArgument(sd.getVariable(c).getVariableType() == VariableType.ARRAY,
           "checkpoint '%s' is a %s, not an op output", c, sd.getVariable(c).getVariableType());
