@@ -22,8 +22,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *       as soon as it is wired so that {@link #detach()} and {@link #remove()} can undo a build that fails half-way;
  *   <li>{@link #attach()} / {@link #detach()}: wire the (already built) branch in or out, keeping its weights;
  *   <li>{@link #remove()}: delete the branch's ops and variables (called detached);
- *   <li>(or, for branches spliced in per module, keep them in a {@link #branches()} list, which the default
- *       {@code attach}, {@code detach} and {@code remove} handle);
+ *       branches spliced in per module and kept in a {@link #branches()} list need none of these three: the
+ *       defaults handle them, and an override calls {@code super} for them;
  *   <li>{@link #parameters()}, {@link #ownStateDict()}, {@link #loadOwnStateDict}.
  * </ul>
  *

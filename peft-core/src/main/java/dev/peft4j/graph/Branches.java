@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  *
  * <pre>{@code
  * private record Layer(LinearModule module, String vector, String sum) {}
- * private final Branches<Layer> layers = new Branches<>();
+ * private final Branches<Layer> layers = branches();   // AbstractAdapter's: attached, detached, removed with it
  *
  * layers.splice(g, m.output(), () -> {
  *   SDVariable l = sameDiff.var(scope + "/l", ones);

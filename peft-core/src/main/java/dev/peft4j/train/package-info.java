@@ -15,8 +15,9 @@
  *       built: only by the opt-in system property {@code peft4j.quietGradientBuild=true}
  *       ({@link dev.peft4j.train.GradientFunction#QUIET_PROPERTY}), because SameDiff prints it with
  *       {@code System.out.println};
- *   <li>{@code WARN … No fields found for property name dtype for class …OnesLike}, logged by ND4J's
- *       {@code DifferentialFunction.setPropertiesForFunction}:
+ *   <li>{@code WARN … No fields found for property name … for class …} (dtype of {@code OnesLike},
+ *       {@code labelsSmoothing} of {@code SoftmaxCrossEntropyLoss}, {@code f} of {@code RandomBernoulli} …), logged by
+ *       ND4J's {@code DifferentialFunction.setPropertiesForFunction} during steps:
  *       set the SLF4J logger {@code org.nd4j.autodiff.functions.DifferentialFunction} to {@code error} in your
  *       logging configuration (this repository's tests and peft-bench do so in their {@code simplelogger.properties}).
  *       A library cannot set its users' logger levels without shipping a logging configuration of its own.
