@@ -2,6 +2,7 @@ package dev.peft4j;
 
 import static com.google.common.base.Preconditions.checkState;
 
+import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -21,6 +22,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *       as soon as it is wired so that {@link #detach()} and {@link #remove()} can undo a build that fails half-way;
  *   <li>{@link #attach()} / {@link #detach()}: wire the (already built) branch in or out, keeping its weights;
  *   <li>{@link #remove()}: delete the branch's ops and variables (called detached);
+ *       branches spliced in per module and kept in a {@link #branches()} list need none of these three: the
+ *       defaults handle them, and an override calls {@code super} for them;
  *   <li>{@link #parameters()}, {@link #ownStateDict()}, {@link #loadOwnStateDict}.
  * </ul>
  *
@@ -38,6 +41,7 @@ public abstract class AbstractAdapter<C extends AdapterConfig> implements Adapte
   private ModulesToSave saved;
   private State state = State.NEW;
   private boolean training;
+  private final List<Branches<?>> branchLists = new ArrayList<>();
 
   protected AbstractAdapter(String name, C config) {
     this.name = name;
@@ -94,7 +98,7 @@ public abstract class AbstractAdapter<C extends AdapterConfig> implements Adapte
   public final void apply(SameDiff sameDiff) {
     checkState(state == State.NEW, "adapter '%s' was applied already", name);
     String prefix = "peft/" + name + "/";
-    for (String v : sameDiff.getVariables().keySet()) {
+    for (String v : sameDiff.variableMap().keySet()) {
       checkState(!v.startsWith(prefix), "the graph already holds variables of an adapter named '%s' (%s)", name, v);
     }
     sd = sameDiff;
@@ -119,14 +123,36 @@ public abstract class AbstractAdapter<C extends AdapterConfig> implements Adapte
    */
   protected abstract void build(SameDiff sameDiff, GraphRewriter g);
 
-  /** Wires the built branch back in. */
-  protected abstract void attach();
+  /**
+   * A new, empty list of spliced branches that the default {@link #attach()}, {@link #detach()} and {@link #remove()}
+   * wire in, wire out and delete; for a field: {@code private final Branches<Layer> layers = branches();}.
+   */
+  protected final <T> Branches<T> branches() {
+    Branches<T> b = new Branches<>();
+    branchLists.add(b);
+    return b;
+  }
 
-  /** Wires the branch out; its variables keep their values. Must tolerate a branch built only in part. */
-  protected abstract void detach();
+  /** Wires the built branch back in. By default: every {@link #branches()} list's branches, in build order. */
+  protected void attach() {
+    branchLists.forEach(b -> b.attach(graph));
+  }
 
-  /** Deletes every op and variable of the (detached) branch. Must tolerate a branch built only in part. */
-  protected abstract void remove();
+  /**
+   * Wires the branch out; its variables keep their values. Must tolerate a branch built only in part. By default:
+   * every {@link #branches()} list's branches, in build order.
+   */
+  protected void detach() {
+    branchLists.forEach(b -> b.detach(graph));
+  }
+
+  /**
+   * Deletes every op and variable of the (detached) branch. Must tolerate a branch built only in part. By default:
+   * every {@link #branches()} list's branches, which the lists then forget.
+   */
+  protected void remove() {
+    branchLists.forEach(b -> b.remove(graph));
+  }
 
   /** The variables this method trains, excluding {@code modules_to_save} copies. */
   protected abstract List<String> parameters();

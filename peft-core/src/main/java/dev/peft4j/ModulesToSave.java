@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkState;
 
 import com.google.common.collect.ImmutableMap;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.GraphRewriter.Built;
 import dev.peft4j.graph.GraphRewriter.Created;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -54,16 +55,17 @@ public final class ModulesToSave {
     }
     GraphRewriter g = GraphRewriter.of(sameDiff);
     List<String> parameters = parametersOf(sameDiff, modules);
-    Map<String, String> copies = new LinkedHashMap<>();
-    Created created = g.capture(() -> {
+    Built<Map<String, String>> copies = g.build(() -> {
+      Map<String, String> made = new LinkedHashMap<>(); // original → copy
       for (String p : parameters) {
         String copy = "peft/" + adapterName + "/modules_to_save/" + p;
         sameDiff.var(copy, sameDiff.getArrForVarName(p).dup());
-        copies.put(p, copy);
+        made.put(p, copy);
       }
+      return made;
     });
-    copies.forEach((original, copy) -> g.redirect(original, copy, Set.of()));
-    return new ModulesToSave(sameDiff, ImmutableMap.copyOf(copies), created);
+    copies.value().forEach((original, copy) -> g.redirect(original, copy, Set.of()));
+    return new ModulesToSave(sameDiff, ImmutableMap.copyOf(copies.value()), copies.created());
   }
 
   /** Every array-backed parameter {@code <module>.<p>} of the named modules (exact or {@code .name} suffix). */

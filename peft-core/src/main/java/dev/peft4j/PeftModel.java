@@ -27,7 +27,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * <pre>{@code
  * PeftModel m = Peft.lora(16).alpha(32).target("q_proj", "v_proj").apply(sameDiff);
  * System.out.println(m.trainableParameters());  // trainable params: … || all params: … || trainable%: …
- * new Trainer.Builder(m).steps(100).build().fit(batches);
+ * Trainer.builder(m).steps(100).build().fit(batches);
  * SameDiff merged = m.mergeAndUnload();         // base graph, adapter folded into its weights
  * }</pre>
  *

@@ -48,7 +48,7 @@ public final class Peft {
    * {@code targetR}; needs {@code .totalStep(n)} (the schedule's length) and targets.
    * <pre>{@code
    * PeftModel m = Peft.adaLora(12, 4).totalStep(1000).tinit(100).tfinal(200).target("q_proj", "v_proj").apply(sd);
-   * new Trainer.Builder(m).steps(1000).build().fit(batches);   // allocates ranks after each step
+   * Trainer.builder(m).steps(1000).build().fit(batches);   // allocates ranks after each step
    * }</pre>
    */
   public static AdaLoraConfig.Builder adaLora(int initR, int targetR) {

@@ -263,7 +263,7 @@ public final class Compare {
   private static void warmUp(Method method, Options options, int numLabels, List<Batch> train,
       List<Batch> validation) throws IOException {
     PeftModel model = method.config(options.seed(), options.steps()).apply(classifier(options, numLabels));
-    new Trainer.Builder(model).steps(train.size()).learningRate(method.learningRate()).seed(options.seed())
+    Trainer.builder(model).steps(train.size()).learningRate(method.learningRate()).seed(options.seed())
         .dataParallel(options.workers()).progress(null).build().fit(train);
     probabilities(model.sameDiff(), validation);
   }
@@ -285,7 +285,7 @@ public final class Compare {
     TrainingHistory history;
     if (method.probe() == null) {
       model = config.apply(sd);
-      history = schedule.apply(new Trainer.Builder(model)).steps(options.steps()).learningRate(method.learningRate())
+      history = schedule.apply(Trainer.builder(model)).steps(options.steps()).learningRate(method.learningRate())
           .warmupSteps(Math.min(warmup, options.steps())).build().fit(trainBatches);
     } else { // LP-FT: the head alone first, then the config from the trained head; the step budget is shared
       int probeSteps = Math.max(1, (int) Math.round(options.steps() * method.probe().fraction()));

@@ -90,7 +90,7 @@ public final class Demo {
         .modulesToSave(Heads.CLASSIFIER).apply(sd);
     TrainableParameterSet trainable = model.trainableParameters();
     System.out.println(trainable);
-    TrainingHistory history = new Trainer.Builder(model)
+    TrainingHistory history = Trainer.builder(model)
         .steps(steps).learningRate(5e-4).warmupSteps(steps / 10).schedule(LearningRateSchedule.COSINE)
         .weightDecay(0.01).seed(seed)
         .evaluateEvery(Math.max(1, steps / 3), (step, m) -> Map.of("accuracy", accuracy(m.sameDiff(), held)))
@@ -113,7 +113,7 @@ public final class Demo {
     SameDiff merged = model.mergeAndUnload();
     INDArray mergedLogits = merged.output(held.inputs(), Heads.LOGITS).get(Heads.LOGITS);
     double diff = mergedLogits.sub(adapted).amaxNumber().doubleValue() / adapted.amaxNumber().doubleValue();
-    long leftOver = merged.getVariables().keySet().stream().filter(n -> n.startsWith("peft/")).count();
+    long leftOver = merged.variableMap().keySet().stream().filter(n -> n.startsWith("peft/")).count();
     System.out.printf(Locale.ROOT, "mergeAndUnload: max relative difference merged vs adapted %.2e, "
         + "%d adapter variables left, graph links consistent: %s%n", diff, leftOver,
         GraphRewriter.of(merged).checkLinks().isEmpty());

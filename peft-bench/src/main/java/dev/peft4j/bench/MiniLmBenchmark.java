@@ -6,10 +6,10 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.NativeMemoryGuard;
 import java.io.InputStream;
 import java.util.HashMap;
@@ -89,7 +89,7 @@ public class MiniLmBenchmark {
     lora = Heads.sequenceClassification(tuned.sameDiff(), tuned.config().hiddenSize(), 2, Heads.Pooling.MEAN, 1);
     PeftModel model = Peft.lora(16).alpha(32).target("query", "value").modulesToSave(Heads.CLASSIFIER).apply(lora);
     loraParameters = model.trainableParameters().names();
-    GraphRewriter.prepareGradients(lora);
+    GradientFunction.prepare(lora);
 
     env = OrtEnvironment.getEnvironment();
     OrtSession.SessionOptions options = new OrtSession.SessionOptions();

@@ -11,8 +11,10 @@ import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.train.AdamW;
 import dev.peft4j.train.CheckpointedGradients;
 import dev.peft4j.train.DataParallel;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.Gradients;
 import dev.peft4j.train.NativeMemoryGuard;
+import dev.peft4j.train.RandomOps;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -99,7 +101,7 @@ public class MiniLmTrainingBenchmark {
   private final NativeMemoryGuard memory =
       nd4jGradients ? new NativeMemoryGuard() : NativeMemoryGuard.forReusingSteps();
   private Map<String, INDArray> inputs;
-  private GraphRewriter.RandomOpSeeding seeding;
+  private RandomOps.Seeding seeding;
   private long step;
   private ParameterBudget budget;
 
@@ -155,7 +157,7 @@ public class MiniLmTrainingBenchmark {
     if (trainable != null) {
       adam = new AdamW(sd, trainable, BETA1, BETA2, EPS, WEIGHT_DECAY);
     }
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     if (trainable != null && Boolean.getBoolean(CHECKPOINTING_PROPERTY)) {
       checkpointed = CheckpointedGradients.atLayers(sd); // as the trainer's gradient checkpointing
     }
@@ -165,7 +167,7 @@ public class MiniLmTrainingBenchmark {
     if (trainable != null && workers > 1) {
       parallel = DataParallel.of(sd, workers); // as the trainer's data parallelism
     }
-    seeding = GraphRewriter.seedRandomOps(sd, () -> step);
+    seeding = RandomOps.seed(sd, () -> step);
   }
 
   @TearDown(Level.Trial)

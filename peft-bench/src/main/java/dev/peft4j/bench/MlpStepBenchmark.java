@@ -2,8 +2,8 @@ package dev.peft4j.bench;
 
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Mlp;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.NativeMemoryGuard;
 import java.util.List;
 import java.util.Map;
@@ -70,8 +70,8 @@ public class MlpStepBenchmark {
       labels.putScalar(i, random.nextInt(CLASSES), 1);
     }
     batch = Map.of(Mlp.INPUT, Mlp.uniform(random, 1, DataType.FLOAT, BATCH, WIDTH), Mlp.LABELS, labels);
-    GraphRewriter.prepareGradients(full);
-    GraphRewriter.prepareGradients(lora);
+    GradientFunction.prepare(full);
+    GradientFunction.prepare(lora);
   }
 
   @Benchmark

@@ -147,7 +147,7 @@ public final class QloraBenchmark {
     List<Batch> data = List.of(randomBatch(batch, seq));
     long graphBytes = graphBytes(sd);
     long rssBefore = PeakMemory.residentBytes();
-    TrainingHistory h = new Trainer.Builder(model).steps(steps).learningRate(1e-4).seed(1).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(steps).learningRate(1e-4).seed(1).progress(null).build()
         .fit(data);
     long peak = PeakMemory.peakBytes();
     double[] seconds = h.steps().stream().skip(3).mapToDouble(TrainingHistory.Step::seconds).sorted().toArray();
@@ -182,7 +182,7 @@ public final class QloraBenchmark {
     PeftModel model = config(name).apply(sd);
     Batch train = labelled(encoder, TRAIN);
     Batch heldOut = labelled(encoder, HELD_OUT);
-    TrainingHistory h = new Trainer.Builder(model).steps(steps).learningRate(2e-3).seed(1).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(steps).learningRate(2e-3).seed(1).progress(null).build()
         .fit(List.of(train));
     model.eval();
     Map<String, INDArray> out = sd.output(heldOut.inputs(), Heads.LOGITS, Heads.LOSS);

@@ -114,7 +114,7 @@ public final class Hooks {
    * index where order matters).
    */
   public static List<String> layerStates(SameDiff sd, String suffix) {
-    return sd.getVariables().keySet().stream().filter(n -> n.endsWith("." + suffix) && !n.startsWith("peft/"))
+    return sd.variableMap().keySet().stream().filter(n -> n.endsWith("." + suffix) && !n.startsWith("peft/"))
         .toList();
   }
 }

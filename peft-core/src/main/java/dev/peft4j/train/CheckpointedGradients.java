@@ -6,12 +6,10 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Hooks;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -22,7 +20,6 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
-import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -42,7 +39,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * activations from {@code cⱼ}, so the step's activation memory is the checkpoints plus one segment's activations,
  * instead of every layer's; all segments allocate through one shared {@link RowMajorArrayCache}. Random ops draw the
  * same values in both passes and as in an uncheckpointed step when they are seeded per op name
- * ({@link GraphRewriter#seedRandomOps}, as {@link Trainer} does): the gradients are then those of {@link Gradients#of}
+ * ({@link RandomOps#seed}, as {@link Trainer} does): the gradients are then those of {@link Gradients#of}
  * up to float rounding ({@code CheckpointedGradientsTest}).
  *
  * <p>Each segment is a copy of the graph ({@link SameDiff#invokeGraphOn}, as SameDiff copies a graph for its gradient
@@ -80,13 +77,13 @@ public final class CheckpointedGradients {
     checkArgument(new HashSet<>(checkpoints).size() == checkpoints.size(), "checkpoints repeat: %s", checkpoints);
     for (String c : checkpoints) {
       checkArgument(sd.hasVariable(c), "no variable '%s' in the graph; op outputs named like layer outputs: %s", c,
-          sd.getVariables().keySet().stream().filter(n -> n.contains("layer")
+          sd.variableMap().keySet().stream().filter(n -> n.contains("layer")
               && sd.getVariable(n).getVariableType() == VariableType.ARRAY).limit(20).toList());
       checkArgument(sd.getVariable(c).getVariableType() == VariableType.ARRAY,
           "checkpoint '%s' is a %s, not an op output", c, sd.getVariable(c).getVariableType());
     }
     for (int j = 1; j < checkpoints.size(); j++) {
-      checkArgument(ancestors(sd, checkpoints.get(j)).contains(checkpoints.get(j - 1)),
+      checkArgument(GraphRewriter.of(sd).ancestorsOf(checkpoints.get(j)).contains(checkpoints.get(j - 1)),
           "checkpoint '%s' does not depend on '%s': checkpoints must be given in graph order", checkpoints.get(j),
           checkpoints.get(j - 1));
     }
@@ -144,7 +141,7 @@ public final class CheckpointedGradients {
     }
     GraphCopies.Structure now = GraphCopies.Structure.of(sd, loss);
     if (!now.equals(builtFor)) {
-      checkArgument(ancestors(sd, loss).contains(checkpoints.get(checkpoints.size() - 1)),
+      checkArgument(GraphRewriter.of(sd).ancestorsOf(loss).contains(checkpoints.get(checkpoints.size() - 1)),
           "the loss '%s' does not depend on the last checkpoint '%s'", loss, checkpoints.get(checkpoints.size() - 1));
       segments = build(loss);
       builtFor = now;
@@ -221,7 +218,7 @@ public final class CheckpointedGradients {
         segment.setLossVariables(loss);
       }
       built.add(segment);
-      GraphRewriter.prepareGradients(segment, input == null ? new String[0] : new String[] {input});
+      GradientFunction.prepare(segment, input == null ? new String[0] : new String[] {input});
       // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect those
       // duplicates now rather than letting them pile up over the segments (full fine-tuning: 2 × 40 MB a segment)
       System.gc();
@@ -243,23 +240,5 @@ public final class CheckpointedGradients {
     for (SameDiff segment : segments) {
       GraphCopies.shareArrays(sd, segment);
     }
-  }
-
-  /** Every variable {@code name} is computed from. */
-  private static Set<String> ancestors(SameDiff sd, String name) {
-    Set<String> seen = new HashSet<>();
-    Deque<String> todo = new ArrayDeque<>(List.of(name));
-    while (!todo.isEmpty()) {
-      String op = sd.getVariables().get(todo.pop()).getOutputOfOp();
-      SameDiffOp producer = op == null ? null : sd.getOps().get(op);
-      if (producer != null && producer.getInputsToOp() != null) {
-        for (String in : producer.getInputsToOp()) {
-          if (seen.add(in)) {
-            todo.push(in);
-          }
-        }
-      }
-    }
-    return seen;
   }
 }

@@ -3,7 +3,6 @@ package dev.peft4j.train;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -48,7 +47,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * single-threaded, and the previous thread counts are restored when it returns (other threads using ND4J at that
  * moment run single-threaded too). Measured on all-MiniLM-L6-v2 at batch 8 × 128 on 2 cores: see {@code peft-bench/README.md}.
  *
- * <p>Random ops seeded per op name ({@link GraphRewriter#seedRandomOps}, as {@link Trainer} does) stay reproducible,
+ * <p>Random ops seeded per op name ({@link RandomOps#seed}, as {@link Trainer} does) stay reproducible,
  * and each replica mixes its index into a random op's state, so that no two shards share a dropout mask; the masks
  * are not those of an unsplit step. The graph's listeners are called from every worker thread. Replicas follow the
  * original: weight arrays are re-shared before each call, and the replicas are rebuilt when the graph's ops, trainable
@@ -242,7 +241,7 @@ public final class DataParallel implements AutoCloseable {
         SameDiff replica = GraphCopies.copy(sd);
         if (loss != null) {
           replica.setLossVariables(loss);
-          GraphRewriter.prepareGradients(replica);
+          GradientFunction.prepare(replica);
         }
         replicas.add(replica);
         // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect them
@@ -261,7 +260,7 @@ public final class DataParallel implements AutoCloseable {
     if (sd.getListeners() != null) {
       listeners.addAll(sd.getListeners());
     }
-    listeners.add(GraphRewriter.distinctRandomOps(replica));
+    listeners.add(RandomOps.distinct(replica));
     return listeners;
   }
 

@@ -2,9 +2,8 @@ package dev.peft4j.train;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
-import java.lang.reflect.Method;
+import dev.peft4j.graph.TrainingPass;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -13,7 +12,6 @@ import java.util.Map;
 import org.nd4j.autodiff.listeners.Operation;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.config.ExecutionResult;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -33,13 +31,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>The arrays returned (outputs and gradients) are never cached or reused by SameDiff; they stay valid after the
  * next call. Listeners of {@code sd} see the pass with {@link Operation#TRAINING}, as with ND4J's own call.
  *
- * <p>One internal of ND4J M2.1 is reached by reflection, with a fallback: the protected {@code batchOutputHelper} (to
- * run the pass as {@code TRAINING}; otherwise {@code output}, which reports {@code INFERENCE} to listeners and runs
- * the same ops). The session itself is prepared by {@link RowMajorArrayCache#install}.
+ * <p>The pass runs through {@link TrainingPass} (which reaches a protected method of ND4J M2.1, with a fallback), on a
+ * session prepared by {@link RowMajorArrayCache#install}.
  */
 public final class Gradients {
-
-  private static final Method BATCH_OUTPUT = batchOutputHelper();
 
   private Gradients() {}
 
@@ -60,7 +55,7 @@ public final class Gradients {
   static OutAndGrad of(SameDiff sd, Map<String, INDArray> placeholders, Collection<String> outputs,
       Collection<String> variables, RowMajorArrayCache cache) {
     checkArgument(!outputs.isEmpty() || !variables.isEmpty(), "neither outputs nor gradients were asked for");
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     SameDiff grad = sd.getFunction("grad");
     List<String> names = new ArrayList<>(outputs);
     Map<String, String> gradientNames = new HashMap<>();
@@ -75,7 +70,7 @@ public final class Gradients {
     grad.setEnableCache(true);
     grad.setListeners(sd.getListeners());
     RowMajorArrayCache.install(grad, cache);
-    Map<String, INDArray> values = run(grad, placeholders, names.toArray(new String[0]));
+    Map<String, INDArray> values = TrainingPass.run(grad, placeholders, names.toArray(new String[0]));
     Map<String, INDArray> outs = new HashMap<>();
     for (String o : outputs) {
       outs.put(o, values.get(o));
@@ -85,41 +80,8 @@ public final class Gradients {
     return new OutAndGrad(outs, grads);
   }
 
-  private static Map<String, INDArray> run(SameDiff grad, Map<String, INDArray> placeholders, String[] names) {
-    if (BATCH_OUTPUT != null) {
-      try {
-        ExecutionResult result = (ExecutionResult) BATCH_OUTPUT.invoke(grad, placeholders, null, Operation.TRAINING,
-            names);
-        return result.hasValues() ? valuesOf(result) : ExecutionResult.unpack(result.getOutputs());
-      } catch (ReflectiveOperationException e) {
-        if (e.getCause() instanceof RuntimeException r) {
-          throw r;
-        }
-        throw new IllegalStateException(e);
-      }
-    }
-    return grad.output(placeholders, names);
-  }
-
-  private static Map<String, INDArray> valuesOf(ExecutionResult result) {
-    Map<String, INDArray> values = new HashMap<>();
-    result.getValueOutputs().forEach((k, v) -> values.put(k, v.getTensorValue()));
-    return values;
-  }
-
-  private static Method batchOutputHelper() {
-    try {
-      Method m = SameDiff.class.getDeclaredMethod("batchOutputHelper", Map.class, List.class, Operation.class,
-          String[].class);
-      m.setAccessible(true);
-      return m;
-    } catch (ReflectiveOperationException | RuntimeException e) {
-      return null;
-    }
-  }
-
   /** For tests: whether both reflective paths were found in this ND4J. */
   static boolean internalsFound() {
-    return BATCH_OUTPUT != null && RowMajorArrayCache.install(SameDiff.create());
+    return TrainingPass.found() && RowMajorArrayCache.install(SameDiff.create());
   }
 }

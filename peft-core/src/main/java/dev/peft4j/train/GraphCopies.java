@@ -1,5 +1,6 @@
 package dev.peft4j.train;
 
+import dev.peft4j.graph.GraphRewriter;
 import java.util.HashSet;
 import java.util.Set;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -58,7 +59,7 @@ final class GraphCopies {
           trainable.add(v.name());
         }
       }
-      return new Structure(Set.copyOf(sd.getOps().keySet()), trainable, loss);
+      return new Structure(GraphRewriter.of(sd).opNames(), trainable, loss);
     }
   }
 }

@@ -6,7 +6,6 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.BackendCheck;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
-import dev.peft4j.graph.GraphRewriter;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -21,7 +20,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Trains the trainable set of a {@link PeftModel} and nothing else.
  *
  * <pre>{@code
- * TrainingHistory h = new Trainer.Builder(model)
+ * TrainingHistory h = Trainer.builder(model)
  *     .steps(200).learningRate(3e-4).warmupSteps(20).schedule(LearningRateSchedule.COSINE)
  *     .gradientAccumulation(2).maxGradNorm(1.0).seed(7)
  *     .evaluateEvery(50, (step, m) -> Map.of("accuracy", accuracy(m)))
@@ -124,10 +123,7 @@ public final class Trainer {
     checkState(losses.size() == 1, "the graph needs exactly one loss variable, has %s", losses);
     String loss = losses.get(0);
     checkArgument(data.iterator().hasNext(), "no training data");
-    CheckpointedGradients checkpointed = null;
-    if (checkpointing) {
-      checkpointed = CheckpointedGradients.atLayers(sd);
-    }
+    CheckpointedGradients checkpointed = checkpointing ? CheckpointedGradients.atLayers(sd) : null;
 
     List<String> names = trainable.names();
     List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
@@ -147,12 +143,12 @@ public final class Trainer {
     // the steps run through Gradients; without the guard nothing here touches the allocator or the collector
     NativeMemoryGuard memory = memoryGuard ? NativeMemoryGuard.forReusingSteps() : null;
     model.train();
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
+    try (var seeding = RandomOps.seed(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
         DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null) {
       for (int step = 1; step <= steps; step++) {
         long start = System.nanoTime();
         if (checkpointed == null) { // the segments build their own gradient functions
-          GraphRewriter.prepareGradients(sd); // again after an evaluation, whose mode switch rewires the graph
+          GradientFunction.prepare(sd); // again after an evaluation, whose mode switch rewires the graph
         }
         Map<String, INDArray> gradients = new HashMap<>();
         double lossSum = 0;
@@ -163,9 +159,7 @@ public final class Trainer {
           }
           Batch batch = batches.next();
           microBatch[0]++;
-          OutAndGrad result = checkpointed != null ? checkpointed.compute(batch.inputs(), loss, names)
-              : parallel != null ? parallel.gradients(batch.inputs(), loss, names)
-              : Gradients.of(sd, batch.inputs(), List.of(loss), names);
+          OutAndGrad result = lossAndGradients(sd, batch, loss, names, checkpointed, parallel);
           lossSum += result.getOutputs().get(loss).getDouble(0);
           tokens += batch.tokens();
           for (String p : names) {
@@ -207,6 +201,18 @@ public final class Trainer {
     return new TrainingHistory(history, evaluations, optimizer.stateBytes(), optimizer.parameters());
   }
 
+  /** One micro-batch's loss and gradients: through checkpointed segments, data-parallel replicas, or in one pass. */
+  private static OutAndGrad lossAndGradients(SameDiff sd, Batch batch, String loss, List<String> names,
+      CheckpointedGradients checkpointed, DataParallel parallel) {
+    if (checkpointed != null) {
+      return checkpointed.compute(batch.inputs(), loss, names);
+    }
+    if (parallel != null) {
+      return parallel.gradients(batch.inputs(), loss, names);
+    }
+    return Gradients.of(sd, batch.inputs(), List.of(loss), names);
+  }
+
   private static double globalNorm(Map<String, INDArray> gradients) {
     double sumSquares = 0;
     for (INDArray g : gradients.values()) {
@@ -216,7 +222,17 @@ public final class Trainer {
     return Math.sqrt(sumSquares);
   }
 
-  /** Options of a {@link Trainer}; each can be set once. */
+  /**
+   * The options of a trainer for {@code model}, which must not be null; {@link Builder#steps} is required.
+   *
+   * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
+   *     ({@link BackendCheck})
+   */
+  public static Builder builder(PeftModel model) {
+    return new Builder(model);
+  }
+
+  /** Options of a {@link Trainer}, made by {@link #builder}; each can be set once. */
   public static final class Builder {
     private final PeftModel model;
     private int steps = -1;
@@ -239,13 +255,7 @@ public final class Trainer {
     private int dataParallel = -1;
     private Boolean memoryGuard;
 
-    /**
-     * Options for training {@code model}'s trainable set.
-     *
-     * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
-     *     ({@link BackendCheck})
-     */
-    public Builder(PeftModel model) {
+    private Builder(PeftModel model) {
       checkArgument(model != null, "model must not be null");
       BackendCheck.requireBackend();
       this.model = model;

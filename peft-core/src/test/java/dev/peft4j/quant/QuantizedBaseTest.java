@@ -11,6 +11,7 @@ import dev.peft4j.graph.LinearModule;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -98,7 +99,7 @@ class QuantizedBaseTest {
     List<String> frozen = g.trainableVariables().stream().filter(v -> !v.startsWith("lm_head")).toList();
     g.freeze(frozen);
     Batch batch = Graphs.batches(sd, 4, 1, 6).get(0);
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), List.of("lm_head.weight"));
     assertTrue(grads.get("lm_head.weight").norm2Number().doubleValue() > 0);
     SameDiff gradFn = sd.getFunction("grad");

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Llama;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
@@ -96,7 +95,7 @@ class DataParallelTest {
     SDVariable mask = new RandomBernoulli(sd, sd.shape(x), 0.5).outputVariable().castTo(DataType.FLOAT);
     x.mul(mask).mul(w).mean("loss");
     sd.setLossVariables("loss");
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> 42);
+    try (var seeding = RandomOps.seed(sd, () -> 42);
         DataParallel parallel = DataParallel.of(sd, 2)) {
       INDArray firstShardOnly = Nd4j.zeros(DataType.FLOAT, 4, 256);
       firstShardOnly.getRow(0).assign(1);

@@ -131,8 +131,8 @@ public final class GpuCheck {
     Batch batch = new Batch(inputs, tokens);
     long[] peakUsed = {usedDeviceMemory(backend)};
     long before = peakUsed[0];
-    new Trainer.Builder(model).steps(2).progress(null).build().fit(List.of(batch)); // warm-up: JIT, graph, cuBLAS
-    TrainingHistory h = new Trainer.Builder(model).steps(5).progress(null)
+    Trainer.builder(model).steps(2).progress(null).build().fit(List.of(batch)); // warm-up: JIT, graph, cuBLAS
+    TrainingHistory h = Trainer.builder(model).steps(5).progress(null)
         .onStep((step, gradients) -> peakUsed[0] = Math.max(peakUsed[0], usedDeviceMemory(backend)))
         .build().fit(List.of(batch));
     System.out.printf(Locale.ROOT, "%s at %d × %d: %,.0f training tokens/s over 5 steps; %s%n", what,

@@ -75,7 +75,7 @@ class GpuTest {
       y.putScalar(i, random.nextInt(4), 1);
     }
     Batch batch = Batch.of(Map.of(Mlp.INPUT, x, Mlp.LABELS, y), Mlp.INPUT);
-    TrainingHistory h = new Trainer.Builder(model).steps(30).learningRate(1e-2).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(30).learningRate(1e-2).progress(null).build()
         .fit(List.of(batch));
     double first = h.steps().get(0).loss();
     double last = h.steps().get(29).loss();

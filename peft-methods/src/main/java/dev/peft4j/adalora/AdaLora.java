@@ -4,9 +4,9 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.AbstractMergeableAdapter;
+import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
+import dev.peft4j.graph.GraphRewriter.Branch;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.train.StepListener;
 import java.util.ArrayList;
@@ -48,7 +48,7 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
    * (all of them for a fresh layer, the kept ones for a layer loaded with a rank pattern).
    */
   record Layer(LinearModule module, String a, String e, String b, int[] positions, String input,
-      String droppedInput, String firstMatmulOp, Created created, Splice splice) {
+      String droppedInput, String firstMatmulOp, String sum) {
 
     /** Whether the rank pattern left this module no triplet (then it has no branch). */
     boolean isEmpty() {
@@ -56,9 +56,11 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
     }
   }
 
+  /** Every targeted layer, in graph order, the empty ones included. */
   private final List<Layer> layers = new ArrayList<>();
-  private Created regulariser;
-  private Splice regulariserSplice;
+  /** The layers that have a branch. */
+  private final Branches<Layer> spliced = branches();
+  private Branch<String> regulariser;
   private RankAllocator allocator;
   private Map<String, INDArray> beforeMerge = Map.of();
 
@@ -101,12 +103,11 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
     int r = config.rankOf(m.name());
     int[] positions = positions(config.rankPattern().get(m.name() + ".lora_E"), config.initR());
     if (r == 0) { // the rank pattern keeps no triplet: no branch, as HF's rank-0 layer adds nothing
-      return new Layer(m, null, null, null, positions, m.input(), null, null, null, null);
+      return new Layer(m, null, null, null, positions, m.input(), null, null, null);
     }
     INDArray a0 = normal(random, in, r, dataType);   // HF: A [r, in] ~ N(0, 0.02); ours its transpose
     INDArray b0 = normal(random, r, out, dataType);  // HF: B [out, r] ~ N(0, 0.02)
-    String[] names = new String[6]; // a, e, b, dropped input, first matmul op, sum
-    Created created = g.capture(() -> {
+    return spliced.splice(g, m.output(), () -> {
       String scope = scope("adalora") + m.name();
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
         SDVariable x = sameDiff.getVariable(m.input());                                  // [n, in]
@@ -122,29 +123,19 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
         SDVariable xa = (training() && dropped != null ? dropped : x).mmul(a);           // [n, r]
         SDVariable delta = xa.mul(e).mul(config.scaling()).mmul(b);                      // [n, out]
         SDVariable sum = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta); // [n, out]
-        names[0] = a.name();
-        names[1] = e.name();
-        names[2] = b.name();
-        names[3] = dropped == null ? null : dropped.name();
-        names[4] = sameDiff.getVariableOutputOp(xa.name()).getOwnName();
-        names[5] = sum.name();
+        return new Layer(m, a.name(), e.name(), b.name(), positions, m.input(), dropped == null ? null : dropped.name(),
+            sameDiff.getVariableOutputOp(xa.name()).getOwnName(), sum.name());
       }
-    });
-    Splice splice;
-    try {
-      splice = g.splice(m.output(), names[5], created.ops());
-    } catch (RuntimeException ex) {
-      g.remove(created);
-      throw ex;
-    }
-    return new Layer(m, names[0], names[1], names[2], positions, m.input(), names[3], names[4], created, splice);
+    }, Layer::sum);
   }
 
   /** loss + w / (2L) · Σ (‖AᵀA − I‖_F + ‖B·Bᵀ − I‖_F), as HF's AdaLoraModel.forward adds it. */
   private void addRegulariser(SameDiff sameDiff, GraphRewriter g, String loss) {
+    if (spliced.isEmpty()) {
+      return; // every layer is empty: no term
+    }
     double weight = config().orthRegWeight() / (2.0 * layers.size());
-    String[] sumName = new String[1];
-    regulariser = g.capture(() -> {
+    regulariser = g.spliceBranch(loss, () -> {
       String scope = scope("adalora") + "orth_reg";
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
         SDVariable total = null;
@@ -160,29 +151,14 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
           SDVariable terms = frobeniusFromIdentity(sameDiff, ata, r).add(frobeniusFromIdentity(sameDiff, bbt, r));
           total = total == null ? terms : total.add(terms);
         }
-        if (total == null) {
-          return;
-        }
         SDVariable base = sameDiff.getVariable(loss);
         SDVariable reg = total.mul(weight);                                   // scalar
         if (reg.dataType() != base.dataType()) {
           reg = reg.castTo(base.dataType());
         }
-        sumName[0] = base.add(scope + "/base_loss", reg).name();
+        return base.add(scope + "/base_loss", reg).name();
       }
-    });
-    if (sumName[0] == null) {
-      g.remove(regulariser);
-      regulariser = null;
-      return;
-    }
-    try {
-      regulariserSplice = g.splice(loss, sumName[0], regulariser.ops());
-    } catch (RuntimeException ex) {
-      g.remove(regulariser);
-      regulariser = null;
-      throw ex;
-    }
+    }, sum -> sum);
   }
 
   /** ‖cov − I‖_F as a scalar. */
@@ -200,17 +176,17 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
 
   @Override
   protected void attach() {
-    if (regulariserSplice != null) {
-      graph().resplice(regulariserSplice);
+    if (regulariser != null) {
+      graph().attach(regulariser);
     }
-    layers.stream().filter(l -> !l.isEmpty()).forEach(l -> graph().resplice(l.splice()));
+    super.attach();
   }
 
   @Override
   protected void detach() {
-    layers.stream().filter(l -> !l.isEmpty()).forEach(l -> graph().unsplice(l.splice()));
-    if (regulariserSplice != null) {
-      graph().unsplice(regulariserSplice);
+    super.detach();
+    if (regulariser != null) {
+      graph().detach(regulariser);
     }
   }
 
@@ -219,16 +195,15 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
     if (regulariser != null) { // it reads the layers' variables: goes first
       graph().remove(regulariser);
       regulariser = null;
-      regulariserSplice = null;
     }
-    layers.stream().filter(l -> !l.isEmpty()).forEach(l -> graph().remove(l.created()));
+    super.remove();
     layers.clear();
   }
 
   @Override
   protected List<String> parameters() {
     List<String> names = new ArrayList<>();
-    for (Layer l : layers.stream().filter(l -> !l.isEmpty()).toList()) {
+    for (Layer l : spliced.parts()) {
       names.add(l.a());
       names.add(l.e());
       names.add(l.b());
@@ -335,7 +310,7 @@ public final class AdaLora extends AbstractMergeableAdapter<AdaLoraConfig> imple
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
     Map<String, INDArray> originals = new LinkedHashMap<>();
-    for (Layer l : layers.stream().filter(l -> !l.isEmpty()).toList()) {
+    for (Layer l : spliced.parts()) {
       INDArray w = sd().getArrForVarName(l.module().weight());
       originals.put(l.module().weight(), w.dup());
       merged.add(new MergedWeight(l.module().weight(), w.add(delta(l))));

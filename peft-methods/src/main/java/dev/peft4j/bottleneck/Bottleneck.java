@@ -6,9 +6,8 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.AbstractAdapter;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
 import dev.peft4j.bottleneck.BottleneckConfig.Placement;
+import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -40,9 +39,9 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
 
   /** One adapter after one module. */
   private record Layer(LinearModule module, String down, String downBias, String up, String upBias, String activated,
-      String dropped, String upMatmulOp, Created created, Splice splice) {}
+      String dropped, String upMatmulOp, String sum) {}
 
-  private final List<Layer> layers = new ArrayList<>();
+  private final Branches<Layer> layers = branches();
 
   Bottleneck(String name, BottleneckConfig config) {
     super(name, config);
@@ -64,18 +63,17 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
     }
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {
-      layers.add(insert(sameDiff, g, m, random));
+      insert(sameDiff, g, m, random);
     }
   }
 
-  private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
+  private void insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
     BottleneckConfig config = config();
     DataType type = sameDiff.getVariable(m.weight()).dataType();
     long h = m.outFeatures();
     int b = config.size();
     INDArray down0 = kaimingUniform(random, h, b, type);
-    String[] names = new String[8]; // down, down bias, up, up bias, activated, dropped, up matmul op, sum
-    Created created = g.capture(() -> {
+    layers.splice(g, m.output(), () -> {
       String scope = scope("bottleneck") + m.name();
       try (NameScope ignored = sameDiff.withNameScope(scope)) { // names the ops; variables are named in full
         SDVariable y = sameDiff.getVariable(m.output());                                    // [n, H]
@@ -93,24 +91,11 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
         SDVariable projected = (training() && dropped != null ? dropped : activated).mmul(up);   // [n, H]
         // named for what it will hold once spliced in: the module's original output
         SDVariable sum = y.add(scope + "/base_output", projected.add(upBias));                 // [n, H]
-        names[0] = down.name();
-        names[1] = downBias.name();
-        names[2] = up.name();
-        names[3] = upBias.name();
-        names[4] = activated.name();
-        names[5] = dropped == null ? null : dropped.name();
-        names[6] = sameDiff.getVariableOutputOp(projected.name()).getOwnName();
-        names[7] = sum.name();
+        return new Layer(m, down.name(), downBias.name(), up.name(), upBias.name(), activated.name(),
+            dropped == null ? null : dropped.name(), sameDiff.getVariableOutputOp(projected.name()).getOwnName(),
+            sum.name());
       }
-    });
-    Splice splice;
-    try {
-      splice = g.splice(m.output(), names[7], created.ops());
-    } catch (RuntimeException e) {
-      g.remove(created);
-      throw e;
-    }
-    return new Layer(m, names[0], names[1], names[2], names[3], names[4], names[5], names[6], created, splice);
+    }, Layer::sum);
   }
 
   /** The nonlinearity on {@code x: [n, b]}. */
@@ -124,25 +109,9 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
   }
 
   @Override
-  protected void attach() {
-    layers.forEach(l -> graph().resplice(l.splice()));
-  }
-
-  @Override
-  protected void detach() {
-    layers.forEach(l -> graph().unsplice(l.splice()));
-  }
-
-  @Override
-  protected void remove() {
-    layers.forEach(l -> graph().remove(l.created()));
-    layers.clear();
-  }
-
-  @Override
   protected List<String> parameters() {
     List<String> names = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       names.addAll(List.of(l.down(), l.downBias(), l.up(), l.upBias()));
     }
     return names;
@@ -155,7 +124,7 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
   @Override
   protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    for (Layer l : layers) { // ours are down: [H, b], up: [b, H]; nn.Linear's weights the transposes
+    for (Layer l : layers.parts()) { // ours are down: [H, b], up: [b, H]; nn.Linear's weights the transposes
       String m = l.module().name();
       out.put(m + ".adapter_down.weight", sd().getArrForVarName(l.down()).transpose().dup('c'));
       out.put(m + ".adapter_down.bias", sd().getArrForVarName(l.downBias()).dup());
@@ -167,7 +136,7 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
 
   @Override
   protected void loadOwnStateDict(Map<String, INDArray> tensors) {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       String m = l.module().name();
       DataType type = sd().getVariable(l.down()).dataType();
       sd().getArrForVarName(l.down()).assign(tensors.get(m + ".adapter_down.weight").transpose().castTo(type));
@@ -179,7 +148,7 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
 
   @Override
   protected void trainingChanged() {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       if (l.dropped() != null) {
         graph().setInput(l.upMatmulOp(), 0, training() ? l.dropped() : l.activated());
       }
@@ -241,6 +210,6 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
 
   /** The names of the modules adapters were put after, in graph order. */
   public List<String> adaptedModules() {
-    return layers.stream().map(l -> l.module().name()).toList();
+    return layers.parts().stream().map(l -> l.module().name()).toList();
   }
 }

@@ -5,9 +5,9 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
+import dev.peft4j.graph.GraphRewriter.Built;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.rng.TorchGenerator;
 import java.util.ArrayList;
@@ -34,14 +34,13 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
 
   /** One adapted layer. */
-  private record Layer(LinearModule module, String spectrum, String basisIn, String basisOut, Created created,
-      Splice splice) {}
+  private record Layer(LinearModule module, String spectrum, String basisIn, String basisOut, String sum) {}
 
   /** The constant bases of one (out, in) shape. */
-  private record Basis(String in, String out, Created created) {}
+  private record Basis(String in, String out) {}
 
-  private final List<Layer> layers = new ArrayList<>();
-  private final Map<String, Basis> bases = new LinkedHashMap<>();
+  private final Branches<Layer> layers = branches();
+  private final Map<String, Built<Basis>> bases = new LinkedHashMap<>();
 
   FourierFt(String name, FourierFtConfig config) {
     super(name, config);
@@ -63,7 +62,7 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
     }
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {
-      layers.add(insert(sameDiff, g, m, random));
+      insert(sameDiff, g, m, random);
     }
   }
 
@@ -87,9 +86,9 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
     long in = m.inFeatures();
     long out = m.outFeatures();
     String key = out + "x" + in;
-    Basis existing = bases.get(key);
+    Built<Basis> existing = bases.get(key);
     if (existing != null) {
-      return existing;
+      return existing.value();
     }
     int n = config().nFrequency();
     long[][] pq = indices(out, in, n, config().randomLocSeed());
@@ -111,19 +110,16 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
       }
     }
     String scope = scope("fourierft") + TrainableParameterSet.BUFFER_SCOPE + key; // buffers, as in torch
-    String[] names = new String[2];
-    Created created = g.capture(() -> {
-      names[0] = sameDiff.constant(scope + "/basis_in",
-          Nd4j.create(basisIn, new long[] {in, 2L * n}, DataType.DOUBLE).castTo(type)).name();
-      names[1] = sameDiff.constant(scope + "/basis_out",
-          Nd4j.create(basisOut, new long[] {2L * n, out}, DataType.DOUBLE).castTo(type)).name();
-    });
-    Basis basis = new Basis(names[0], names[1], created);
+    Built<Basis> basis = g.build(() -> new Basis(
+        sameDiff.constant(scope + "/basis_in",
+            Nd4j.create(basisIn, new long[] {in, 2L * n}, DataType.DOUBLE).castTo(type)).name(),
+        sameDiff.constant(scope + "/basis_out",
+            Nd4j.create(basisOut, new long[] {2L * n, out}, DataType.DOUBLE).castTo(type)).name()));
     bases.put(key, basis);
-    return basis;
+    return basis.value();
   }
 
-  private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
+  private void insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
     DataType type = sameDiff.getVariable(m.weight()).dataType();
     int n = config().nFrequency();
     double[] initial = new double[n];
@@ -134,8 +130,7 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
     }
     Basis basis = basis(sameDiff, g, m, type);
     String scope = scope("fourierft") + m.name();
-    String[] names = new String[2]; // spectrum, sum
-    Created created = g.capture(() -> {
+    layers.splice(g, m.output(), () -> {
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
         SDVariable x = sameDiff.getVariable(m.input());                                          // [batch, in]
         SDVariable c = sameDiff.var(scope + "/fourierft_spectrum",
@@ -143,48 +138,29 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
         SDVariable cc = sameDiff.concat(0, c, c);                                                 // [2n]
         SDVariable delta = x.mmul(sameDiff.getVariable(basis.in())).mul(cc)                       // [batch, 2n]
             .mmul(sameDiff.getVariable(basis.out()));                                             // [batch, out]
-        names[0] = c.name();
-        names[1] = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name();  // [batch, out]
+        return new Layer(m, c.name(), basis.in(), basis.out(),
+            sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name());      // [batch, out]
       }
-    });
-    Splice splice;
-    try {
-      splice = g.splice(m.output(), names[1], created.ops());
-    } catch (RuntimeException e) {
-      g.remove(created);
-      throw e;
-    }
-    return new Layer(m, names[0], basis.in(), basis.out(), created, splice);
-  }
-
-  @Override
-  protected void attach() {
-    layers.forEach(l -> graph().resplice(l.splice()));
-  }
-
-  @Override
-  protected void detach() {
-    layers.forEach(l -> graph().unsplice(l.splice()));
+    }, Layer::sum);
   }
 
   @Override
   protected void remove() {
-    layers.forEach(l -> graph().remove(l.created()));
-    layers.clear();
+    super.remove();
     bases.values().forEach(b -> graph().remove(b.created())); // after the layers, which read them
     bases.clear();
   }
 
   @Override
   protected List<String> parameters() {
-    return layers.stream().map(Layer::spectrum).toList();
+    return layers.parts().stream().map(Layer::spectrum).toList();
   }
 
   /** {@code <module>.fourierft_spectrum} {@code [n]}, as Hugging Face PEFT (the frequencies follow from the seed). */
   @Override
   protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       out.put(l.module().name() + ".fourierft_spectrum", sd().getArrForVarName(l.spectrum()).dup());
     }
     return out;
@@ -192,7 +168,7 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
 
   @Override
   protected void loadOwnStateDict(Map<String, INDArray> tensors) {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       INDArray c = sd().getArrForVarName(l.spectrum());
       c.assign(tensors.get(l.module().name() + ".fourierft_spectrum").castTo(c.dataType()));
     }
@@ -201,7 +177,7 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
   @Override
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       merged.add(new MergedWeight(l.module().weight(), sd().getArrForVarName(l.module().weight()).add(delta(l))));
     }
     return merged;
@@ -209,7 +185,7 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
 
   @Override
   protected void unmergeWeights() {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       sd().getArrForVarName(l.module().weight()).subi(delta(l));
     }
   }
@@ -223,6 +199,6 @@ public final class FourierFt extends AbstractMergeableAdapter<FourierFtConfig> {
 
   /** The names of the modules this adapter adapted, in graph order. */
   public List<String> adaptedModules() {
-    return layers.stream().map(l -> l.module().name()).toList();
+    return layers.parts().stream().map(l -> l.module().name()).toList();
   }
 }

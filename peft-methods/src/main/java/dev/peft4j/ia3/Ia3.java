@@ -4,14 +4,14 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
+import dev.peft4j.graph.GraphRewriter.Branch;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.quant.QuantizedBase;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -29,8 +29,11 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
 
   /** One adapted layer: its vector and how it is wired in. */
-  private record Layer(LinearModule module, boolean feedforward, String vector, String scaledInput, Created created,
-      Splice splice) {}
+  private record Layer(LinearModule module, boolean feedforward, String vector, String scaledInput,
+      Branch<Scaled> branch) {}
+
+  /** The vector, and what it scales: the scaled input, or the scaled output that replaces the module's. */
+  private record Scaled(String vector, String result) {}
 
   private final List<Layer> layers = new ArrayList<>();
 
@@ -54,29 +57,22 @@ public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
     boolean feedforward = config().isFeedforward(m.name());
     DataType type = sameDiff.getVariable(m.weight()).dataType();
     String scope = scope("ia3") + m.name();
-    String[] names = new String[2]; // vector, branch result
-    Created created = g.capture(() -> {
+    Supplier<Scaled> build = () -> {
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
         SDVariable l = sameDiff.var(scope + "/ia3_l",
             Nd4j.ones(type, feedforward ? m.inFeatures() : m.outFeatures()));                   // [in] or [out]
-        names[0] = l.name();
-        names[1] = feedforward
+        return new Scaled(l.name(), feedforward
             ? sameDiff.getVariable(m.input()).mul(scope + "/scaled_input", l).name()           // [n, in]
-            : sameDiff.getVariable(m.output()).mul(scope + "/base_output", l).name();          // [n, out]
+            : sameDiff.getVariable(m.output()).mul(scope + "/base_output", l).name());         // [n, out]
       }
-    });
-    if (feedforward) {
-      g.setInput(m.matmulOp(), 0, names[1]);
-      return new Layer(m, true, names[0], names[1], created, null);
+    };
+    if (feedforward) { // nothing spliced: the matmul reads the scaled input instead
+      Branch<Scaled> branch = g.spliceBranch(build, parts -> Map.of());
+      g.setInput(m.matmulOp(), 0, branch.parts().result());
+      return new Layer(m, true, branch.parts().vector(), branch.parts().result(), branch);
     }
-    Splice splice;
-    try {
-      splice = g.splice(m.output(), names[1], created.ops());
-    } catch (RuntimeException e) {
-      g.remove(created);
-      throw e;
-    }
-    return new Layer(m, false, names[0], null, created, splice);
+    Branch<Scaled> branch = g.spliceBranch(m.output(), build, Scaled::result);
+    return new Layer(m, false, branch.parts().vector(), null, branch);
   }
 
   @Override
@@ -85,7 +81,7 @@ public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
       if (l.feedforward()) {
         graph().setInput(l.module().matmulOp(), 0, l.scaledInput());
       } else {
-        graph().resplice(l.splice());
+        graph().attach(l.branch());
       }
     }
   }
@@ -96,14 +92,14 @@ public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
       if (l.feedforward()) {
         graph().setInput(l.module().matmulOp(), 0, l.module().input());
       } else {
-        graph().unsplice(l.splice());
+        graph().detach(l.branch());
       }
     }
   }
 
   @Override
   protected void remove() {
-    layers.forEach(l -> graph().remove(l.created()));
+    layers.forEach(l -> graph().remove(l.branch()));
     layers.clear();
   }
 

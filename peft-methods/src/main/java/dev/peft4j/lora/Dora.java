@@ -3,9 +3,8 @@ package dev.peft4j.lora;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.AbstractMergeableAdapter;
+import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -43,12 +42,12 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
    * (the module's output less its bias) or, while training with dropout, from {@code droppedBaseProduct}.
    */
   private record Layer(LinearModule module, LowRank branch, String magnitude, String baseProductOp,
-      String baseProduct, String droppedBaseProduct, Created created, Splice splice) {}
+      String baseProduct, String droppedBaseProduct, String sum) {}
 
   /** A weight as it was before merging, the value merging wrote, and the factor g it used. */
   private record Kept(INDArray original, INDArray merged, INDArray scale) {}
 
-  private final List<Layer> layers = new ArrayList<>();
+  private final Branches<Layer> layers = branches();
   /** By weight name, while merged: what {@link #unmerge()} needs to restore the weights exactly. */
   private final Map<String, Kept> unmerged = new HashMap<>();
 
@@ -67,22 +66,19 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
     }
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {
-      layers.add(insert(sameDiff, g, m, random));
+      insert(sameDiff, g, m, random);
     }
   }
 
-  private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
+  private void insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
     LoraConfig config = config();
     DataType dataType = sameDiff.getVariable(m.weight()).dataType();
     INDArray m0 = sameDiff.getArrForVarName(m.weight()).norm2(0).castTo(dataType);      // [out]: ‖W‖ per column
-    LowRank[] branch = new LowRank[1];
-    String[] names = new String[5]; // magnitude, base product op, base product, dropped base product, sum
-    Created created = g.capture(() -> {
+    layers.splice(g, m.output(), () -> {
       String scope = scope("dora") + m.name();
       try (NameScope ignored = sameDiff.withNameScope(scope)) { // names the ops; variables are named in full
         LowRank low = LowRank.build(sameDiff, scope, m, config.r(), config.scaling(), config.dropout(), random,
             training());
-        branch[0] = low;
         SDVariable w = sameDiff.getVariable(m.weight());                                  // [in, out]
         SDVariable a = sameDiff.getVariable(low.a());                                     // [in, r]
         SDVariable b = sameDiff.getVariable(low.b());                                     // [r, out]
@@ -104,44 +100,22 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
         SDVariable delta = product.add(scale.mul(sameDiff.getVariable(low.update())));      // [n, out]
         // named for what it will hold once spliced in: the module's original output
         SDVariable sum = output.add(scope + "/base_output", delta);                          // [n, out]
-        names[0] = magnitude.name();
-        names[1] = sameDiff.getVariableOutputOp(product.name()).getOwnName();
-        names[2] = base.name();
-        names[3] = droppedBase == null ? null : droppedBase.name();
-        names[4] = sum.name();
+        return new Layer(m, low, magnitude.name(), sameDiff.getVariableOutputOp(product.name()).getOwnName(),
+            base.name(), droppedBase == null ? null : droppedBase.name(), sum.name());
       }
-    });
-    Splice splice;
-    try {
-      splice = g.splice(m.output(), names[4], created.ops());
-    } catch (RuntimeException e) {
-      g.remove(created);
-      throw e;
-    }
-    return new Layer(m, branch[0], names[0], names[1], names[2], names[3], created, splice);
-  }
-
-  @Override
-  protected void attach() {
-    layers.forEach(l -> graph().resplice(l.splice()));
-  }
-
-  @Override
-  protected void detach() {
-    layers.forEach(l -> graph().unsplice(l.splice()));
+    }, Layer::sum);
   }
 
   @Override
   protected void remove() {
-    layers.forEach(l -> graph().remove(l.created()));
-    layers.clear();
+    super.remove();
     unmerged.clear();
   }
 
   @Override
   protected List<String> parameters() {
     List<String> names = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       names.add(l.branch().a());
       names.add(l.branch().b());
       names.add(l.magnitude());
@@ -156,7 +130,7 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
   @Override
   protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       l.branch().putStateDict(sd(), l.module().name(), out);
       out.put(l.module().name() + ".lora_magnitude_vector", sd().getArrForVarName(l.magnitude()).dup());
     }
@@ -165,7 +139,7 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
 
   @Override
   protected void loadOwnStateDict(Map<String, INDArray> tensors) {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       l.branch().load(sd(), l.module().name(), tensors);
       INDArray m = sd().getArrForVarName(l.magnitude());
       m.assign(tensors.get(l.module().name() + ".lora_magnitude_vector").reshape(m.length()).castTo(m.dataType()));
@@ -174,7 +148,7 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
 
   @Override
   protected void trainingChanged() {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       l.branch().setTraining(graph(), training());
       if (l.droppedBaseProduct() != null) {
         graph().setInput(l.baseProductOp(), 1, training() ? l.droppedBaseProduct() : l.baseProduct());
@@ -190,7 +164,7 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
     unmerged.clear();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       INDArray w = sd().getArrForVarName(l.module().weight());                          // [in, out]
       INDArray direction = w.add(l.branch().delta(sd()));                               // [in, out]: W + s·A·B
       INDArray scale = sd().getArrForVarName(l.magnitude()).div(direction.norm2(0));   // [out]: g
@@ -207,7 +181,7 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
    */
   @Override
   protected void unmergeWeights() {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       Kept kept = unmerged.get(l.module().weight());
       INDArray w = sd().getArrForVarName(l.module().weight());
       if (w.sub(kept.merged()).amaxNumber().doubleValue() == 0) { // exactly; INDArray.equals allows 1e-5
@@ -221,6 +195,6 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
 
   /** The names of the modules this adapter adapted, in graph order. */
   public List<String> adaptedModules() {
-    return layers.stream().map(l -> l.module().name()).toList();
+    return layers.parts().stream().map(l -> l.module().name()).toList();
   }
 }

@@ -3,9 +3,8 @@ package dev.peft4j.lora;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.AbstractMergeableAdapter;
+import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.quant.Quantization;
 import dev.peft4j.quant.QuantizedBase;
@@ -44,10 +43,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
 
-  /** One adapted linear layer. */
-  private record Layer(LinearModule module, LowRank branch, Created created, Splice splice) {}
+  /** One adapted linear layer: its low-rank branch and the sum that becomes the module's output. */
+  private record Layer(LinearModule module, LowRank branch, String sum) {}
 
-  private final List<Layer> layers = new ArrayList<>();
+  private final Branches<Layer> layers = branches();
 
   Lora(String name, LoraConfig config) {
     super(name, config);
@@ -64,7 +63,7 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
     }
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {
-      layers.add(insert(sameDiff, g, m, random));
+      insert(sameDiff, g, m, random);
     }
   }
 
@@ -95,50 +94,24 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
     QuantizedBase.quantize(sameDiff, quantization, todo);
   }
 
-  private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
+  private void insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, Random random) {
     LoraConfig config = config();
-    LowRank[] branch = new LowRank[1];
-    String[] sumName = new String[1];
-    Created created = g.capture(() -> {
+    layers.splice(g, m.output(), () -> {
       String scope = scope("lora") + m.name();
       try (NameScope ignored = sameDiff.withNameScope(scope)) { // names the ops; variables are named in full
-        branch[0] = LowRank.build(sameDiff, scope, m, config.r(), config.scaling(), config.dropout(), random,
+        LowRank branch = LowRank.build(sameDiff, scope, m, config.r(), config.scaling(), config.dropout(), random,
             training());
-        SDVariable delta = sameDiff.getVariable(branch[0].update());                      // [n, out]
+        SDVariable delta = sameDiff.getVariable(branch.update());                         // [n, out]
         // named for what it will hold once spliced in: the module's original output
-        sumName[0] = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name(); // [n, out]
+        return new Layer(m, branch, sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name());
       }
-    });
-    Splice splice;
-    try {
-      splice = g.splice(m.output(), sumName[0], created.ops());
-    } catch (RuntimeException e) {
-      g.remove(created);
-      throw e;
-    }
-    return new Layer(m, branch[0], created, splice);
-  }
-
-  @Override
-  protected void attach() {
-    layers.forEach(l -> graph().resplice(l.splice()));
-  }
-
-  @Override
-  protected void detach() {
-    layers.forEach(l -> graph().unsplice(l.splice()));
-  }
-
-  @Override
-  protected void remove() {
-    layers.forEach(l -> graph().remove(l.created()));
-    layers.clear();
+    }, Layer::sum);
   }
 
   @Override
   protected List<String> parameters() {
     List<String> names = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       names.add(l.branch().a());
       names.add(l.branch().b());
     }
@@ -149,7 +122,7 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   @Override
   protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       l.branch().putStateDict(sd(), l.module().name(), out);
     }
     return out;
@@ -157,20 +130,20 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
 
   @Override
   protected void loadOwnStateDict(Map<String, INDArray> tensors) {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       l.branch().load(sd(), l.module().name(), tensors);
     }
   }
 
   @Override
   protected void trainingChanged() {
-    layers.forEach(l -> l.branch().setTraining(graph(), training()));
+    layers.parts().forEach(l -> l.branch().setTraining(graph(), training()));
   }
 
   @Override
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       // a quantised weight is dequantised by the graph's own ops: the merged weight stays in full precision
       merged.add(new MergedWeight(l.module().weight(),
           QuantizedBase.weight(sd(), l.module()).addi(l.branch().delta(sd()))));          // [in, out]
@@ -180,7 +153,7 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
 
   @Override
   protected void unmergeWeights() {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       if (!QuantizedBase.isQuantized(l.module())) { // a quantised one got its packed form back, bit for bit
         sd().getArrForVarName(l.module().weight()).subi(l.branch().delta(sd()));
       }
@@ -189,6 +162,6 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
 
   /** The names of the modules this adapter adapted, in graph order. */
   public List<String> adaptedModules() {
-    return layers.stream().map(l -> l.module().name()).toList();
+    return layers.parts().stream().map(l -> l.module().name()).toList();
   }
 }

@@ -2,8 +2,7 @@ package dev.peft4j.prefix;
 
 import dev.peft4j.AbstractAdapter;
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
+import dev.peft4j.graph.GraphRewriter.Branch;
 import dev.peft4j.model.Hooks;
 import dev.peft4j.prompt.VirtualTokens;
 import java.util.ArrayList;
@@ -37,10 +36,10 @@ public final class PrefixTuning extends AbstractAdapter<PrefixTuningConfig> {
 
   private static final Pattern LAYER = Pattern.compile("\\.(\\d+)\\.");
 
-  private Created created;
-  private final List<Splice> splices = new ArrayList<>();
-  private String table;
-  private final List<String> parameters = new ArrayList<>();
+  /** The table (or the MLP's output for it), what trains, and each hook with the variable that replaces it. */
+  private record Prefix(String table, List<String> parameters, Map<String, String> results) {}
+
+  private Branch<Prefix> branch;
 
   PrefixTuning(String name, PrefixTuningConfig config) {
     super(name, config);
@@ -59,8 +58,9 @@ public final class PrefixTuning extends AbstractAdapter<PrefixTuningConfig> {
     Random random = new Random(c.seed());
     List<String> keys = sortedByLayer(Hooks.layerStates(sd, Hooks.KEY_STATES));
     List<String> values = sortedByLayer(Hooks.layerStates(sd, Hooks.VALUE_STATES));
-    Map<String, String> results = new LinkedHashMap<>(); // hook → the branch result that replaces it
-    created = g.capture(() -> {
+    branch = g.spliceBranch(() -> {
+      Map<String, String> results = new LinkedHashMap<>(); // hook → the branch result that replaces it
+      List<String> parameters = new ArrayList<>();
       try (NameScope ignored = sd.withNameScope(scope.substring(0, scope.length() - 1))) {
         SDVariable t;                                                                             // [n, L·2·kv]
         if (c.reparameterised()) {
@@ -80,7 +80,6 @@ public final class PrefixTuning extends AbstractAdapter<PrefixTuningConfig> {
               : normal(random, type, n, width));
           parameters.add(t.name());
         }
-        table = t.name();
         SDVariable nn = dimension(sd, t, 0);                                                     // [1] = n
         SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                     // [b, s]
         SDVariable b = dimension(sd, keyMask, 0);
@@ -112,11 +111,9 @@ public final class PrefixTuning extends AbstractAdapter<PrefixTuningConfig> {
             results.put(hook, sd.concat(2, prefix, states).name());                              // [b, nh, n+s, d]
           }
         }
+        return new Prefix(t.name(), parameters, results);
       }
-    });
-    for (Map.Entry<String, String> e : results.entrySet()) { // on failure, apply() detaches and removes what is here
-      splices.add(g.splice(e.getKey(), e.getValue(), created.ops()));
-    }
+    }, Prefix::results);
   }
 
   private static List<String> sortedByLayer(List<String> names) {
@@ -161,39 +158,44 @@ public final class PrefixTuning extends AbstractAdapter<PrefixTuningConfig> {
 
   @Override
   protected void attach() {
-    splices.forEach(graph()::resplice);
+    if (branch != null) {
+      graph().attach(branch);
+    }
   }
 
   @Override
   protected void detach() {
-    for (int i = splices.size() - 1; i >= 0; i--) {
-      graph().unsplice(splices.get(i));
+    if (branch != null) {
+      graph().detach(branch);
     }
   }
 
   @Override
   protected void remove() {
-    if (created != null) {
-      graph().remove(created);
-      created = null;
+    if (branch != null) {
+      graph().remove(branch);
+      branch = null;
     }
-    splices.clear();
   }
 
   /**
    * The table, or while the projection trains the embedding and the MLP: {@link #trainableParameters()} counts what
    * trains now, so a prefix saved after training with the projection loads as the (smaller or larger) folded table.
    */
+  private String table() {
+    return branch.parts().table();
+  }
+
   @Override
   protected List<String> parameters() {
-    return List.copyOf(parameters);
+    return List.copyOf(branch.parts().parameters());
   }
 
   /** {@code prompt_embeddings [n, layers·2·kv]}: the table, or the MLP's output for it (folded). */
   @Override
   protected Map<String, INDArray> ownStateDict() {
-    INDArray t = config().reparameterised() ? sd().output(Map.of(), table).get(table)
-        : sd().getArrForVarName(table);
+    INDArray t = config().reparameterised() ? sd().output(Map.of(), table()).get(table())
+        : sd().getArrForVarName(table());
     return Map.of(KEY, t.dup());
   }
 
@@ -208,7 +210,7 @@ public final class PrefixTuning extends AbstractAdapter<PrefixTuningConfig> {
           + "projection (prefix_projection=True): the MLP cannot be recovered from its output; load the adapter "
           + "directory with Peft.load, which builds the plain table");
     }
-    INDArray t = sd().getArrForVarName(table);
+    INDArray t = sd().getArrForVarName(table());
     t.assign(tensors.get(KEY).castTo(t.dataType()));
   }
 }

@@ -4,10 +4,8 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.graph.GraphRewriter;
-import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
+import dev.peft4j.graph.GraphRewriter.Branch;
 import dev.peft4j.model.Hooks;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,16 +33,15 @@ import org.nd4j.linalg.api.ops.impl.transforms.Assert;
  */
 public final class VirtualTokens {
 
-  private final GraphRewriter graph;
-  private final Created created;
-  private final List<Splice> splices;
-  private final String prompt;
+  /** The prompt variable, and each hook with the branch's variable that replaces it. */
+  private record Parts(String prompt, Map<String, String> results) {}
 
-  private VirtualTokens(GraphRewriter graph, Created created, List<Splice> splices, String prompt) {
+  private final GraphRewriter graph;
+  private final Branch<Parts> branch;
+
+  private VirtualTokens(GraphRewriter graph, Branch<Parts> branch) {
     this.graph = graph;
-    this.created = created;
-    this.splices = splices;
-    this.prompt = prompt;
+    this.branch = branch;
   }
 
   /**
@@ -86,12 +83,10 @@ public final class VirtualTokens {
   public static VirtualTokens prepend(SameDiff sd, GraphRewriter g, String scope, int n,
       Supplier<SDVariable> prompt) {
     int maxPositions = Hooks.require(sd, "virtual tokens").maxPositions();
-    Map<String, String> results = new LinkedHashMap<>(); // hook → the branch result that replaces it
-    String[] promptName = new String[1];
-    Created created = g.capture(() -> {
+    Branch<Parts> branch = g.spliceBranch(() -> {
+      Map<String, String> results = new LinkedHashMap<>(); // hook → the branch result that replaces it
       try (NameScope ignored = sd.withNameScope(scope.substring(0, scope.length() - 1))) {
         SDVariable p = prompt.get();                                                            // [n, H]
-        promptName[0] = p.name();
         // shapes from the tensors themselves, not from constants (a constant in the adapter's scope would count as
         // one of its parameters)
         SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                    // [b, s]
@@ -120,21 +115,10 @@ public final class VirtualTokens {
         String out = Hooks.sequenceOutput(sd);
         results.put(out, sd.stridedSlice(sd.getVariable(out), new long[] {0, n, 0}, new long[] {0, 0, 0},
             new long[] {1, 1, 1}, 5, 7, 0, 0, 0).name());                                       // [b, s, ·]
+        return new Parts(p.name(), results);
       }
-    });
-    List<Splice> splices = new ArrayList<>();
-    try {
-      for (Map.Entry<String, String> e : results.entrySet()) {
-        splices.add(g.splice(e.getKey(), e.getValue(), created.ops()));
-      }
-    } catch (RuntimeException e) {
-      for (int i = splices.size() - 1; i >= 0; i--) {
-        g.unsplice(splices.get(i));
-      }
-      g.remove(created);
-      throw e;
-    }
-    return new VirtualTokens(g, created, splices, promptName[0]);
+    }, Parts::results);
+    return new VirtualTokens(g, branch);
   }
 
   /**
@@ -168,23 +152,21 @@ public final class VirtualTokens {
 
   /** The name of the {@code [n, H]} prompt variable the graph reads. */
   public String prompt() {
-    return prompt;
+    return branch.parts().prompt();
   }
 
   /** Wires the virtual tokens back in. */
   public void attach() {
-    splices.forEach(graph::resplice);
+    graph.attach(branch);
   }
 
   /** Takes the virtual tokens out; the graph computes the base model again. */
   public void detach() {
-    for (int i = splices.size() - 1; i >= 0; i--) {
-      graph.unsplice(splices.get(i));
-    }
+    graph.detach(branch);
   }
 
   /** Deletes every op and variable (call detached). */
   public void remove() {
-    graph.remove(created);
+    graph.remove(branch);
   }
 }

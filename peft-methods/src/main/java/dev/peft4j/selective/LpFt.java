@@ -98,10 +98,10 @@ public final class LpFt {
       LinearProbeConfig head = probe == null ? LinearProbeConfig.builder().build() : probe;
       fineTune.parameterCount(sameDiff); // validates the second phase before anything trains
       PeftModel probing = head.apply(sameDiff);
-      TrainingHistory probeHistory = probeTrainer.apply(new Trainer.Builder(probing)).build().fit(data);
+      TrainingHistory probeHistory = probeTrainer.apply(Trainer.builder(probing)).build().fit(data);
       SameDiff withTrainedHead = probing.mergeAndUnload();
       PeftModel model = fineTune.apply(withTrainedHead);
-      TrainingHistory fineTuneHistory = fineTuneTrainer.apply(new Trainer.Builder(model)).build().fit(data);
+      TrainingHistory fineTuneHistory = fineTuneTrainer.apply(Trainer.builder(model)).build().fit(data);
       return new Result(model, probeHistory, fineTuneHistory);
     }
   }

@@ -3,6 +3,7 @@ package dev.peft4j.selective;
 import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.GraphRewriter.Built;
 import dev.peft4j.graph.GraphRewriter.Created;
 import dev.peft4j.graph.LinearModule;
 import java.util.ArrayList;
@@ -86,15 +87,17 @@ public abstract class SelectiveAdapter<C extends AdapterConfig> extends Abstract
     Set<String> linearWeights = new HashSet<>();
     g.linearModules().forEach((LinearModule m) -> linearWeights.add(m.weight()));
     String scope = scope(method);
-    List<Copy> planned = new ArrayList<>();
-    created = g.capture(() -> {
+    Built<List<Copy>> planned = g.build(() -> {
+      List<Copy> made = new ArrayList<>();
       for (String p : chosen) {
         String copy = scope + p;
         sameDiff.var(copy, sameDiff.getArrForVarName(p).dup());
-        planned.add(new Copy(p, copy, Set.copyOf(g.consumersOf(p)), linearWeights.contains(p)));
+        made.add(new Copy(p, copy, Set.copyOf(g.consumersOf(p)), linearWeights.contains(p)));
       }
+      return made;
     });
-    for (Copy c : planned) {
+    created = planned.created();
+    for (Copy c : planned.value()) {
       copies.add(c);
       point(c, c.original(), c.copy());
     }

@@ -4,9 +4,9 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Created;
-import dev.peft4j.graph.GraphRewriter.Splice;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.rng.TorchGenerator;
 import java.util.ArrayList;
@@ -35,9 +35,9 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
 
   /** One adapted layer. */
   private record Layer(LinearModule module, String d, String b, String droppedInput, String firstMatmulOp,
-      Created created, Splice splice) {}
+      String sum) {}
 
-  private final List<Layer> layers = new ArrayList<>();
+  private final Branches<Layer> layers = branches();
   private String sharedA;
   private String sharedB;
   private Created shared;
@@ -63,7 +63,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
       sharedB = sameDiff.constant(scope + "vera_B", ab[1].transpose().castTo(type).dup('c')).name(); // [r, max_out]
     });
     for (LinearModule m : modules) {
-      layers.add(insert(sameDiff, g, m, maxIn, maxOut));
+      insert(sameDiff, g, m, maxIn, maxOut);
     }
   }
 
@@ -85,14 +85,13 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
     return Math.sqrt(3.0) * (Math.sqrt(2) / Math.sqrt(fan));
   }
 
-  private Layer insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, long maxIn, long maxOut) {
+  private void insert(SameDiff sameDiff, GraphRewriter g, LinearModule m, long maxIn, long maxOut) {
     DataType type = sameDiff.getVariable(m.weight()).dataType();
     int r = config().r();
     long in = m.inFeatures();
     long out = m.outFeatures();
     String scope = scope("vera") + m.name();
-    String[] names = new String[5]; // d, b, sum, dropped input, first matmul op
-    Created created = g.capture(() -> {
+    layers.splice(g, m.output(), () -> {
       try (NameScope ignored = sameDiff.withNameScope(scope)) {
         SDVariable x = sameDiff.getVariable(m.input());                                          // [n, in]
         SDVariable dropped = null;
@@ -114,37 +113,16 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
         SDVariable b = sameDiff.var(scope + "/vera_lambda_b", Nd4j.zeros(type, out));           // [out]
         SDVariable xa = (training() && dropped != null ? dropped : x).mmul(a);                   // [n, r]
         SDVariable delta = xa.mul(d).mmul(bProj).mul(b);                                          // [n, out]
-        names[0] = d.name();
-        names[1] = b.name();
-        names[3] = dropped == null ? null : dropped.name();
-        names[4] = sameDiff.getVariableOutputOp(xa.name()).getOwnName();
-        names[2] = sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name();  // [n, out]
+        String firstMatmulOp = sameDiff.getVariableOutputOp(xa.name()).getOwnName();
+        return new Layer(m, d.name(), b.name(), dropped == null ? null : dropped.name(), firstMatmulOp,
+            sameDiff.getVariable(m.output()).add(scope + "/base_output", delta).name());         // [n, out]
       }
-    });
-    Splice splice;
-    try {
-      splice = g.splice(m.output(), names[2], created.ops());
-    } catch (RuntimeException e) {
-      g.remove(created);
-      throw e;
-    }
-    return new Layer(m, names[0], names[1], names[3], names[4], created, splice);
-  }
-
-  @Override
-  protected void attach() {
-    layers.forEach(l -> graph().resplice(l.splice()));
-  }
-
-  @Override
-  protected void detach() {
-    layers.forEach(l -> graph().unsplice(l.splice()));
+    }, Layer::sum);
   }
 
   @Override
   protected void remove() {
-    layers.forEach(l -> graph().remove(l.created()));
-    layers.clear();
+    super.remove();
     if (shared != null) { // after the layers: their slices read the projections
       graph().remove(shared);
       shared = null;
@@ -153,7 +131,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
 
   @Override
   protected void trainingChanged() {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       if (l.droppedInput() != null) {
         graph().setInput(l.firstMatmulOp(), 0, training() ? l.droppedInput() : l.module().input());
       }
@@ -163,7 +141,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
   @Override
   protected List<String> parameters() {
     List<String> names = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       names.add(l.d());
       names.add(l.b());
     }
@@ -178,7 +156,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
   @Override
   protected Map<String, INDArray> ownStateDict() {
     Map<String, INDArray> out = new LinkedHashMap<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       out.put(l.module().name() + ".vera_lambda_b", sd().getArrForVarName(l.b()).dup());
       out.put(l.module().name() + ".vera_lambda_d", sd().getArrForVarName(l.d()).dup());
     }
@@ -194,7 +172,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
 
   @Override
   protected void loadOwnStateDict(Map<String, INDArray> tensors) {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       INDArray b = sd().getArrForVarName(l.b());
       INDArray d = sd().getArrForVarName(l.d());
       b.assign(tensors.get(l.module().name() + ".vera_lambda_b").castTo(b.dataType()));
@@ -211,7 +189,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
   @Override
   protected List<MergedWeight> mergedWeights() {
     List<MergedWeight> merged = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       merged.add(new MergedWeight(l.module().weight(), sd().getArrForVarName(l.module().weight()).add(delta(l))));
     }
     return merged;
@@ -219,7 +197,7 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
 
   @Override
   protected void unmergeWeights() {
-    for (Layer l : layers) {
+    for (Layer l : layers.parts()) {
       sd().getArrForVarName(l.module().weight()).subi(delta(l));
     }
   }
@@ -237,6 +215,6 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
 
   /** The names of the modules this adapter adapted, in graph order. */
   public List<String> adaptedModules() {
-    return layers.stream().map(l -> l.module().name()).toList();
+    return layers.parts().stream().map(l -> l.module().name()).toList();
   }
 }

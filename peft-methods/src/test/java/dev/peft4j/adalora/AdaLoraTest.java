@@ -20,6 +20,7 @@ import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.LearningRateSchedule;
 import dev.peft4j.train.Trainer;
 import java.io.IOException;
@@ -138,7 +139,7 @@ class AdaLoraTest {
       randomize(sd, p, random, 0.4);
     }
     Batch batch = Graphs.batches(sd, seed, 1, 4).get(0);
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), params);
     double eps = 1e-6;
     int checked = 0;
@@ -231,7 +232,7 @@ class AdaLoraTest {
     AdaLora adapter = adapter(model);
     List<String> es = adapter.adaptedModules().stream().map(m -> P + m + "/lora_E").toList();
     List<Map<String, List<Boolean>>> patterns = new ArrayList<>();
-    new Trainer.Builder(model).steps(30).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT).progress(null)
+    Trainer.builder(model).steps(30).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT).progress(null)
         .onStep((step, gradients) -> {
           long nonzero = es.stream().mapToLong(e -> sd.getArrForVarName(e).neq(0).castTo(DataType.INT).sumNumber()
               .longValue()).sum();
@@ -260,7 +261,7 @@ class AdaLoraTest {
     SameDiff sd = ToyModels.attention(DataType.FLOAT);
     PeftModel model = Peft.adaLora(4, 2).totalStep(12).tinit(2).tfinal(3).deltaT(2).target("q_proj", "v_proj")
         .apply(sd);
-    new Trainer.Builder(model).steps(12).learningRate(2e-2).progress(null).build()
+    Trainer.builder(model).steps(12).learningRate(2e-2).progress(null).build()
         .fit(Graphs.batches(sd, 22, 3, 8));
     AdaLora adapter = adapter(model);
     Map<String, Integer> ranks = adapter.ranks();
@@ -386,7 +387,7 @@ class AdaLoraTest {
     SameDiff sd = HfModels.load(Fixtures.dir("tiny-llama")).sameDiff();
     PeftModel model = Peft.adaLora(6, 2).alpha(16).totalStep(12).tinit(2).tfinal(3).deltaT(2)
         .target("q_proj", "v_proj").apply(sd);
-    new Trainer.Builder(model).steps(12).learningRate(2e-2).progress(null).build()
+    Trainer.builder(model).steps(12).learningRate(2e-2).progress(null).build()
         .fit(List.of(new Batch(train, 1)));
     INDArray logits = sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS);
     model.save(dir);

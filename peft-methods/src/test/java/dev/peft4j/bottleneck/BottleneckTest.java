@@ -20,6 +20,7 @@ import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.RandomOps;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
 import java.io.IOException;
@@ -179,7 +180,7 @@ class BottleneckTest {
     assertEquals(4L * (2 * 64 * 8 + 8 + 64), model.trainableParameters().count(), "4 adapters on H = 64");
     assertEquals(base, sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS), "identity at init");
     Batch batch = new Batch(inputs, inputs.get(Llama.ATTENTION_MASK).sumNumber().longValue());
-    TrainingHistory h = new Trainer.Builder(model).steps(15).learningRate(1e-2).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(15).learningRate(1e-2).progress(null).build()
         .fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     assertEquals(base, model.unload().output(inputs, Llama.LOGITS).get(Llama.LOGITS), "unload gives the base back");
@@ -194,7 +195,7 @@ class BottleneckTest {
     INDArray inference = Graphs.logits(sd, batch);
     model.train();
     long[] seed = {1};
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed[0])) {
+    try (var seeding = RandomOps.seed(sd, () -> seed[0])) {
       INDArray first = Graphs.logits(sd, batch);
       assertEquals(first, Graphs.logits(sd, batch), "same seed, same mask");
       assertNotEquals(inference, first, "dropout acts while training");

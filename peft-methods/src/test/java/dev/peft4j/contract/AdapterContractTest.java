@@ -17,6 +17,7 @@ import dev.peft4j.contract.Cases.Case;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.LearningRateSchedule;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
@@ -43,7 +44,7 @@ class AdapterContractTest {
   }
 
   private static TrainingHistory train(PeftModel model, List<Batch> data, int steps) {
-    return new Trainer.Builder(model).steps(steps).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT)
+    return Trainer.builder(model).steps(steps).learningRate(2e-2).schedule(LearningRateSchedule.CONSTANT)
         .progress(null).build().fit(data);
   }
 
@@ -213,7 +214,7 @@ class AdapterContractTest {
       }
     }
     Batch batch = Graphs.batches(sd, 12, 1, 5).get(0);
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), params);
     double eps = 1e-6;
     for (String p : params) {

@@ -11,6 +11,8 @@ import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
+import dev.peft4j.train.RandomOps;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -140,7 +142,7 @@ class DoraTest {
     assertEquals(loss, lossWithNorm(x, w, bias, p.get(A), p.get(B), p.get(M), s, norm, labels), 1e-12,
         "the reference computes the graph's loss");
 
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), model.trainableParameters().names());
     double eps = 1e-6;
     boolean normMatters = false;
@@ -179,7 +181,7 @@ class DoraTest {
 
     model.train();
     long[] seed = {1};
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed[0])) {
+    try (var seeding = RandomOps.seed(sd, () -> seed[0])) {
       INDArray first = Graphs.logits(sd, batch);
       assertEquals(first, Graphs.logits(sd, batch), "same seed, same mask");
       seed[0] = 2;

@@ -11,6 +11,7 @@ import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.RandomOps;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -110,7 +111,7 @@ class LoraMathTest {
 
     model.train();
     long[] seed = {1};
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed[0])) {
+    try (var seeding = RandomOps.seed(sd, () -> seed[0])) {
       INDArray first = Graphs.logits(sd, batch);
       assertEquals(first, Graphs.logits(sd, batch), "same seed, same mask");
       seed[0] = 2;

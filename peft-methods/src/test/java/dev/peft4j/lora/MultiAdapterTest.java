@@ -24,7 +24,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class MultiAdapterTest {
 
   private static void train(PeftModel model, List<Batch> data) {
-    new Trainer.Builder(model).steps(8).learningRate(2e-2).progress(null).build().fit(data);
+    Trainer.builder(model).steps(8).learningRate(2e-2).progress(null).build().fit(data);
   }
 
   @Test

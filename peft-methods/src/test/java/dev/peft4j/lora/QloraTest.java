@@ -23,6 +23,7 @@ import dev.peft4j.quant.QuantizedTensor;
 import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.LearningRateSchedule;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
@@ -79,7 +80,7 @@ class QloraTest {
     // the frozen base gets no gradient: in a training step no op computes dW of a dequantised weight (xw_plus_b's
     // gradient has one matmul per input, and SameDiff runs only those a trainable variable's gradient needs)
     Set<String> computed = new java.util.HashSet<>();
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     org.nd4j.autodiff.listeners.BaseListener recorder = new org.nd4j.autodiff.listeners.BaseListener() {
       @Override
       public boolean isActive(org.nd4j.autodiff.listeners.Operation operation) {
@@ -103,7 +104,7 @@ class QloraTest {
             .filter(v -> v.endsWith("-grad") && v.contains(".weight_")).toList());
 
     Map<String, INDArray> before = Graphs.parameters(sd);
-    TrainingHistory h = new Trainer.Builder(model).steps(25).learningRate(2e-2)
+    TrainingHistory h = Trainer.builder(model).steps(25).learningRate(2e-2)
         .schedule(LearningRateSchedule.CONSTANT).progress(null).build().fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     Set<String> trainable = Set.copyOf(model.trainableParameters().names());
@@ -152,7 +153,7 @@ class QloraTest {
     SameDiff sd = classifier();
     Batch batch = batch(2);
     PeftModel model = Peft.qlora(2).target("query").apply(sd);
-    new Trainer.Builder(model).steps(5).learningRate(2e-2).progress(null).build().fit(List.of(batch));
+    Trainer.builder(model).steps(5).learningRate(2e-2).progress(null).build().fit(List.of(batch));
     INDArray adapted = logits(sd, batch);
     SameDiff merged = model.mergeAndUnload();
     GraphRewriter.of(merged).requireConsistentLinks();

@@ -44,7 +44,7 @@ class DecoderLoraTest {
     assertEquals(2L * (4 * (64 + 64) + 4 * (64 + 32) + 4 * (64 + 32)), model.trainableParameters().count(),
         "q: 64→64, k and v: 64→32 (2 KV heads of 16) per layer");
     assertEquals(base, sd.output(inputs, Llama.LOGITS).get(Llama.LOGITS), "identity at init");
-    TrainingHistory h = new Trainer.Builder(model).steps(15).learningRate(1e-2).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(15).learningRate(1e-2).progress(null).build()
         .fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
 

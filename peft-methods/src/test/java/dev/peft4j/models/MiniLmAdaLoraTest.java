@@ -41,7 +41,7 @@ class MiniLmAdaLoraTest {
     assertEquals(baseLogits, sd.output(inputs, Heads.LOGITS).get(Heads.LOGITS), "identity at init");
     assertEquals(12L * 8 * (384 + 384 + 1) + 384 * 2 + 2, model.trainableParameters().count());
 
-    TrainingHistory h = new Trainer.Builder(model).steps(20).learningRate(5e-3).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(20).learningRate(5e-3).progress(null).build()
         .fit(List.of(new Batch(inputs, 4)));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9,
         "loss did not fall: " + h.meanLossOfFirst(3) + " -> " + h.meanLossOfLast(3));

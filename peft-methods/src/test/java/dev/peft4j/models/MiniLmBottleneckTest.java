@@ -46,7 +46,7 @@ class MiniLmBottleneckTest {
   private static void trainsOnlyItsParameters(PeftModel model, SameDiff sd, Batch batch, int steps) {
     Set<String> trainable = Set.copyOf(model.trainableParameters().names());
     Map<String, INDArray> before = Graphs.parameters(sd);
-    TrainingHistory h = new Trainer.Builder(model).steps(steps).learningRate(5e-3).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(steps).learningRate(5e-3).progress(null).build()
         .fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.8, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     Graphs.parameters(sd).forEach((name, value) -> {

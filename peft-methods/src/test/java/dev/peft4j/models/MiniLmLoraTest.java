@@ -80,7 +80,7 @@ class MiniLmLoraTest {
     assertEquals(12L * 8 * (384 + 384) + 384 * 2 + 2, model.trainableParameters().count());
 
     Map<String, INDArray> before = Graphs.parameters(sd);
-    TrainingHistory h = new Trainer.Builder(model).steps(12).learningRate(5e-3).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(12).learningRate(5e-3).progress(null).build()
         .fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.8, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     Set<String> trainable = Set.copyOf(model.trainableParameters().names());
@@ -109,10 +109,10 @@ class MiniLmLoraTest {
     Tokenizer.Encoded encoded = m.tokenizer().encode(TEXTS);
     List<Batch> data = List.of(labelledBatch(encoded));
     PeftModel model = Peft.lora(4).target("query", "value").modulesToSave(Heads.CLASSIFIER).seed(1).apply(sd);
-    new Trainer.Builder(model).steps(6).learningRate(3e-3).seed(1).progress(null).build().fit(data);
+    Trainer.builder(model).steps(6).learningRate(3e-3).seed(1).progress(null).build().fit(data);
     model.addAdapter("seed2", Peft.lora(4).target("query", "value").modulesToSave(Heads.CLASSIFIER).seed(2).build());
     model.setAdapter("seed2");
-    new Trainer.Builder(model).steps(6).learningRate(3e-3).seed(2).progress(null).build().fit(data);
+    Trainer.builder(model).steps(6).learningRate(3e-3).seed(2).progress(null).build().fit(data);
 
     Map<String, INDArray> encoderInputs = encoded.bertInputs();
     model.setAdapter("default");

@@ -51,7 +51,7 @@ class MiniLmQloraTest {
     // measured 0.049 (the new head's logits are small: it starts at normal(0, 0.02)); deterministic
     assertTrue(drift > 0 && drift < 0.1, "NF4 moves the logits, a little: " + drift);
 
-    TrainingHistory h = new Trainer.Builder(model).steps(10).learningRate(5e-3).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(10).learningRate(5e-3).progress(null).build()
         .fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     Map<String, QuantizedTensor> after = QuantizedBase.packedWeights(sd);

@@ -11,6 +11,7 @@ import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.LearningRateSchedule;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
@@ -105,7 +106,7 @@ class QuantumPeftTest {
     }
     Map<String, INDArray> inputs = Map.of(Mlp.INPUT, Nd4j.rand(DataType.DOUBLE, 6, 10).subi(0.5),
         Mlp.LABELS, Nd4j.eye(3).castTo(DataType.DOUBLE).repeat(0, 2));
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(inputs, params);
     double eps = 1e-6;
     int checked = 0;
@@ -204,7 +205,7 @@ class QuantumPeftTest {
     long budget = model.trainableParameters().count();
     assertEquals(20 + 20 + 32, budget);
     long loraRank = budget / (n + n);
-    TrainingHistory history = new Trainer.Builder(model).steps(250).learningRate(3e-2)
+    TrainingHistory history = Trainer.builder(model).steps(250).learningRate(3e-2)
         .schedule(LearningRateSchedule.CONSTANT).progress(null).build().fit(data);
     INDArray delta = ((QuantumPeft) model.adapter(PeftModel.DEFAULT_ADAPTER)).delta("proj");  // [32, 32]
     double[] sigma = singularValues(delta);
@@ -217,7 +218,7 @@ class QuantumPeftTest {
         + "this budget: %d%n", budget, history.meanLossOfFirst(5), history.meanLossOfLast(5), rank, largest,
         sigma[sigma.length - 1], loraRank);
     PeftModel lora = Peft.lora(1).alpha(1).target("proj").seed(seed).apply(regression(n)); // 64 scalars
-    TrainingHistory loraHistory = new Trainer.Builder(lora).steps(250).learningRate(3e-2)
+    TrainingHistory loraHistory = Trainer.builder(lora).steps(250).learningRate(3e-2)
         .schedule(LearningRateSchedule.CONSTANT).progress(null).build().fit(data);
     System.out.printf("LoRA r=1, %d scalars, same data and steps: loss %.4f -> %.4f%n",
         lora.trainableParameters().count(), loraHistory.meanLossOfFirst(5), loraHistory.meanLossOfLast(5));

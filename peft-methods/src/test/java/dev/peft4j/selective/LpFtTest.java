@@ -35,7 +35,7 @@ class LpFtTest {
     // the same probe alone, on a second copy of the model: what phase 1 must produce
     SameDiff reference = ToyModels.mlp(DataType.FLOAT);
     PeftModel probe = Peft.linearProbe().apply(reference);
-    new Trainer.Builder(probe).steps(20).learningRate(5e-2).schedule(LearningRateSchedule.CONSTANT).progress(null)
+    Trainer.builder(probe).steps(20).learningRate(5e-2).schedule(LearningRateSchedule.CONSTANT).progress(null)
         .build().fit(Graphs.batches(reference, 3, 2, 8));
     Map<String, INDArray> probed = Graphs.parameters(probe.mergeAndUnload());
 

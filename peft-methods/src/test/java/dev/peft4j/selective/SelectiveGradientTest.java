@@ -5,13 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.Peft;
 import dev.peft4j.PeftModel;
-import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.io.SafetensorsFile;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
 import dev.peft4j.testing.Fixtures;
+import dev.peft4j.train.GradientFunction;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.List;
@@ -42,7 +42,7 @@ class SelectiveGradientTest {
         a.putScalar(i, a.getDouble(i) + 0.2 * (random.nextDouble() - 0.5));
       }
     }
-    GraphRewriter.prepareGradients(sd);
+    GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(inputs, params);
     double eps = 1e-2;
     int checked = 0;

@@ -80,7 +80,7 @@ class SelectiveModelsTest {
     assertEquals(base, sd.output(batch.inputs(), output).get(output), "identity at init");
     SelectiveAdapter<?> adapter = (SelectiveAdapter<?>) model.adapter(PeftModel.DEFAULT_ADAPTER);
     Set<String> copies = Set.copyOf(model.trainableParameters().names());
-    TrainingHistory h = new Trainer.Builder(model).steps(steps).learningRate(lr).progress(null).build()
+    TrainingHistory h = Trainer.builder(model).steps(steps).learningRate(lr).progress(null).build()
         .fit(List.of(batch));
     assertTrue(h.meanLossOfLast(3) < h.meanLossOfFirst(3) * 0.9, h.meanLossOfFirst(3) + " → " + h.meanLossOfLast(3));
     Map<String, INDArray> after = Graphs.parameters(sd);

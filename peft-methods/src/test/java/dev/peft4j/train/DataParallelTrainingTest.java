@@ -56,7 +56,7 @@ class DataParallelTrainingTest {
     TrainingHistory[] runs = new TrainingHistory[2];
     for (int run = 0; run < 2; run++) {
       models[run] = config.get().apply(bert());
-      runs[run] = new Trainer.Builder(models[run]).steps(4).learningRate(1e-2).seed(5).progress(null)
+      runs[run] = Trainer.builder(models[run]).steps(4).learningRate(1e-2).seed(5).progress(null)
           .dataParallel(run == 0 ? 1 : 2).build().fit(List.of(batch));
     }
     // the shards sum in another order; AdamW divides each element's moment by its own scale, so the rounding of a
@@ -70,7 +70,7 @@ class DataParallelTrainingTest {
     double[][] losses = new double[2][];
     for (int run = 0; run < 2; run++) {
       PeftModel model = Peft.lora(4).alpha(8).dropout(0.3).target("query", "value").apply(bert());
-      TrainingHistory h = new Trainer.Builder(model).steps(6).learningRate(1e-2).seed(5).progress(null)
+      TrainingHistory h = Trainer.builder(model).steps(6).learningRate(1e-2).seed(5).progress(null)
           .dataParallel(2).evaluateEvery(3, (step, m) -> java.util.Map.of("step", (double) step)) // mode switches
           .build().fit(List.of(batch));
       losses[run] = h.steps().stream().mapToDouble(TrainingHistory.Step::loss).toArray();
@@ -82,10 +82,10 @@ class DataParallelTrainingTest {
   @Test
   void badSettingsAreRefused() throws IOException {
     PeftModel model = Peft.lora(4).target("query").apply(bert());
-    assertThrows(IllegalArgumentException.class, () -> new Trainer.Builder(model).dataParallel(0));
-    assertThrows(IllegalStateException.class, () -> new Trainer.Builder(model).dataParallel(2).dataParallel(2));
+    assertThrows(IllegalArgumentException.class, () -> Trainer.builder(model).dataParallel(0));
+    assertThrows(IllegalStateException.class, () -> Trainer.builder(model).dataParallel(2).dataParallel(2));
     IllegalStateException both = assertThrows(IllegalStateException.class,
-        () -> new Trainer.Builder(model).steps(1).dataParallel(2).gradientCheckpointing(true).build());
+        () -> Trainer.builder(model).steps(1).dataParallel(2).gradientCheckpointing(true).build());
     assertTrue(both.getMessage().contains("checkpointing") && both.getMessage().contains("data parallel"),
         both.getMessage());
   }

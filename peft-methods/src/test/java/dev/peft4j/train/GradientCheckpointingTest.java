@@ -67,7 +67,7 @@ class GradientCheckpointingTest {
       SameDiff sd = fixture.equals("tiny-llama") ? HfModels.load(Fixtures.dir(fixture)).sameDiff()
           : Heads.sequenceClassification(HfModels.load(Fixtures.dir(fixture)).sameDiff(), 32, 2, Heads.Pooling.MEAN, 3);
       models[run] = config.get().apply(sd);
-      runs[run] = new Trainer.Builder(models[run]).steps(4).learningRate(1e-2).seed(5).progress(null)
+      runs[run] = Trainer.builder(models[run]).steps(4).learningRate(1e-2).seed(5).progress(null)
           .gradientCheckpointing(run == 1).build().fit(List.of(batch));
     }
     SameRuns.assertSame(name, runs, models, 1e-5);
@@ -80,7 +80,7 @@ class GradientCheckpointingTest {
     for (int run = 0; run < 2; run++) {
       PeftModel model = Peft.lora(4).alpha(8).dropout(0.2).target("q_proj", "v_proj")
           .apply(HfModels.load(Fixtures.dir("tiny-llama")).sameDiff());
-      TrainingHistory h = new Trainer.Builder(model).steps(5).learningRate(1e-2).seed(5).progress(null)
+      TrainingHistory h = Trainer.builder(model).steps(5).learningRate(1e-2).seed(5).progress(null)
           .evaluateEvery(2, (step, m) -> Map.of("step", (double) step))
           .gradientCheckpointing(run == 1).build().fit(List.of(llamaBatch()));
       losses[run] = h.steps().stream().mapToDouble(TrainingHistory.Step::loss).toArray();
@@ -94,12 +94,12 @@ class GradientCheckpointingTest {
   void aGraphWithoutLayerOutputsIsRefused() {
     SameDiff sd = ToyModels.mlp(DataType.FLOAT);
     PeftModel model = Peft.lora(4).target("fc").apply(sd);
-    Trainer trainer = new Trainer.Builder(model).steps(1).progress(null).gradientCheckpointing(true).build();
+    Trainer trainer = Trainer.builder(model).steps(1).progress(null).gradientCheckpointing(true).build();
     IllegalStateException e = assertThrows(IllegalStateException.class,
         () -> trainer.fit(Graphs.batches(sd, 1, 1, 4)));
     assertTrue(e.getMessage().contains("layer_output"), e.getMessage());
     assertThrows(IllegalStateException.class,
-        () -> new Trainer.Builder(model).gradientCheckpointing(true).gradientCheckpointing(false));
+        () -> Trainer.builder(model).gradientCheckpointing(true).gradientCheckpointing(false));
   }
 
   private static Batch llamaBatch() throws IOException {

@@ -28,7 +28,7 @@ class StepListenerTest {
     List<Double> norms = new ArrayList<>();
     List<Map<String, INDArray>> afterUpdate = new ArrayList<>();
     String a = model.trainableParameters().names().get(0);
-    TrainingHistory history = new Trainer.Builder(model).steps(4).learningRate(1e-2).maxGradNorm(0).progress(null)
+    TrainingHistory history = Trainer.builder(model).steps(4).learningRate(1e-2).maxGradNorm(0).progress(null)
         .onStep((step, gradients) -> {
           steps.add(step);
           assertEquals(Set.copyOf(model.trainableParameters().names()), gradients.keySet());
@@ -51,7 +51,7 @@ class StepListenerTest {
     SameDiff sd = ToyModels.mlp(DataType.FLOAT);
     PeftModel model = Peft.lora(2).target("fc").apply(sd);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> new Trainer.Builder(model).onStep(null));
+        () -> Trainer.builder(model).onStep(null));
     assertTrue(e.getMessage().contains("step listener must not be null"), e.getMessage());
   }
 }

@@ -41,9 +41,9 @@ class TrainerTest {
             Mlp.LABELS, y.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 4)).dup()), Mlp.INPUT),
         Batch.of(Map.of(Mlp.INPUT, x.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(4, 8)).dup(),
             Mlp.LABELS, y.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(4, 8)).dup()), Mlp.INPUT));
-    TrainingHistory a = new Trainer.Builder(fullModel).steps(5).learningRate(1e-2).maxGradNorm(0).progress(null)
+    TrainingHistory a = Trainer.builder(fullModel).steps(5).learningRate(1e-2).maxGradNorm(0).progress(null)
         .build().fit(List.of(batch));
-    TrainingHistory b = new Trainer.Builder(halfModel).steps(5).learningRate(1e-2).maxGradNorm(0)
+    TrainingHistory b = Trainer.builder(halfModel).steps(5).learningRate(1e-2).maxGradNorm(0)
         .gradientAccumulation(2).progress(null).build().fit(split);
     for (String p : fullModel.trainableParameters().names()) {
       assertTrue(Graphs.relativeError(halves.getArrForVarName(p), full.getArrForVarName(p)) < 1e-9, p);
@@ -62,7 +62,7 @@ class TrainerTest {
       PeftModel model = lora(sd);
       sd.getArrForVarName("peft/default/lora/head/lora_B").assign(0.3);
       Map<String, INDArray> before = Graphs.parameters(sd);
-      Trainer.Builder builder = new Trainer.Builder(model).steps(1).learningRate(1).betas(0, 0).epsilon(1e6)
+      Trainer.Builder builder = Trainer.builder(model).steps(1).learningRate(1).betas(0, 0).epsilon(1e6)
           .schedule(LearningRateSchedule.CONSTANT).progress(null);
       builder.maxGradNorm(run == 0 ? 0 : 1e-3);
       TrainingHistory h = builder.build().fit(Graphs.batches(sd, 4, 1, 8));
@@ -83,7 +83,7 @@ class TrainerTest {
   @Test
   void warmupAndScheduleDriveTheRecordedLearningRate() {
     SameDiff sd = ToyModels.mlp(DataType.FLOAT);
-    TrainingHistory h = new Trainer.Builder(lora(sd)).steps(10).learningRate(0.1).warmupSteps(4)
+    TrainingHistory h = Trainer.builder(lora(sd)).steps(10).learningRate(0.1).warmupSteps(4)
         .schedule(LearningRateSchedule.COSINE).progress(null).build().fit(Graphs.batches(sd, 1, 2, 4));
     for (int i = 0; i < 10; i++) {
       assertEquals(0.1 * LearningRateSchedule.COSINE.factor(i, 4, 10), h.steps().get(i).learningRate(), 1e-15);
@@ -96,7 +96,7 @@ class TrainerTest {
     PeftModel model = Peft.lora(4).dropout(0.2).target("head").apply(sd);
     List<Integer> steps = new ArrayList<>();
     List<Boolean> training = new ArrayList<>();
-    TrainingHistory h = new Trainer.Builder(model).steps(7).progress(null)
+    TrainingHistory h = Trainer.builder(model).steps(7).progress(null)
         .evaluateEvery(3, (step, m) -> {
           steps.add(step);
           training.add(m.isTraining());
@@ -113,7 +113,7 @@ class TrainerTest {
   void progressBarReportsStepLossThroughputAndEta() {
     SameDiff sd = ToyModels.mlp(DataType.FLOAT);
     ByteArrayOutputStream out = new ByteArrayOutputStream();
-    new Trainer.Builder(lora(sd)).steps(20).progress(new PrintStream(out, true, StandardCharsets.UTF_8)).build()
+    Trainer.builder(lora(sd)).steps(20).progress(new PrintStream(out, true, StandardCharsets.UTF_8)).build()
         .fit(Graphs.batches(sd, 1, 2, 4));
     List<String> lines = out.toString(StandardCharsets.UTF_8).lines().toList();
     assertEquals(11, lines.size(), "first step, every tenth, and the last: " + lines);
@@ -127,23 +127,23 @@ class TrainerTest {
     PeftModel model = lora(sd);
     model.adapter("default").disable();
     IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> new Trainer.Builder(model).steps(1).progress(null).build().fit(Graphs.batches(sd, 1, 1, 4)));
+        () -> Trainer.builder(model).steps(1).progress(null).build().fit(Graphs.batches(sd, 1, 1, 4)));
     assertTrue(e.getMessage().contains("nothing to train"), e.getMessage());
     assertThrows(IllegalArgumentException.class,
-        () -> { model.adapter("default").enable(); new Trainer.Builder(model).steps(1).build().fit(List.of()); });
+        () -> { model.adapter("default").enable(); Trainer.builder(model).steps(1).build().fit(List.of()); });
   }
 
   @Test
   void theNativeMemoryGuardIsOnByDefaultAndTheOptionOrThePropertyTurnsItOff() {
     SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
     PeftModel model = lora(sd);
-    assertTrue(new Trainer.Builder(model).steps(1).build().nativeMemoryGuard());
-    assertEquals(false, new Trainer.Builder(model).steps(1).nativeMemoryGuard(false).build().nativeMemoryGuard());
+    assertTrue(Trainer.builder(model).steps(1).build().nativeMemoryGuard());
+    assertEquals(false, Trainer.builder(model).steps(1).nativeMemoryGuard(false).build().nativeMemoryGuard());
     String before = System.getProperty(Trainer.MEMORY_GUARD_PROPERTY);
     try {
       System.setProperty(Trainer.MEMORY_GUARD_PROPERTY, "false");
-      assertEquals(false, new Trainer.Builder(model).steps(1).build().nativeMemoryGuard());
-      assertTrue(new Trainer.Builder(model).steps(1).nativeMemoryGuard(true).build().nativeMemoryGuard(),
+      assertEquals(false, Trainer.builder(model).steps(1).build().nativeMemoryGuard());
+      assertTrue(Trainer.builder(model).steps(1).nativeMemoryGuard(true).build().nativeMemoryGuard(),
           "the builder's option wins over the property");
     } finally {
       if (before == null) {
@@ -153,7 +153,7 @@ class TrainerTest {
       }
     }
     IllegalStateException twice = assertThrows(IllegalStateException.class,
-        () -> new Trainer.Builder(model).nativeMemoryGuard(false).nativeMemoryGuard(true));
+        () -> Trainer.builder(model).nativeMemoryGuard(false).nativeMemoryGuard(true));
     assertTrue(twice.getMessage().contains("already set to false"), twice.getMessage());
   }
 
@@ -163,7 +163,7 @@ class TrainerTest {
     for (int run = 0; run < 2; run++) {
       SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
       PeftModel model = lora(sd);
-      TrainingHistory h = new Trainer.Builder(model).steps(3).learningRate(1e-2).progress(null)
+      TrainingHistory h = Trainer.builder(model).steps(3).learningRate(1e-2).progress(null)
           .nativeMemoryGuard(run == 0).build().fit(Graphs.batches(sd, 4, 1, 8));
       losses[run] = h.steps().stream().mapToDouble(TrainingHistory.Step::loss).toArray();
     }
@@ -176,10 +176,10 @@ class TrainerTest {
   @Test
   void builderValidatesAndSetsOnce() {
     PeftModel model = lora(ToyModels.mlp(DataType.FLOAT));
-    assertThrows(IllegalStateException.class, () -> new Trainer.Builder(model).build(), "steps required");
-    assertThrows(IllegalArgumentException.class, () -> new Trainer.Builder(model).steps(0));
-    assertThrows(IllegalArgumentException.class, () -> new Trainer.Builder(model).learningRate(-1));
-    assertThrows(IllegalStateException.class, () -> new Trainer.Builder(model).steps(2).steps(3));
-    assertThrows(IllegalStateException.class, () -> new Trainer.Builder(model).steps(2).warmupSteps(3).build());
+    assertThrows(IllegalStateException.class, () -> Trainer.builder(model).build(), "steps required");
+    assertThrows(IllegalArgumentException.class, () -> Trainer.builder(model).steps(0));
+    assertThrows(IllegalArgumentException.class, () -> Trainer.builder(model).learningRate(-1));
+    assertThrows(IllegalStateException.class, () -> Trainer.builder(model).steps(2).steps(3));
+    assertThrows(IllegalStateException.class, () -> Trainer.builder(model).steps(2).warmupSteps(3).build());
   }
 }

@@ -23,6 +23,7 @@ import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.Refusals;
 import dev.peft4j.testing.ToyModels;
 import dev.peft4j.train.Batch;
+import dev.peft4j.train.RandomOps;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -107,7 +108,7 @@ class VeraTest {
     assertEquals(inference, Graphs.logits(sd, batch), "inference mode is deterministic");
     model.train();
     long[] seed = {1};
-    try (var seeding = GraphRewriter.seedRandomOps(sd, () -> seed[0])) {
+    try (var seeding = RandomOps.seed(sd, () -> seed[0])) {
       INDArray first = Graphs.logits(sd, batch);
       assertEquals(first, Graphs.logits(sd, batch), "same seed, same mask");
       seed[0] = 2;

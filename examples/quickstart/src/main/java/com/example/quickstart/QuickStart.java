@@ -49,7 +49,7 @@ public final class QuickStart {
     // trainable params: 74,498 || all params: 22,640,644 || trainable%: 0.3290
 
     // five AdamW steps on that batch (with a progress bar); only the adapter and the classifier change
-    TrainingHistory history = new Trainer.Builder(model).steps(5).learningRate(1e-3).seed(7).build()
+    TrainingHistory history = Trainer.builder(model).steps(5).learningRate(1e-3).seed(7).build()
         .fit(List.of(batch));
     System.out.printf("loss %.3f → %.3f%n", history.firstLoss(), history.lastLoss());
     INDArray logits = model.output(batch.inputs(), Heads.LOGITS).get(Heads.LOGITS);  // [2 texts, 2 labels]
