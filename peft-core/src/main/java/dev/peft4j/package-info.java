@@ -4,8 +4,8 @@
  * a method's builder produces, {@link dev.peft4j.Targets} (which modules a method adapts) and the
  * {@link dev.peft4j.TrainableParameterSet} (exactly the variables that train).
  *
- * <p>The fluent entry point {@code Peft} lives in {@code peft-methods}, beside the methods it names: peft-core knows
- * no method, so a method can never leak into the core.
+ * <p>The fluent entry point {@code dev.peft4j.methods.Peft} lives in {@code peft-methods}, beside the methods it
+ * names: peft-core knows no method, so a method can never leak into the core.
  *
  * <h2>Adding a method</h2>
  * <ol>
@@ -14,7 +14,7 @@
  *       {@code toHfConfig} / {@code fromHf} go through {@link dev.peft4j.HfConfig}; {@code Xxx}, the adapter
  *       (extending {@link dev.peft4j.AbstractAdapter} or {@link dev.peft4j.AbstractMergeableAdapter});
  *       {@code package-info.java} with the math, the shapes and the paper.
- *   <li>One registration line in {@code PeftMethods}: peft type, config class, reader, budget formula.
+ *   <li>One registration line in {@code dev.peft4j.methods.PeftMethods}: peft type, config class, reader, budget formula.
  *   <li>A factory in {@code Peft} taking the method's required values.
  *   <li>Rows in the contract suite ({@code Cases}) with the closed-form counts written out.
  *   <li>A line in peft-bench's {@code CompareMethods}. {@code PeftMethodsTest} and peft-bench's

@@ -3,7 +3,7 @@ package dev.peft4j.bench;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.Peft;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.bench.CompareMethods.Method;

@@ -1,7 +1,7 @@
 package dev.peft4j.bench;
 
-import dev.peft4j.ParameterBudget;
-import dev.peft4j.Peft;
+import dev.peft4j.methods.ParameterBudget;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;

@@ -1,6 +1,6 @@
 package dev.peft4j.bench;
 
-import dev.peft4j.Peft;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.train.GradientFunction;

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.Peft;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.bench.TextClassificationData.Example;
 import dev.peft4j.lora.LoraConfig;

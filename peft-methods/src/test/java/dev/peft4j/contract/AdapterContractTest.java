@@ -247,7 +247,7 @@ class AdapterContractTest {
     assertTrue(java.nio.file.Files.isRegularFile(dir.resolve("adapter_config.json")));
 
     SameDiff fresh = c.base();
-    PeftModel loaded = dev.peft4j.Peft.load(fresh, dir);
+    PeftModel loaded = dev.peft4j.methods.Peft.load(fresh, dir);
     GraphRewriter.of(fresh).requireConsistentLinks();
     assertEquals(trained, Graphs.logits(fresh, batch), "a saved-then-loaded adapter gives identical outputs");
     if (!c.capabilities().contains(Capability.REPARAMETERISED)) {

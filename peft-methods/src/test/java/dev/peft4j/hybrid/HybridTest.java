@@ -12,7 +12,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.peft4j.Adapter;
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.Peft;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.io.AdapterFiles;

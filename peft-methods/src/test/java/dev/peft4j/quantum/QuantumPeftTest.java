@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.ParameterBudget;
-import dev.peft4j.ParameterBudget.Shape;
-import dev.peft4j.Peft;
+import dev.peft4j.methods.ParameterBudget;
+import dev.peft4j.methods.ParameterBudget.Shape;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Mlp;

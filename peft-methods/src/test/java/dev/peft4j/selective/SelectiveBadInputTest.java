@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.Peft;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.HfModels;
@@ -92,7 +92,7 @@ class SelectiveBadInputTest {
         "model.layers.0.self_attn.v_proj.bias", "model.layers.1.self_attn.q_proj.bias",
         "model.layers.1.self_attn.k_proj.bias", "model.layers.1.self_attn.v_proj.bias"), selected);
     assertEquals(2L * (64 + 32 + 32), model.trainableParameters().count(), "q: 64, k and v: 2 KV heads × 16");
-    assertEquals(dev.peft4j.ParameterBudget.of(dev.peft4j.ParameterBudget.Shape.of(
+    assertEquals(dev.peft4j.methods.ParameterBudget.of(dev.peft4j.methods.ParameterBudget.Shape.of(
         (dev.peft4j.model.LlamaConfig) loaded.config())).bitFit(), model.trainableParameters().count());
     for (String z : zeroBiases) {
       assertEquals(VariableType.CONSTANT, sd.getVariable(z).getVariableType(), z);

@@ -1,7 +1,8 @@
-package dev.peft4j;
+package dev.peft4j.methods;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import dev.peft4j.AdapterConfig;
 import dev.peft4j.model.BertConfig;
 import dev.peft4j.model.LlamaConfig;
 import java.util.LinkedHashSet;

@@ -1,10 +1,11 @@
-package dev.peft4j;
+package dev.peft4j.methods;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonParser;
+import dev.peft4j.AdapterConfig;
 import dev.peft4j.contract.Cases;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;

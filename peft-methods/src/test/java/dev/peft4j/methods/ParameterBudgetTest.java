@@ -1,11 +1,14 @@
-package dev.peft4j;
+package dev.peft4j.methods;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.ParameterBudget.Placement;
-import dev.peft4j.ParameterBudget.Shape;
+import dev.peft4j.AdapterConfig;
+import dev.peft4j.PeftModel;
+import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.methods.ParameterBudget.Placement;
+import dev.peft4j.methods.ParameterBudget.Shape;
 import dev.peft4j.model.BertConfig;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.LlamaConfig;

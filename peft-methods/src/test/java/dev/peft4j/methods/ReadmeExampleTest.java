@@ -1,7 +1,8 @@
-package dev.peft4j;
+package dev.peft4j.methods;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.peft4j.PeftModel;
 import dev.peft4j.model.Mlp;
 import org.junit.jupiter.api.Test;
 import org.nd4j.autodiff.samediff.SameDiff;

@@ -1,8 +1,9 @@
-package dev.peft4j;
+package dev.peft4j.methods;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import dev.peft4j.ParameterBudget.Shape;
+import dev.peft4j.Targets;
+import dev.peft4j.methods.ParameterBudget.Shape;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -1,6 +1,7 @@
-package dev.peft4j;
+package dev.peft4j.methods;
 
 import com.google.gson.JsonObject;
+import dev.peft4j.AdapterConfig;
 import java.util.Set;
 
 /**

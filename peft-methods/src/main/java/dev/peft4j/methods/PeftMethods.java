@@ -1,15 +1,17 @@
-package dev.peft4j;
+package dev.peft4j.methods;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
 import com.google.gson.JsonObject;
+import dev.peft4j.AdapterConfig;
+import dev.peft4j.Targets;
 import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
 import dev.peft4j.fourierft.FourierFtConfig;
 import dev.peft4j.hybrid.HybridConfig;
-import dev.peft4j.io.JsonFields;
 import dev.peft4j.ia3.Ia3Config;
+import dev.peft4j.io.JsonFields;
 import dev.peft4j.lntuning.LnTuningConfig;
 import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.prefix.PrefixTuningConfig;
