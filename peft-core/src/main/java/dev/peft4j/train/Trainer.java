@@ -8,7 +8,7 @@ import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import java.io.PrintStream;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -34,21 +34,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * in inference mode while the evaluation callback runs and after {@code fit} returns. With the same seed, data and
  * initial weights, two runs give the same losses.
  *
- * <p>With {@code gradientCheckpointing(true)} each step keeps only the hidden state after every k-th layer (k =
- * round(√layers); the graph's {@code …layer_output} hooks, which {@code Bert} and {@code Llama} declare) and recomputes
- * one segment of k layers at a time in the backward pass ({@link CheckpointedGradients}): less activation memory for
- * about one more forward pass per step, and the same losses and updates as without it, up to float rounding.
- *
- * <p>With {@code dataParallel(w)} each micro-batch is split row-wise into {@code w} shards that run at the same time,
- * one per core with single-threaded ops ({@link DataParallel}); the gradients are the shards' averaged by
- * their rows, equal to the unsplit batch's up to float rounding for a loss that is a mean over rows, and faster on
- * small machines where ND4J's per-op threading leaves cores idle. Dropout masks then differ from an unsplit run's.
- *
- * <p>Process-wide effects: by default the trainer runs a {@link NativeMemoryGuard}, which calls {@code System.gc()}
- * when resident memory has grown by more than 256 MiB since its last collection (ND4J's off-heap buffers are freed
- * only when the collector finalises their owners) and, once per JVM, tells glibc's {@code malloc} to keep freed
- * memory for reuse ({@code mallopt}; {@link NativeMemoryGuard#keepFreedMemory}). {@code nativeMemoryGuard(false)}, or
- * the system property {@value #MEMORY_GUARD_PROPERTY}{@code =false} for every trainer in the JVM, turns both off.
+ * <p>Options that change how a step runs, each described on its builder method: {@code gradientCheckpointing}
+ * ({@link CheckpointedGradients}: less activation memory for about one more forward pass, the same updates),
+ * {@code dataParallel} ({@link DataParallel}: shards of each micro-batch on every core, gradients averaged by rows)
+ * and {@code nativeMemoryGuard} ({@link NativeMemoryGuard}, on by default: {@code System.gc()} when resident memory
+ * grew by 256 MiB, and once per JVM glibc's {@code mallopt}; both process-wide, turned off by the option or by the
+ * system property {@value #MEMORY_GUARD_PROPERTY}{@code =false}).
  */
 public final class Trainer {
 
@@ -126,20 +117,16 @@ public final class Trainer {
     CheckpointedGradients checkpointed = checkpointing ? CheckpointedGradients.atLayers(sd) : null;
 
     List<String> names = trainable.names();
-    List<StepListener> listeners = new ArrayList<>(); // adapters first: the caller's listeners see their result
-    for (String adapter : model.activeAdapters()) {
-      if (model.adapter(adapter) instanceof StepListener l) {
-        listeners.add(l);
-      }
-    }
+    // the adapters' listeners first, so that the caller's see their result
+    List<StepListener> listeners = new ArrayList<>(model.activeAdapters().stream().map(model::adapter)
+        .filter(StepListener.class::isInstance).map(StepListener.class::cast).toList());
     listeners.addAll(stepListeners);
     AdamW optimizer = new AdamW(sd, names, beta1, beta2, epsilon, weightDecay);
     ProgressBar bar = progress == null ? null : new ProgressBar(progress, steps, System.console() != null);
     List<TrainingHistory.Step> history = new ArrayList<>();
     List<TrainingHistory.Evaluation> evaluations = new ArrayList<>();
-    Iterator<Batch> batches = data.iterator();
-
-    long[] microBatch = {0};
+    long[] microBatch = {0}; // counts the micro-batches: it seeds each one's random ops
+    var cursor = new Object() { Iterator<Batch> batches = data.iterator(); }; // cycles through the data
     // the steps run through Gradients; without the guard nothing here touches the allocator or the collector
     NativeMemoryGuard memory = memoryGuard ? NativeMemoryGuard.forReusingSteps() : null;
     model.train();
@@ -150,44 +137,23 @@ public final class Trainer {
         if (checkpointed == null) { // the segments build their own gradient functions
           GradientFunction.prepare(sd); // again after an evaluation, whose mode switch rewires the graph
         }
-        Map<String, INDArray> gradients = new HashMap<>();
-        double lossSum = 0;
-        long tokens = 0;
-        for (int micro = 0; micro < accumulation; micro++) {
-          if (!batches.hasNext()) {
-            batches = data.iterator();
+        StepGradients g = StepGradients.accumulate(accumulation, names, loss, maxGradNorm, () -> {
+          if (!cursor.batches.hasNext()) {
+            cursor.batches = data.iterator();
           }
-          Batch batch = batches.next();
           microBatch[0]++;
-          OutAndGrad result = lossAndGradients(sd, batch, loss, names, checkpointed, parallel);
-          lossSum += result.getOutputs().get(loss).getDouble(0);
-          tokens += batch.tokens();
-          for (String p : names) {
-            INDArray g = result.getGradients().get(p);
-            checkState(g != null, "no gradient for '%s': it does not reach the loss '%s'", p, loss);
-            gradients.merge(p, g.dup(), INDArray::addi);
-          }
-          if (memory != null) {
-            memory.afterStep();
-          }
-        }
-        if (accumulation > 1) {
-          gradients.values().forEach(g -> g.divi(accumulation));
-        }
-        double norm = globalNorm(gradients);
-        if (maxGradNorm > 0 && norm > maxGradNorm) {
-          double scale = maxGradNorm / (norm + 1e-6);
-          gradients.values().forEach(g -> g.muli(scale));
-        }
+          return cursor.batches.next();
+        }, batch -> lossAndGradients(sd, batch, loss, names, checkpointed, parallel), memory);
         double lr = learningRate * schedule.factor(step - 1, warmupSteps, steps);
-        optimizer.step(gradients, lr); // leaves the gradients as they are
+        optimizer.step(g.gradients(), lr); // leaves the gradients as they are
+        Map<String, INDArray> view = Collections.unmodifiableMap(g.gradients());
         for (StepListener l : listeners) {
-          l.afterStep(step, java.util.Collections.unmodifiableMap(gradients));
+          l.afterStep(step, view);
         }
-        double meanLoss = lossSum / accumulation;
-        history.add(new TrainingHistory.Step(step, meanLoss, lr, norm, tokens, (System.nanoTime() - start) / 1e9));
+        history.add(new TrainingHistory.Step(step, g.meanLoss(), lr, g.norm(), g.tokens(),
+            (System.nanoTime() - start) / 1e9));
         if (bar != null) {
-          bar.update(step, meanLoss, tokens);
+          bar.update(step, g.meanLoss(), g.tokens());
         }
         if (evaluator != null && (step % evaluateEvery == 0 || step == steps)) {
           model.eval();
@@ -211,15 +177,6 @@ public final class Trainer {
       return parallel.gradients(batch.inputs(), loss, names);
     }
     return Gradients.of(sd, batch.inputs(), List.of(loss), names);
-  }
-
-  private static double globalNorm(Map<String, INDArray> gradients) {
-    double sumSquares = 0;
-    for (INDArray g : gradients.values()) {
-      double n = g.norm2Number().doubleValue();
-      sumSquares += n * n;
-    }
-    return Math.sqrt(sumSquares);
   }
 
   /**

@@ -1,0 +1,64 @@
+package dev.peft4j.train;
+
+import static com.google.common.base.Preconditions.checkState;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * One optimizer step's gradients: the gradients of {@code accumulation} micro-batches summed and divided by their
+ * number (so a mean loss stays a mean), then scaled down to {@code maxGradNorm} when their global L2 norm exceeds it.
+ *
+ * @param gradients by parameter name, as the optimizer applies them
+ * @param meanLoss  the micro-batches' mean loss
+ * @param tokens    the tokens the micro-batches held
+ * @param norm      the global L2 norm before clipping (what the history records)
+ */
+record StepGradients(Map<String, INDArray> gradients, double meanLoss, long tokens, double norm) {
+
+  /**
+   * @param next   the next micro-batch
+   * @param pass   one micro-batch's outputs and gradients
+   * @param memory collects after each micro-batch, or null
+   * @throws IllegalStateException naming a parameter whose gradient does not reach the loss
+   */
+  static StepGradients accumulate(int accumulation, List<String> names, String loss, double maxGradNorm,
+      Supplier<Batch> next, Function<Batch, OutAndGrad> pass, NativeMemoryGuard memory) {
+    Map<String, INDArray> gradients = new HashMap<>();
+    double lossSum = 0;
+    long tokens = 0;
+    for (int micro = 0; micro < accumulation; micro++) {
+      Batch batch = next.get();
+      OutAndGrad result = pass.apply(batch);
+      lossSum += result.getOutputs().get(loss).getDouble(0);
+      tokens += batch.tokens();
+      for (String p : names) {
+        INDArray g = result.getGradients().get(p);
+        checkState(g != null, "no gradient for '%s': it does not reach the loss '%s'", p, loss);
+        gradients.merge(p, g.dup(), INDArray::addi);
+      }
+      if (memory != null) {
+        memory.afterStep();
+      }
+    }
+    if (accumulation > 1) {
+      gradients.values().forEach(g -> g.divi(accumulation));
+    }
+    double sumSquares = 0;
+    for (INDArray g : gradients.values()) {
+      double n = g.norm2Number().doubleValue();
+      sumSquares += n * n;
+    }
+    double norm = Math.sqrt(sumSquares);
+    if (maxGradNorm > 0 && norm > maxGradNorm) {
+      double scale = maxGradNorm / (norm + 1e-6);
+      gradients.values().forEach(g -> g.muli(scale));
+    }
+    return new StepGradients(gradients, lossSum / accumulation, tokens, norm);
+  }
+}
