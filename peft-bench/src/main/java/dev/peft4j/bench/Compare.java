@@ -3,11 +3,11 @@ package dev.peft4j.bench;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.bench.CompareMethods.Method;
 import dev.peft4j.bench.TextClassificationData.Example;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.BertConfig;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;

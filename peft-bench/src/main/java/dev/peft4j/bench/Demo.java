@@ -1,9 +1,9 @@
 package dev.peft4j.bench;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.model.Tokenizer;

@@ -1,10 +1,10 @@
 package dev.peft4j.bench;
 
-import dev.peft4j.methods.ParameterBudget;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
+import dev.peft4j.methods.ParameterBudget;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;

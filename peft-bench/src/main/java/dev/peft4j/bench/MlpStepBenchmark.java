@@ -1,7 +1,7 @@
 package dev.peft4j.bench;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.NativeMemoryGuard;

@@ -1,10 +1,10 @@
 package dev.peft4j.bench;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.lora.LoraConfig;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;

@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.bench.TextClassificationData.Example;
 import dev.peft4j.lora.LoraConfig;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
-import dev.peft4j.quant.QuantizedBase;
 import dev.peft4j.model.Tokenizer;
+import dev.peft4j.quant.QuantizedBase;
 import dev.peft4j.train.Batch;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

@@ -3,10 +3,10 @@ package dev.peft4j.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.peft4j.AdapterConfig;
+import dev.peft4j.PeftModel;
 import dev.peft4j.methods.ParameterBudget;
 import dev.peft4j.methods.PeftMethod;
 import dev.peft4j.methods.PeftMethods;
-import dev.peft4j.PeftModel;
 import dev.peft4j.model.BertConfig;
 import java.io.IOException;
 import java.util.LinkedHashSet;

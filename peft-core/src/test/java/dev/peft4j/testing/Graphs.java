@@ -134,4 +134,31 @@ public final class Graphs {
     inputs.put(Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
     return new Batch(inputs, 32);
   }
+
+  /**
+   * Asserts that every element of {@code params}' gradients ({@code analytic}, as SameDiff computed them) equals the
+   * central difference (L(θ + eps) − L(θ − eps)) / 2·eps of {@code loss} on {@code inputs} to
+   * {@code tolerance · max(1, |numeric|)}, naming the element on failure; returns how many elements it checked.
+   */
+  public static int assertCentralDifferences(SameDiff sd, Map<String, INDArray> inputs, String loss,
+      Map<String, INDArray> analytic, List<String> params, double eps, double tolerance) {
+    int checked = 0;
+    for (String p : params) {
+      INDArray a = sd.getArrForVarName(p);
+      for (long i = 0; i < a.length(); i++) {
+        double original = a.getDouble(i);
+        a.putScalar(i, original + eps);
+        double plus = sd.output(inputs, loss).get(loss).getDouble(0);
+        a.putScalar(i, original - eps);
+        double minus = sd.output(inputs, loss).get(loss).getDouble(0);
+        a.putScalar(i, original);
+        double numeric = (plus - minus) / (2 * eps);
+        double grad = analytic.get(p).getDouble(i);
+        org.junit.jupiter.api.Assertions.assertTrue(Math.abs(numeric - grad) <= tolerance * Math.max(1,
+            Math.abs(numeric)), p + "[" + i + "]: analytic " + grad + " vs numeric " + numeric);
+        checked++;
+      }
+    }
+    return checked;
+  }
 }

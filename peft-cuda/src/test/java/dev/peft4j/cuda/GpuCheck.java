@@ -1,7 +1,7 @@
 package dev.peft4j.cuda;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.Llama;

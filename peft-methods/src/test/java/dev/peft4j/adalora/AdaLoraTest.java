@@ -7,13 +7,13 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.io.Safetensors;
 import dev.peft4j.io.SafetensorsFile;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
 import dev.peft4j.testing.Fixtures;
@@ -141,24 +141,7 @@ class AdaLoraTest {
     Batch batch = Graphs.batches(sd, seed, 1, 4).get(0);
     GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(batch.inputs(), params);
-    double eps = 1e-6;
-    int checked = 0;
-    for (String p : params) {
-      INDArray a = sd.getArrForVarName(p);
-      for (long i = 0; i < a.length(); i++) {
-        double original = a.getDouble(i);
-        a.putScalar(i, original + eps);
-        double plus = sd.output(batch.inputs(), "loss").get("loss").getDouble(0);
-        a.putScalar(i, original - eps);
-        double minus = sd.output(batch.inputs(), "loss").get("loss").getDouble(0);
-        a.putScalar(i, original);
-        double numeric = (plus - minus) / (2 * eps);
-        double analytic = grads.get(p).getDouble(i);
-        assertTrue(Math.abs(numeric - analytic) <= 1e-6 * Math.max(1, Math.abs(numeric)),
-            p + "[" + i + "]: analytic " + analytic + " vs numeric " + numeric);
-        checked++;
-      }
-    }
+    int checked = Graphs.assertCentralDifferences(sd, batch.inputs(), "loss", grads, params, 1e-6, 1e-6);
     assertEquals(3 * (6 + 8 + 1) + 3 * (8 + 8 + 1), checked, "every entry of A, E and B of both layers");
   }
 

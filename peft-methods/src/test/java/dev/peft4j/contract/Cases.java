@@ -11,8 +11,8 @@ import static dev.peft4j.testing.ToyModels.TOKEN_KV_HEADS;
 import static dev.peft4j.testing.ToyModels.TOKEN_LAYERS;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.bottleneck.BottleneckConfig.NonLinearity;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.prompt.PromptTuningConfig.PromptInit;
 import dev.peft4j.ptuning.PTuningConfig.Encoder;
 import dev.peft4j.quant.Quantization;

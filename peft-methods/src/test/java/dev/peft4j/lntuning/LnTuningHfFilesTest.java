@@ -3,10 +3,10 @@ package dev.peft4j.lntuning;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.io.Safetensors;
 import dev.peft4j.io.SafetensorsFile;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
 import dev.peft4j.testing.Fixtures;

@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.MergeableAdapter;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.Refusals;
 import dev.peft4j.testing.ToyModels;

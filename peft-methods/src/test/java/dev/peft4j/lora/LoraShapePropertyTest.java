@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.MergeableAdapter;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.train.Batch;

@@ -9,12 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.io.SafetensorsFile;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.quant.Quantization;

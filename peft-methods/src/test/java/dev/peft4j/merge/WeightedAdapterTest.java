@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.lora.Lora;
 import dev.peft4j.merge.WeightedAdapter.Combination;
 import dev.peft4j.merge.WeightedAdapter.MajoritySign;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;

@@ -3,11 +3,11 @@ package dev.peft4j.models;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.io.SafetensorsFile;
 import dev.peft4j.lora.Lora;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
 import dev.peft4j.testing.Fixtures;

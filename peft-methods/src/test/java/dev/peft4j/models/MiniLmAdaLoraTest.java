@@ -3,10 +3,10 @@ package dev.peft4j.models;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.adalora.AdaLora;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.testing.Graphs;

@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.bottleneck.Bottleneck;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;

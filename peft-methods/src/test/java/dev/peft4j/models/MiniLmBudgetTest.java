@@ -3,12 +3,12 @@ package dev.peft4j.models;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.methods.ParameterBudget;
-import dev.peft4j.methods.ParameterBudget.Placement;
-import dev.peft4j.methods.ParameterBudget.Shape;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.methods.ParameterBudget.Placement;
+import dev.peft4j.methods.ParameterBudget.Shape;
+import dev.peft4j.methods.ParameterBudget;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
 import java.util.List;

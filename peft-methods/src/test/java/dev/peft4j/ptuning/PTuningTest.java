@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.io.Safetensors;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Llama;
 import dev.peft4j.prompt.PromptFixtures;
 import dev.peft4j.ptuning.PTuningConfig.Encoder;

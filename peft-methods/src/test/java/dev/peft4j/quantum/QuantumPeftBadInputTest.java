@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;

@@ -4,12 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.ParameterBudget;
-import dev.peft4j.methods.ParameterBudget.Shape;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.methods.ParameterBudget.Shape;
+import dev.peft4j.methods.ParameterBudget;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Mlp;
+import dev.peft4j.testing.Graphs;
 import dev.peft4j.train.Batch;
 import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.LearningRateSchedule;
@@ -108,24 +109,7 @@ class QuantumPeftTest {
         Mlp.LABELS, Nd4j.eye(3).castTo(DataType.DOUBLE).repeat(0, 2));
     GradientFunction.prepare(sd);
     Map<String, INDArray> grads = sd.calculateGradients(inputs, params);
-    double eps = 1e-6;
-    int checked = 0;
-    for (String p : params) {
-      INDArray a = sd.getArrForVarName(p);
-      for (long i = 0; i < a.length(); i++) {
-        double original = a.getDouble(i);
-        a.putScalar(i, original + eps);
-        double plus = sd.output(inputs, Mlp.LOSS).get(Mlp.LOSS).getDouble(0);
-        a.putScalar(i, original - eps);
-        double minus = sd.output(inputs, Mlp.LOSS).get(Mlp.LOSS).getDouble(0);
-        a.putScalar(i, original);
-        double numeric = (plus - minus) / (2 * eps);
-        double analytic = grads.get(p).getDouble(i);
-        assertTrue(Math.abs(numeric - analytic) <= 1e-7 * Math.max(1, Math.abs(numeric)),
-            p + "[" + i + "]: analytic " + analytic + " vs numeric " + numeric);
-        checked++;
-      }
-    }
+    int checked = Graphs.assertCentralDifferences(sd, inputs, Mlp.LOSS, grads, params, 1e-6, 1e-7);
     assertEquals(3 * (1 + 4) + 3 * (2 + 2) + 4, checked, "every angle and every λ: A(10) + A(9) + K");
   }
 

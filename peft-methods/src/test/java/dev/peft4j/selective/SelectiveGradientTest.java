@@ -3,9 +3,9 @@ package dev.peft4j.selective;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
 import dev.peft4j.io.SafetensorsFile;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;

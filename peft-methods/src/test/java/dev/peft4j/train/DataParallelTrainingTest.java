@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.AdapterConfig;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.testing.Fixtures;

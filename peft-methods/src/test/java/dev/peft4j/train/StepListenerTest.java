@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import java.util.ArrayList;

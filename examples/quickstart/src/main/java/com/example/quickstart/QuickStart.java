@@ -1,7 +1,7 @@
 package com.example.quickstart;
 
-import dev.peft4j.methods.Peft;
 import dev.peft4j.PeftModel;
+import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.model.Tokenizer;
