@@ -35,11 +35,6 @@ public final class JsonFields {
     return new JsonFields(json);
   }
 
-  /** The object read. */
-  public JsonObject json() {
-    return json;
-  }
-
   /** Whether {@code field} is present and not {@code null}. */
   public boolean has(String field) {
     return json.has(field) && !json.get(field).isJsonNull();

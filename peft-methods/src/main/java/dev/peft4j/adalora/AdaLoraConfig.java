@@ -223,14 +223,7 @@ public record AdaLoraConfig(LoraConfig lora, int targetR, int tinit, int tfinal,
   public static AdaLoraConfig fromHf(JsonObject json, Set<String> ignored) {
     JsonFields f = HfConfig.read(json, ignored, KNOWN_FIELDS);
     checkArgument(!f.bool("use_dora", false), "use_dora: AdaLoRA does not support DoRA");
-    checkArgument(f.string("bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
-        f.string("bias", "none"));
-    checkArgument(!f.bool("fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
-    checkArgument(!f.bool("lora_bias", false), "lora_bias: true is not supported");
-    JsonObject alphaPattern = f.object("alpha_pattern");
-    checkArgument(alphaPattern == null || alphaPattern.size() == 0,
-        "alpha_pattern: per-module values are not supported");
-    checkArgument(f.has("target_modules"), "target_modules is missing: peft4j has no per-architecture default targets");
+    LoraConfig.requireSupported(f, "alpha_pattern");
     checkArgument(f.has("total_step"), "total_step is missing: AdaLoRA needs it");
     Builder b = builder(f.integer("init_r", 12), f.integer("target_r", 8)).alpha(f.number("lora_alpha", 8))
         .dropout(f.number("lora_dropout", 0.0)).tinit(f.integer("tinit", 0)).tfinal(f.integer("tfinal", 0))

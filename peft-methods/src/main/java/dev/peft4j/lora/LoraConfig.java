@@ -133,15 +133,7 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
    */
   public static LoraConfig fromHf(JsonObject json, Set<String> ignored) {
     JsonFields f = HfConfig.read(json, ignored, KNOWN_FIELDS);
-    checkArgument(f.string("bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
-        f.string("bias", "none"));
-    checkArgument(!f.bool("fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
-    checkArgument(!f.bool("lora_bias", false), "lora_bias: true is not supported");
-    for (String pattern : List.of("rank_pattern", "alpha_pattern")) {
-      JsonObject values = f.object(pattern);
-      checkArgument(values == null || values.size() == 0, "%s: per-module values are not supported", pattern);
-    }
-    checkArgument(f.has("target_modules"), "target_modules is missing: peft4j has no per-architecture default targets");
+    requireSupported(f, "rank_pattern", "alpha_pattern");
     Builder b = builder(f.integer("r", 8)).alpha(f.number("lora_alpha", 8)).dropout(f.number("lora_dropout", 0.0));
     if (f.bool("use_rslora", false)) {
       b.rsLora();
@@ -150,6 +142,25 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
       b.useDora();
     }
     return b.readHf(f).build();
+  }
+
+  /**
+   * Refuses the fields of Hugging Face's LoraConfig (and of configs built on it, as AdaLoRA's) that peft4j does not
+   * implement: trained biases, fan_in_fan_out, lora_bias, per-module values in {@code patternFields}, and a missing
+   * target_modules.
+   *
+   * @throws IllegalArgumentException naming the field
+   */
+  public static void requireSupported(JsonFields f, String... patternFields) {
+    checkArgument(f.string("bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
+        f.string("bias", "none"));
+    checkArgument(!f.bool("fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
+    checkArgument(!f.bool("lora_bias", false), "lora_bias: true is not supported");
+    for (String pattern : patternFields) {
+      JsonObject values = f.object(pattern);
+      checkArgument(values == null || values.size() == 0, "%s: per-module values are not supported", pattern);
+    }
+    checkArgument(f.has("target_modules"), "target_modules is missing: peft4j has no per-architecture default targets");
   }
 
   @Override
