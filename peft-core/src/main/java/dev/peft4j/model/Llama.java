@@ -123,7 +123,7 @@ public final class Llama {
   }
 
   /** Next-token cross-entropy: row t predicts label t+1; labels equal to −100 (and the last position) count 0. */
-  private static void causalLmLoss(SameDiff sd, SDVariable logitRows, SDVariable seq, int vocab) {
+  static void causalLmLoss(SameDiff sd, SDVariable logitRows, SDVariable seq, int vocab) {
     SDVariable labels = sd.identity(Hooks.LOSS_LABELS, sd.placeHolder(LABELS, DataType.INT64, -1, -1)); // [b, s]
     SDVariable next = sd.stridedSlice(labels, new long[] {0, 1}, new long[] {0, 0}, new long[] {1, 1},
         1, 3, 0, 0, 0);                                                                 // [b, s−1] = labels[:, 1:]
@@ -181,7 +181,7 @@ public final class Llama {
     return r;
   }
 
-  private static INDArray lowerTriangle(int n) {
+  static INDArray lowerTriangle(int n) {
     INDArray t = Nd4j.zeros(DataType.FLOAT, n, n);
     for (int i = 0; i < n; i++) {
       for (int j = 0; j <= i; j++) {
