@@ -415,7 +415,8 @@ def tiny_distilbert(out_dir):
 
 def tiny_gpt2(out_dir):
     """GPT2LMHeadModel: Conv1D weights stored [in, out], fused c_attn, gelu_new, tied lm_head, 64 positions."""
-    cfg = transformers.GPT2Config(vocab_size=128, n_embd=32, n_layer=2, n_head=4, n_positions=64,
+    cfg = transformers.GPT2Config(vocab_size=128, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=127,
+                                  eos_token_id=127,
                                   activation_function="gelu_new", layer_norm_epsilon=1e-5,
                                   attn_implementation="eager")
     ids, mask = make_inputs()
