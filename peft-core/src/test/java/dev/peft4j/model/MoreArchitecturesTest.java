@@ -8,11 +8,17 @@ import dev.peft4j.Targets;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
 import dev.peft4j.testing.Graphs;
+import dev.peft4j.io.Safetensors;
+import dev.peft4j.io.SafetensorsFile;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -84,5 +90,26 @@ class MoreArchitecturesTest {
     assertTrue(all.stream().allMatch(l -> Conv1dModules.isConv1d(m.sameDiff(), l.name())));
     assertFalse(Conv1dModules.isConv1d(HfModels.load(HfModelsTest.fixture("tiny-bert")).sameDiff(),
         "encoder.layer.0.attention.self.query"), "nn.Linear modules are not Conv1D");
+  }
+
+  /** The hub's gpt2 checkpoint is saved from the bare GPT2Model: no "transformer." prefix. */
+  @Test
+  void gpt2CheckpointWithoutTheTransformerPrefixLoadsTheSame(@TempDir Path tmp) throws IOException {
+    Path source = HfModelsTest.fixture("tiny-gpt2");
+    Map<String, INDArray> stripped = new HashMap<>();
+    try (SafetensorsFile f = SafetensorsFile.open(source.resolve("model.safetensors"))) {
+      for (String n : f.names()) {
+        stripped.put(n.substring("transformer.".length()), f.read(n));
+      }
+    }
+    Safetensors.write(tmp.resolve("model.safetensors"), stripped, Map.of("format", "pt"));
+    Files.copy(source.resolve("config.json"), tmp.resolve("config.json"));
+    HfModels.Loaded m = HfModels.load(tmp);
+    assertEquals(Set.of(), m.unusedTensors());
+    Map<String, INDArray> g = HfModelsTest.golden("tiny-gpt2");
+    INDArray logits = m.sameDiff().output(Map.of(Gpt2.INPUT_IDS, g.get("input_ids"), Gpt2.ATTENTION_MASK,
+        g.get("attention_mask")), Gpt2.LOGITS).get(Gpt2.LOGITS);
+    double diff = Graphs.maxDiffOnRealTokens(logits, g.get("logits"), g.get("attention_mask"));
+    assertTrue(diff <= 1e-4, "logits differ by " + diff);
   }
 }

@@ -2,6 +2,7 @@ package dev.peft4j.models;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.AdapterConfig;
@@ -23,13 +24,15 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * LoRA and IA³ on the attention modules of RoBERTa, DistilBERT and GPT-2 (loaded from their transformers fixtures):
- * identity at init, and one training step changes the adapter's parameters and nothing else.
+ * LoRA and IA³ (and DoRA, VeRA, FourierFT, AdaLoRA once each) on the attention modules of RoBERTa, DistilBERT and
+ * GPT-2 (loaded from their transformers fixtures): identity at init, and one training step changes the adapter's
+ * parameters and nothing else. Prompt learning refuses these graphs (they declare no prompt-learning hooks).
  */
 class MoreArchitecturesLoraTest {
 
@@ -44,7 +47,23 @@ class MoreArchitecturesLoraTest {
             Peft.ia3().target("k_lin", "v_lin", "lin2").feedforward("lin2").build()),
         Arguments.of("tiny-gpt2 LoRA", "tiny-gpt2", Peft.lora(4).alpha(8).target("c_attn").build()),
         Arguments.of("tiny-gpt2 IA³", "tiny-gpt2",
-            Peft.ia3().target("c_attn", "mlp.c_proj").feedforward("mlp.c_proj").build()));
+            Peft.ia3().target("c_attn", "mlp.c_proj").feedforward("mlp.c_proj").build()),
+        // the other methods of the contract suite that target linear layers, once each
+        Arguments.of("tiny-roberta DoRA", "tiny-roberta", Peft.dora(4).target("query", "value").build()),
+        Arguments.of("tiny-distilbert VeRA", "tiny-distilbert", Peft.vera(4).target("q_lin", "v_lin").build()),
+        Arguments.of("tiny-gpt2 FourierFT", "tiny-gpt2", Peft.fourierFt(16).zeroInit().target("c_attn").build()),
+        Arguments.of("tiny-gpt2 DoRA", "tiny-gpt2", Peft.dora(4).target("c_attn", "c_fc").build()),
+        Arguments.of("tiny-gpt2 AdaLoRA", "tiny-gpt2", Peft.adaLora(4, 2).totalStep(10).target("c_attn").build()));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"tiny-roberta", "tiny-distilbert", "tiny-gpt2"})
+  void promptLearningRefusesTheseGraphsNamingTheMissingHooks(String fixture) throws IOException {
+    SameDiff sd = HfModels.load(Fixtures.dir(fixture)).sameDiff();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Peft.promptTuning(4).apply(sd));
+    assertTrue(e.getMessage().contains("lacks") && e.getMessage().contains("position_offset"), e.getMessage());
+    assertFalse(sd.variableMap().keySet().stream().anyMatch(n -> n.startsWith("peft/")));
   }
 
   @ParameterizedTest(name = "{0}")
