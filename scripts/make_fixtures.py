@@ -438,6 +438,16 @@ def tiny_gpt2(out_dir):
     return model_dir
 
 
+def tiny_gemma(out_dir):
+    """GemmaForCausalLM: tiny-llama's dims with head_dim 16, RMSNorm scaling by (1 + w), embeddings times sqrt(H),
+    GELU-tanh gated MLP, tied lm_head. Norm weights are re-initialised around 1 like the others', so 1 + w ~ 2."""
+    dims = {k: v for k, v in DECODER_DIMS.items() if k != "hidden_act"}
+    cfg = transformers.GemmaConfig(head_dim=16, hidden_act="gelu_pytorch_tanh", tie_word_embeddings=True,
+                                   attn_implementation="eager", bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                                   **dims)
+    return build_decoder_fixture("tiny-gemma", out_dir, transformers.GemmaForCausalLM, cfg)
+
+
 # --------------------------------------------------------------------------- independent check
 #
 # A plain float64 numpy re-implementation that reads ONLY the files written to disk
@@ -596,14 +606,15 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=DEFAULT_OUT, help="fixtures root (default: %(default)s)")
     ap.add_argument("--only-archs", action="store_true",
-                    help="write only tiny-roberta, tiny-xlm-roberta, tiny-distilbert and tiny-gpt2")
+                    help="write only tiny-roberta, tiny-xlm-roberta, tiny-distilbert, tiny-gpt2 and tiny-gemma")
     args = ap.parse_args()
 
     transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(1)  # fewer sources of run-to-run variation in the reductions
     print("versions:", VERSIONS)
     os.makedirs(args.out, exist_ok=True)
-    archs = [tiny_roberta(args.out), tiny_xlm_roberta(args.out), tiny_distilbert(args.out), tiny_gpt2(args.out)]
+    archs = [tiny_roberta(args.out), tiny_xlm_roberta(args.out), tiny_distilbert(args.out), tiny_gpt2(args.out),
+             tiny_gemma(args.out)]
     if args.only_archs:
         return
     dirs = [tiny_llama(args.out), tiny_qwen3(args.out), tiny_bert(args.out), tiny_qwen2(args.out)]

@@ -23,7 +23,7 @@ public final class HfModels {
    * A loaded model.
    *
    * @param sameDiff      the graph: {@link Bert#encoder} for {@code bert}, {@link Llama#causalLm} for llama, mistral,
-   *                      qwen2, qwen3, {@link Roberta#encoder} for roberta and xlm-roberta (with the classification
+   *                      qwen2, qwen3, gemma, {@link Roberta#encoder} for roberta and xlm-roberta (with the classification
    *                      head when {@code architectures} names a {@code …ForSequenceClassification}),
    *                      {@link DistilBert#encoder} for distilbert, {@link Gpt2#causalLm} for gpt2
    * @param config        {@link BertConfig}, {@link LlamaConfig}, {@link RobertaConfig}, {@link DistilBertConfig} or
@@ -48,12 +48,12 @@ public final class HfModels {
     String type = JsonConfig.read(configJson).modelType();
     Record config = switch (type) {
       case "bert" -> BertConfig.read(configJson);
-      case "llama", "mistral", "qwen2", "qwen3" -> LlamaConfig.read(configJson);
+      case "llama", "mistral", "qwen2", "qwen3", "gemma" -> LlamaConfig.read(configJson);
       case "roberta", "xlm-roberta" -> RobertaConfig.read(configJson);
       case "distilbert" -> DistilBertConfig.read(configJson);
       case "gpt2" -> Gpt2Config.read(configJson);
       default -> throw new IOException(String.format("%s: model_type '%s' is not supported; supported: bert, llama, "
-          + "mistral, qwen2, qwen3, roberta, xlm-roberta, distilbert, gpt2", configJson, type));
+          + "mistral, qwen2, qwen3, gemma, roberta, xlm-roberta, distilbert, gpt2", configJson, type));
     };
     try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
       SameDiff sd = config instanceof BertConfig b ? Bert.encoder(b, weights)

@@ -96,9 +96,18 @@ final class Layers {
 
   /** RMSNorm over the last axis of {@code x [n, h]}: {@code x / √(mean(x²) + eps) · γ}. */
   static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps) {
+    return rmsNorm(sd, w, module, x, width, eps, false);
+  }
+
+  /**
+   * RMSNorm scaling by {@code γ}, or by {@code 1 + γ} when {@code plusOne} (Gemma, whose stored weight starts at 0);
+   * the variable {@code module.weight} holds the checkpoint's value either way.
+   */
+  static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps,
+      boolean plusOne) {
     SDVariable rms = sd.math.sqrt(x.mul(x).mean(true, 1).add(eps));               // [n, 1]
     SDVariable gamma = sd.var(module + ".weight", shaped(w.tensor(module + ".weight"), module + ".weight", width));
-    return scaleColumns(sd, x.div(rms), gamma, rms, width);
+    return scaleColumns(sd, x.div(rms), plusOne ? gamma.add(1.0) : gamma, rms, width);
   }
 
   /** The exact GELU of transformers' {@code "gelu"}: {@code ½x(1 + erf(x/√2))}. */

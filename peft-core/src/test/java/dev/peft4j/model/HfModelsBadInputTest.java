@@ -125,7 +125,7 @@ class HfModelsBadInputTest {
   }
 
   @Test
-  void robertaDistilBertAndGpt2RefuseWhatTheyDoNotBuild() throws IOException {
+  void robertaDistilBertGpt2AndGemmaRefuseWhatTheyDoNotBuild() throws IOException {
     Path gpt2 = copy("tiny-gpt2");
     Path config = gpt2.resolve("config.json");
     String json = Files.readString(config);
@@ -147,6 +147,15 @@ class HfModelsBadInputTest {
     config = distil.resolve("config.json");
     Files.writeString(config, Files.readString(config).replace("\"activation\": \"gelu\"", "\"activation\": \"relu\""));
     rejects(distil, "activation 'relu' is not supported; only 'gelu'");
+
+    Path gemma = copy("tiny-gemma");
+    config = gemma.resolve("config.json");
+    json = Files.readString(config);
+    Files.writeString(config, json.replace("\"hidden_act\": \"gelu_pytorch_tanh\"", "\"hidden_act\": \"silu\""));
+    rejects(gemma, "hidden_act 'silu' is not supported; only 'gelu_pytorch_tanh'");
+    Files.writeString(config, json.replace("\"use_bidirectional_attention\": null",
+        "\"use_bidirectional_attention\": true"));
+    rejects(gemma, "use_bidirectional_attention true is not supported");
   }
 
   @Test

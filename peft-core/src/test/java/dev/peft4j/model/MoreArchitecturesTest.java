@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * RoBERTa, XLM-RoBERTa (with its classification head), DistilBERT and GPT-2 loaded by {@link HfModels#load} against
+ * RoBERTa, XLM-RoBERTa (with its classification head), DistilBERT, GPT-2 and Gemma loaded by {@link HfModels#load} against
  * golden outputs of transformers 5.18 (scripts/make_fixtures.py): ≤ 1e-4 on every real token.
  */
 class MoreArchitecturesTest {
@@ -90,6 +90,18 @@ class MoreArchitecturesTest {
     assertTrue(all.stream().allMatch(l -> Conv1dModules.isConv1d(m.sameDiff(), l.name())));
     assertFalse(Conv1dModules.isConv1d(HfModels.load(HfModelsTest.fixture("tiny-bert")).sameDiff(),
         "encoder.layer.0.attention.self.query"), "nn.Linear modules are not Conv1D");
+  }
+
+  @Test
+  void gemmaLogitsAndLossMatchTransformers() throws IOException {
+    HfModels.Loaded m = HfModels.load(HfModelsTest.fixture("tiny-gemma"));
+    assertEquals(Set.of(), m.unusedTensors(), "every checkpoint tensor is used (lm_head is tied)");
+    Map<String, INDArray> g = HfModelsTest.golden("tiny-gemma");
+    Map<String, INDArray> out = m.sameDiff().output(Map.of(Llama.INPUT_IDS, g.get("input_ids"), Llama.ATTENTION_MASK,
+        g.get("attention_mask"), Llama.LABELS, g.get("loss_labels")), Llama.LOGITS, Llama.LOSS);
+    double diff = Graphs.maxDiffOnRealTokens(out.get(Llama.LOGITS), g.get("logits"), g.get("attention_mask"));
+    assertTrue(diff <= 1e-4, "logits differ by " + diff);
+    assertEquals(g.get("loss").getDouble(0), out.get(Llama.LOSS).getDouble(0), 1e-4, "next-token loss");
   }
 
   /** The hub's gpt2 checkpoint is saved from the bare GPT2Model: no "transformer." prefix. */

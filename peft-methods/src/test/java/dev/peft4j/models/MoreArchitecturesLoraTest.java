@@ -53,7 +53,8 @@ class MoreArchitecturesLoraTest {
         Arguments.of("tiny-distilbert VeRA", "tiny-distilbert", Peft.vera(4).target("q_lin", "v_lin").build()),
         Arguments.of("tiny-gpt2 FourierFT", "tiny-gpt2", Peft.fourierFt(16).zeroInit().target("c_attn").build()),
         Arguments.of("tiny-gpt2 DoRA", "tiny-gpt2", Peft.dora(4).target("c_attn", "c_fc").build()),
-        Arguments.of("tiny-gpt2 AdaLoRA", "tiny-gpt2", Peft.adaLora(4, 2).totalStep(10).target("c_attn").build()));
+        Arguments.of("tiny-gpt2 AdaLoRA", "tiny-gpt2", Peft.adaLora(4, 2).totalStep(10).target("c_attn").build()),
+        Arguments.of("tiny-gemma LoRA", "tiny-gemma", Peft.lora(4).alpha(8).target("q_proj", "v_proj").build()));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -71,19 +72,20 @@ class MoreArchitecturesLoraTest {
   void identityAtInitAndOneStepChangesOnlyTheAdapter(String name, String fixture, AdapterConfig config)
       throws IOException {
     SameDiff sd = HfModels.load(Fixtures.dir(fixture)).sameDiff();
+    boolean decoder = fixture.equals("tiny-gpt2") || fixture.equals("tiny-gemma");
     Map<String, INDArray> inputs = new HashMap<>();
     try (SafetensorsFile g = SafetensorsFile.open(Fixtures.dir(fixture).resolve("golden.safetensors"))) {
       inputs.put("input_ids", g.read("input_ids"));
       inputs.put("attention_mask", g.read("attention_mask"));
-      if (fixture.equals("tiny-gpt2")) {
+      if (decoder) {
         inputs.put(Gpt2.LABELS, g.read("loss_labels"));
       }
     }
-    if (!fixture.equals("tiny-gpt2")) { // encoders: a mean-pooled classifier gives the loss
+    if (!decoder) { // encoders: a mean-pooled classifier gives the loss
       Heads.sequenceClassification(sd, 32, 2, Heads.Pooling.MEAN, 7);
       inputs.put(Heads.LABELS, Nd4j.createFromArray(0L, 1L, 1L));
     }
-    String out = fixture.equals("tiny-gpt2") ? Gpt2.LOGITS : Heads.LOGITS;
+    String out = decoder ? Gpt2.LOGITS : Heads.LOGITS;
     INDArray base = sd.output(inputs, out).get(out);
 
     PeftModel model = config.apply(sd);
