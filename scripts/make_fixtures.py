@@ -439,9 +439,11 @@ def tiny_gpt2(out_dir):
 
 
 def tiny_gemma(out_dir):
-    """GemmaForCausalLM: tiny-llama's dims with head_dim 16, RMSNorm scaling by (1 + w), embeddings times sqrt(H),
-    GELU-tanh gated MLP, tied lm_head. Norm weights are re-initialised around 1 like the others', so 1 + w ~ 2."""
+    """GemmaForCausalLM: tiny-llama's dims but hidden 32 / MLP 64 (the fixtures stay under 2 MB), head_dim 16 (so
+    nh·d = 64 ≠ H), RMSNorm scaling by (1 + w), embeddings times sqrt(H), GELU-tanh gated MLP, tied lm_head. Norm
+    weights are re-initialised around 1 like the others', so 1 + w ~ 2."""
     dims = {k: v for k, v in DECODER_DIMS.items() if k != "hidden_act"}
+    dims.update(hidden_size=32, intermediate_size=64)
     cfg = transformers.GemmaConfig(head_dim=16, hidden_act="gelu_pytorch_tanh", tie_word_embeddings=True,
                                    attn_implementation="eager", bos_token_id=1, eos_token_id=2, pad_token_id=0,
                                    **dims)
