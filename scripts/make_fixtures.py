@@ -326,6 +326,130 @@ def tiny_bert(out_dir):
     return model_dir
 
 
+
+# --------------------------------------------------------------------------- more architectures (issue 19)
+#
+# RoBERTa / XLM-R, DistilBERT and GPT-2 at BERT-fixture sizes.  RoBERTa's inputs avoid its pad id (1) in real
+# tokens, so HF's position ids (padding_idx + 1 + cumsum of real tokens; padding_idx on padding) are exercised.
+
+ENCODER_DIMS = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    intermediate_size=64, hidden_act="gelu", attn_implementation="eager")
+
+
+def roberta_inputs(pad_id):
+    ids, mask = make_inputs()
+    ids = torch.where(ids == pad_id, torch.full_like(ids, 2), ids)     # real tokens never carry the pad id
+    ids = torch.where(mask.bool(), ids, torch.full_like(ids, pad_id))
+    return ids.contiguous(), mask
+
+
+def build_encoder_fixture(tag, out_dir, model, inputs, output_name, extra_md):
+    """Saves model (already re-initialised), golden outputs for inputs, checks the reload."""
+    model_dir = os.path.join(out_dir, tag)
+    clean_dir(model_dir)
+    print(f"\n=== {tag}: {type(model).__name__} (transformers {VERSIONS['transformers']}) ===")
+    with torch.no_grad():
+        out = model(**inputs, output_hidden_states=True)
+    main = getattr(out, output_name).detach().float().contiguous()
+    model.save_pretrained(model_dir, safe_serialization=True)
+    golden = {k: v.contiguous() for k, v in inputs.items()}
+    golden[output_name] = main
+    for i, h in enumerate(out.hidden_states):
+        golden[f"hidden_states.{i}"] = h.detach().float().clone().contiguous()
+    save_golden(golden, os.path.join(model_dir, "golden.safetensors"),
+                metadata=golden_metadata({"model_class": type(model).__name__, "padding_side": "right",
+                                          "hidden_states_count": len(out.hidden_states), **extra_md}))
+    report_model_dir(tag, model_dir)
+    print(f"[{tag}] max|{output_name}| = {main.abs().max().item():.4f}; std = {main.std().item():.4f}")
+    kwargs = {"add_pooling_layer": False} if "add_pooling_layer" in extra_md else {}
+    reloaded = type(model).from_pretrained(model_dir, attn_implementation="eager", dtype=torch.float32,
+                                           **kwargs).eval()
+    with torch.no_grad():
+        d = max_abs_diff(getattr(reloaded(**inputs), output_name), main)
+    print(f"[{tag}] reload: max|d{output_name}| = {d:.3e}")
+    assert d < TOL, d
+    return model_dir
+
+
+def fresh(model_cls, cfg, **kwargs):
+    torch.manual_seed(0)
+    model = model_cls(cfg, **kwargs)
+    reinit_(model)
+    model = model.float().eval()
+    assert model.config._attn_implementation == "eager", model.config._attn_implementation
+    return model
+
+
+def tiny_roberta(out_dir):
+    """RobertaModel without pooler; pad id 1, 66 positions (64 + padding_idx + 1), one token type."""
+    cfg = transformers.RobertaConfig(max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
+                                     layer_norm_eps=1e-5, **ENCODER_DIMS)
+    ids, mask = roberta_inputs(1)
+    return build_encoder_fixture("tiny-roberta", out_dir,
+                                 fresh(transformers.RobertaModel, cfg, add_pooling_layer=False),
+                                 {"input_ids": ids, "attention_mask": mask}, "last_hidden_state",
+                                 {"add_pooling_layer": False, "pad_token_id": 1})
+
+
+def tiny_xlm_roberta(out_dir):
+    """XLMRobertaForSequenceClassification (3 labels): RoBERTa's graph under model_type xlm-roberta, names
+    'roberta.…', and the classification head classifier.dense + tanh + classifier.out_proj on the <s> token."""
+    cfg = transformers.XLMRobertaConfig(max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
+                                        layer_norm_eps=1e-5, num_labels=3, **ENCODER_DIMS)
+    ids, mask = roberta_inputs(1)
+    return build_encoder_fixture("tiny-xlm-roberta", out_dir,
+                                 fresh(transformers.XLMRobertaForSequenceClassification, cfg),
+                                 {"input_ids": ids, "attention_mask": mask}, "logits", {"pad_token_id": 1})
+
+
+def tiny_distilbert(out_dir):
+    """DistilBertModel: learned positions, no token types, exact GELU."""
+    cfg = transformers.DistilBertConfig(vocab_size=128, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+                                        max_position_embeddings=64, activation="gelu", pad_token_id=0,
+                                        attn_implementation="eager")
+    ids, mask = make_inputs()
+    return build_encoder_fixture("tiny-distilbert", out_dir, fresh(transformers.DistilBertModel, cfg),
+                                 {"input_ids": ids, "attention_mask": mask}, "last_hidden_state",
+                                 {"pad_token_id": PAD_ID})
+
+
+def tiny_gpt2(out_dir):
+    """GPT2LMHeadModel: Conv1D weights stored [in, out], fused c_attn, gelu_new, tied lm_head, 64 positions."""
+    cfg = transformers.GPT2Config(vocab_size=128, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=127,
+                                  eos_token_id=127,
+                                  activation_function="gelu_new", layer_norm_epsilon=1e-5,
+                                  attn_implementation="eager")
+    ids, mask = make_inputs()
+    labels = ids.masked_fill(mask == 0, -100)
+    model = fresh(transformers.GPT2LMHeadModel, cfg)
+    model_dir = build_encoder_fixture("tiny-gpt2", out_dir, model, {"input_ids": ids, "attention_mask": mask},
+                                      "logits", {"pad_token_id": PAD_ID})
+    with torch.no_grad():  # the loss too, as for the other decoders (golden rewritten with it)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    from safetensors.torch import load_file
+    golden_path = os.path.join(model_dir, "golden.safetensors")
+    golden = load_file(golden_path)
+    with safe_open(golden_path, framework="pt") as f:
+        md = f.metadata()
+    golden["loss_labels"] = labels.contiguous()
+    golden["loss"] = loss.detach().float().reshape(()).contiguous()
+    save_golden(golden, golden_path, md)
+    print(f"[tiny-gpt2] loss = {loss.item():.6f}")
+    return model_dir
+
+
+def tiny_gemma(out_dir):
+    """GemmaForCausalLM: tiny-llama's dims but hidden 32 / MLP 64 (the fixtures stay under 2 MB), head_dim 16 (so
+    nh·d = 64 ≠ H), RMSNorm scaling by (1 + w), embeddings times sqrt(H), GELU-tanh gated MLP, tied lm_head. Norm
+    weights are re-initialised around 1 like the others', so 1 + w ~ 2."""
+    dims = {k: v for k, v in DECODER_DIMS.items() if k != "hidden_act"}
+    dims.update(hidden_size=32, intermediate_size=64)
+    cfg = transformers.GemmaConfig(head_dim=16, hidden_act="gelu_pytorch_tanh", tie_word_embeddings=True,
+                                   attn_implementation="eager", bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                                   **dims)
+    return build_decoder_fixture("tiny-gemma", out_dir, transformers.GemmaForCausalLM, cfg)
+
+
 # --------------------------------------------------------------------------- independent check
 #
 # A plain float64 numpy re-implementation that reads ONLY the files written to disk
@@ -483,12 +607,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=DEFAULT_OUT, help="fixtures root (default: %(default)s)")
+    ap.add_argument("--only-archs", action="store_true",
+                    help="write only tiny-roberta, tiny-xlm-roberta, tiny-distilbert, tiny-gpt2 and tiny-gemma")
     args = ap.parse_args()
 
     transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(1)  # fewer sources of run-to-run variation in the reductions
     print("versions:", VERSIONS)
     os.makedirs(args.out, exist_ok=True)
+    archs = [tiny_roberta(args.out), tiny_xlm_roberta(args.out), tiny_distilbert(args.out), tiny_gpt2(args.out),
+             tiny_gemma(args.out)]
+    if args.only_archs:
+        return
     dirs = [tiny_llama(args.out), tiny_qwen3(args.out), tiny_bert(args.out), tiny_qwen2(args.out)]
 
     print("\n=== independent numpy re-implementation vs golden ===")
@@ -499,7 +629,7 @@ def main():
 
     print("\n=== sizes ===")
     total = 0
-    for d in dirs:
+    for d in dirs + archs:
         for fn in sorted(os.listdir(d)):
             sz = os.path.getsize(os.path.join(d, fn))
             total += sz

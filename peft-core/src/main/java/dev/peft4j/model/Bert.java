@@ -1,9 +1,7 @@
 package dev.peft4j.model;
 
 import static dev.peft4j.model.Layers.dimension;
-import static dev.peft4j.model.Layers.gelu;
 import static dev.peft4j.model.Layers.layerNorm;
-import static dev.peft4j.model.Layers.linear;
 import static dev.peft4j.model.Layers.longs;
 
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -65,44 +63,14 @@ public final class Bert {
 
     // additive mask, as transformers builds it: 0 on real tokens, the most negative float on padding
     SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);          // [b, s]
-    SDVariable maskRows = sd.expandDims(sd.expandDims(keyMask, 1), 1);                 // [b, 1, 1, s]
-    SDVariable additiveMask = maskRows.rsub(1.0).mul(-Float.MAX_VALUE);               // [b, 1, 1, s]
-
-    int nh = config.numHeads();
-    int d = config.headDim();
-    SDVariable headShape = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));         // [-1, s, nh, d]
-    for (int i = 0; i < config.numLayers(); i++) {
-      String p = "encoder.layer." + i + ".";
-      SDVariable q = heads(sd, linear(sd, weights, p + "attention.self.query", x, h, h, true), headShape); // [b,nh,s,d]
-      SDVariable k = heads(sd, linear(sd, weights, p + "attention.self.key", x, h, h, true), headShape)
-          .rename(p + "attention.self.key_states");
-      SDVariable v = heads(sd, linear(sd, weights, p + "attention.self.value", x, h, h, true), headShape)
-          .rename(p + "attention.self.value_states");
-      // Kᵀ as its own permute: ND4J M2.1's batched matmul with transposeB is ~2× slower than on a permuted copy;
-      // 1/√d scales q [b,nh,s,d] rather than the scores [b,nh,s,s] (s/d times fewer elements)
-      SDVariable scores = sd.mmul(q.mul(1 / Math.sqrt(d)), sd.permute(k, 0, 1, 3, 2)).add(additiveMask); // [b,nh,s,s]
-      SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), v);                       // [b, nh, s, d]
-      SDVariable merged = sd.reshape(sd.permute(context, 0, 2, 1, 3), -1, h);          // [b·s, H]
-      x = layerNorm(sd, weights, p + "attention.output.LayerNorm",
-          x.add(linear(sd, weights, p + "attention.output.dense", merged, h, h, true)), h, config.layerNormEps());
-      int inner = config.intermediateSize();
-      SDVariable activated = gelu(sd, linear(sd, weights, p + "intermediate.dense", x, h, inner, true)); // [b·s, I]
-      x = layerNorm(sd, weights, p + "output.LayerNorm",
-          x.add(linear(sd, weights, p + "output.dense", activated, inner, h, true)), h, config.layerNormEps());
-      if (i < config.numLayers() - 1) {
-        x = x.rename(p + Hooks.LAYER_OUTPUT);                                          // [b·s, H]
-      }
-    }
+    x = PostLnLayers.apply(sd, weights, PostLnLayers.Names.BERT, config.numLayers(), h, config.numHeads(),
+        config.intermediateSize(), config.layerNormEps(), x, PostLnLayers.additiveKeyMask(sd, keyMask), seq);
     x = x.rename(HIDDEN_ROWS);
     sd.reshape(LAST_HIDDEN_STATE, x, rows3);                                           // [b, s, H]
     sd.setOutputs(LAST_HIDDEN_STATE);
-    Hooks.declare(sd, new Hooks.Dims(config.numLayers(), nh, nh, d, h, config.maxPositions()));
+    Hooks.declare(sd, new Hooks.Dims(config.numLayers(), config.numHeads(), config.numHeads(), config.headDim(), h,
+        config.maxPositions()));
     return sd;
-  }
-
-  /** {@code [b·s, H] → [b, nh, s, d]}. */
-  private static SDVariable heads(SameDiff sd, SDVariable rows, SDVariable headShape) {
-    return sd.permute(sd.reshape(rows, headShape), 0, 2, 1, 3);
   }
 
   private static SDVariable param(SameDiff sd, Weights weights, String name, long... shape) {

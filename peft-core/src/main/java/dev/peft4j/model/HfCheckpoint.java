@@ -25,14 +25,16 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@code model.safetensors.index.json}. Every file's header is validated when the checkpoint is opened, before any
  * weight is read; tensors are then read one at a time, F16 and BF16 widened to F32. Linear weights are stored
  * {@code [out, in]} (PyTorch) and transposed by {@link #linearWeight}. A name that is not in the checkpoint is also
- * looked up under the task-model prefixes {@code bert.} and {@code model.}, so a {@code BertForSequenceClassification}
- * checkpoint feeds the bare encoder.
+ * looked up under the task-model prefixes {@code bert.}, {@code model.}, {@code roberta.} and {@code distilbert.}, so a
+ * {@code BertForSequenceClassification} checkpoint feeds the bare encoder, and a {@code transformer.…} name also
+ * without that prefix (GPT-2 checkpoints of the bare {@code GPT2Model}).
  */
 public final class HfCheckpoint implements Weights, AutoCloseable {
 
   static final String SINGLE = "model.safetensors";
   static final String INDEX = "model.safetensors.index.json";
-  private static final List<String> PREFIXES = List.of("", "bert.", "model.");
+  private static final String GPT2_PREFIX = "transformer.";
+  private static final List<String> PREFIXES = List.of("", "bert.", "model.", "roberta.", "distilbert.");
 
   private final Path dir;
   private final List<SafetensorsFile> files;
@@ -161,7 +163,9 @@ public final class HfCheckpoint implements Weights, AutoCloseable {
         return prefix + name;
       }
     }
-    return null;
+    // GPT-2 checkpoints saved from the bare GPT2Model (the hub's gpt2) lack GPT2LMHeadModel's "transformer." prefix
+    String bare = name.startsWith(GPT2_PREFIX) ? name.substring(GPT2_PREFIX.length()) : null;
+    return bare != null && byName.containsKey(bare) ? bare : null;
   }
 
   @Override

@@ -23,8 +23,11 @@ public final class HfModels {
    * A loaded model.
    *
    * @param sameDiff      the graph: {@link Bert#encoder} for {@code bert}, {@link Llama#causalLm} for llama, mistral,
-   *                      qwen2, qwen3
-   * @param config        {@link BertConfig} or {@link LlamaConfig}
+   *                      qwen2, qwen3, gemma, {@link Roberta#encoder} for roberta and xlm-roberta (with the classification
+   *                      head when {@code architectures} names a {@code …ForSequenceClassification}),
+   *                      {@link DistilBert#encoder} for distilbert, {@link Gpt2#causalLm} for gpt2
+   * @param config        {@link BertConfig}, {@link LlamaConfig}, {@link RobertaConfig}, {@link DistilBertConfig} or
+   *                      {@link Gpt2Config}
    * @param unusedTensors checkpoint tensors the architecture did not use (as transformers warns about them)
    */
   public record Loaded(SameDiff sameDiff, Record config, Set<String> unusedTensors) {}
@@ -45,12 +48,18 @@ public final class HfModels {
     String type = JsonConfig.read(configJson).modelType();
     Record config = switch (type) {
       case "bert" -> BertConfig.read(configJson);
-      case "llama", "mistral", "qwen2", "qwen3" -> LlamaConfig.read(configJson);
+      case "llama", "mistral", "qwen2", "qwen3", "gemma" -> LlamaConfig.read(configJson);
+      case "roberta", "xlm-roberta" -> RobertaConfig.read(configJson);
+      case "distilbert" -> DistilBertConfig.read(configJson);
+      case "gpt2" -> Gpt2Config.read(configJson);
       default -> throw new IOException(String.format("%s: model_type '%s' is not supported; supported: bert, llama, "
-          + "mistral, qwen2, qwen3", configJson, type));
+          + "mistral, qwen2, qwen3, gemma, roberta, xlm-roberta, distilbert, gpt2", configJson, type));
     };
     try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
       SameDiff sd = config instanceof BertConfig b ? Bert.encoder(b, weights)
+          : config instanceof RobertaConfig r ? Roberta.encoder(r, weights)
+          : config instanceof DistilBertConfig d ? DistilBert.encoder(d, weights)
+          : config instanceof Gpt2Config g ? Gpt2.causalLm(g, weights)
           : Llama.causalLm((LlamaConfig) config, weights);
       return new Loaded(sd, config, weights.unused());
     }

@@ -98,6 +98,23 @@ final class JsonConfig {
     return read(f -> f.bool(field, fallback));
   }
 
+  /**
+   * The number of labels of a sequence-classification checkpoint: when {@code architectures} names a
+   * {@code …ForSequenceClassification}, the size of {@code id2label} (transformers' {@code num_labels}; 2 when absent);
+   * otherwise 0.
+   */
+  int sequenceClassificationLabels() throws IOException {
+    if (!has("architectures") || !fields.get("architectures").isJsonArray()) {
+      return 0;
+    }
+    for (JsonElement a : fields.get("architectures").getAsJsonArray()) {
+      if (a.isJsonPrimitive() && a.getAsString().endsWith("ForSequenceClassification")) {
+        return isObject("id2label") ? fields.object("id2label").size() : integer("num_labels", 2);
+      }
+    }
+    return 0;
+  }
+
   /** Whether {@code field} holds a JSON object. */
   boolean isObject(String field) {
     return has(field) && fields.get(field).isJsonObject();

@@ -37,6 +37,19 @@ final class Layers {
     return sd.nn.linear(x, weight, b).reshape(-1, out);                             // [n, out]
   }
 
+  /**
+   * A Hugging Face {@code Conv1D} layer (GPT-2): {@code x · W + b} with W stored {@code [in, out]} in the checkpoint
+   * (no transpose), marked with {@link Conv1dModules#mark}; otherwise the same op as {@link #linear}.
+   *
+   * @throws IllegalArgumentException naming both shapes, if the checkpoint's weight is not {@code [in, out]}
+   */
+  static SDVariable conv1d(SameDiff sd, Weights w, String module, SDVariable x, long in, long out) {
+    SDVariable weight = sd.var(module + ".weight", shaped(w.tensor(module + ".weight"), module + ".weight", in, out));
+    SDVariable b = sd.var(module + ".bias", shaped(w.tensor(module + ".bias"), module + ".bias", out));
+    Conv1dModules.mark(sd, module);
+    return sd.nn.linear(x, weight, b).reshape(-1, out);                             // [n, out]
+  }
+
   private static SDVariable zeroBias(SameDiff sd, long out) {
     String name = "zero_bias_" + out;
     return sd.hasVariable(name) ? sd.getVariable(name) : sd.constant(name, Nd4j.zeros(DataType.FLOAT, out));
@@ -83,14 +96,32 @@ final class Layers {
 
   /** RMSNorm over the last axis of {@code x [n, h]}: {@code x / √(mean(x²) + eps) · γ}. */
   static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps) {
+    return rmsNorm(sd, w, module, x, width, eps, false);
+  }
+
+  /**
+   * RMSNorm scaling by {@code γ}, or by {@code 1 + γ} when {@code plusOne} (Gemma, whose stored weight starts at 0);
+   * the variable {@code module.weight} holds the checkpoint's value either way.
+   */
+  static SDVariable rmsNorm(SameDiff sd, Weights w, String module, SDVariable x, long width, double eps,
+      boolean plusOne) {
     SDVariable rms = sd.math.sqrt(x.mul(x).mean(true, 1).add(eps));               // [n, 1]
     SDVariable gamma = sd.var(module + ".weight", shaped(w.tensor(module + ".weight"), module + ".weight", width));
-    return scaleColumns(sd, x.div(rms), gamma, rms, width);
+    return scaleColumns(sd, x.div(rms), plusOne ? gamma.add(1.0) : gamma, rms, width);
   }
 
   /** The exact GELU of transformers' {@code "gelu"}: {@code ½x(1 + erf(x/√2))}. */
   static SDVariable gelu(SameDiff sd, SDVariable x) {
     return x.mul(0.5).mul(sd.math.erf(x.mul(1 / Math.sqrt(2))).add(1.0));
+  }
+
+  /**
+   * transformers' {@code "gelu_new"} (GPT-2), the tanh approximation:
+   * {@code ½x(1 + tanh(√(2/π)·(x + 0.044715·x³)))}.
+   */
+  static SDVariable geluTanh(SameDiff sd, SDVariable x) {
+    SDVariable inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+    return x.mul(0.5).mul(sd.math.tanh(inner).add(1.0));
   }
 
   /** A 1-D INT64 constant. */

@@ -12,7 +12,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) with a causal-LM head as a SameDiff graph, with Hugging
+ * A Llama-family decoder (Llama, Mistral, Qwen2, Qwen3, Gemma) with a causal-LM head as a SameDiff graph, with Hugging
  * Face's module names ({@code model.layers.i.self_attn.q_proj}, {@code model.layers.i.mlp.gate_proj}, …).
  * <pre>
  *   input_ids, attention_mask: [b, s] INT64 placeholders;  x = embed_tokens[input_ids]           [b·s, H]
@@ -27,6 +27,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *     x = x + (SiLU(h₂·Wg) ⊙ h₂·Wu)·Wd, h₂ = RMSNorm(x)     "post_attention_layernorm", "mlp.{gate,up,down}_proj"
  *   logits = RMSNorm(x)·W_lm    "model.norm", "lm_head" (or embed_tokenᵀ when tied)               [b, s, V]
  *   loss (with labels [b, s], −100 ignored) = mean next-token cross-entropy, as transformers shifts it
+ *   Gemma: x = embed_tokens[input_ids]·√H; every RMSNorm scales by (1 + w); the MLP is GELU_tanh(h₂·Wg) ⊙ h₂·Wu
  * </pre>
  * Each layer's key and value states after RoPE and head repetition, {@code [b, nh, s, d]}, are named
  * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}; the other {@link Hooks} prompt learning
@@ -61,7 +62,9 @@ public final class Llama {
     SDVariable offset = sd.zerosLike(Hooks.POSITION_OFFSET, seq);                       // [1] = 0
 
     SDVariable embedding = param(sd, weights, "model.embed_tokens.weight", c.vocabSize(), h);
-    SDVariable x = sd.gather(embedding, sd.reshape(ids, -1), 0).rename(Hooks.INPUTS_EMBEDS); // [b·s, H]
+    SDVariable rows = sd.gather(embedding, sd.reshape(ids, -1), 0);                      // [b·s, H]
+    // Gemma's embedding module scales its own output, so virtual tokens spliced after it are not scaled (as in HF)
+    SDVariable x = (c.gemma() ? rows.mul(Math.sqrt(h)) : rows).rename(Hooks.INPUTS_EMBEDS); // [b·s, H]
 
     // rotary tables for positions offset..offset+s−1, broadcast over batch and heads: [s, 1, d]
     SDVariable start = sd.concat(0, offset, longs(sd, 0));
@@ -82,7 +85,7 @@ public final class Llama {
     SDVariable kvHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nkv, d));           // [-1, s, nkv, d]
     for (int i = 0; i < c.numLayers(); i++) {
       String p = "model.layers." + i + ".";
-      SDVariable normed = rmsNorm(sd, weights, p + "input_layernorm", x, h, c.rmsNormEps());
+      SDVariable normed = rmsNorm(sd, weights, p + "input_layernorm", x, h, c.rmsNormEps(), c.gemma());
       SDVariable q = linear(sd, weights, p + "self_attn.q_proj", normed, h, nh * d, c.qkvBias());  // [b·s, nh·d]
       SDVariable k = linear(sd, weights, p + "self_attn.k_proj", normed, h, nkv * d, c.qkvBias());  // [b·s, nkv·d]
       SDVariable v = linear(sd, weights, p + "self_attn.v_proj", normed, h, nkv * d, c.qkvBias());  // [b·s, nkv·d]
@@ -101,17 +104,18 @@ public final class Llama {
       SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), vh);                       // [b, nh, s, d]
       SDVariable merged = sd.reshape(sd.permute(context, 0, 2, 1, 3), -1, nh * d);      // [b·s, nh·d]
       x = x.add(linear(sd, weights, p + "self_attn.o_proj", merged, nh * d, h, false));
-      SDVariable normed2 = rmsNorm(sd, weights, p + "post_attention_layernorm", x, h, c.rmsNormEps());
+      SDVariable normed2 = rmsNorm(sd, weights, p + "post_attention_layernorm", x, h, c.rmsNormEps(), c.gemma());
       int inner = c.intermediateSize();
       SDVariable gate = linear(sd, weights, p + "mlp.gate_proj", normed2, h, inner, c.mlpBias());  // [b·s, I]
       SDVariable up = linear(sd, weights, p + "mlp.up_proj", normed2, h, inner, c.mlpBias());      // [b·s, I]
-      SDVariable activated = gate.mul(sd.nn.sigmoid(gate)).mul(up);                               // SwiGLU
+      SDVariable gated = c.gemma() ? Layers.geluTanh(sd, gate) : gate.mul(sd.nn.sigmoid(gate));  // [b·s, I]
+      SDVariable activated = gated.mul(up);                                              // SwiGLU (GeGLU: Gemma)
       x = x.add(linear(sd, weights, p + "mlp.down_proj", activated, inner, h, c.mlpBias()));
       if (i < c.numLayers() - 1) {
         x = x.rename(p + Hooks.LAYER_OUTPUT);                                            // [b·s, H]
       }
     }
-    SDVariable last = rmsNorm(sd, weights, "model.norm", x, h, c.rmsNormEps());           // [b·s, H]
+    SDVariable last = rmsNorm(sd, weights, "model.norm", x, h, c.rmsNormEps(), c.gemma()); // [b·s, H]
     SDVariable logitRows = c.tieWordEmbeddings()
         ? sd.mmul(last, embedding, false, true, false)                                  // [b·s, V]
         : linear(sd, weights, "lm_head", last, h, c.vocabSize(), false);
@@ -123,7 +127,7 @@ public final class Llama {
   }
 
   /** Next-token cross-entropy: row t predicts label t+1; labels equal to −100 (and the last position) count 0. */
-  private static void causalLmLoss(SameDiff sd, SDVariable logitRows, SDVariable seq, int vocab) {
+  static void causalLmLoss(SameDiff sd, SDVariable logitRows, SDVariable seq, int vocab) {
     SDVariable labels = sd.identity(Hooks.LOSS_LABELS, sd.placeHolder(LABELS, DataType.INT64, -1, -1)); // [b, s]
     SDVariable next = sd.stridedSlice(labels, new long[] {0, 1}, new long[] {0, 0}, new long[] {1, 1},
         1, 3, 0, 0, 0);                                                                 // [b, s−1] = labels[:, 1:]
@@ -181,7 +185,7 @@ public final class Llama {
     return r;
   }
 
-  private static INDArray lowerTriangle(int n) {
+  static INDArray lowerTriangle(int n) {
     INDArray t = Nd4j.zeros(DataType.FLOAT, n, n);
     for (int i = 0; i < n; i++) {
       for (int j = 0; j <= i; j++) {

@@ -4,7 +4,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * The fields of a Llama-family {@code config.json} (model types llama, mistral, qwen2, qwen3) the architecture needs.
+ * The fields of a Llama-family {@code config.json} (model types llama, mistral, qwen2, qwen3, gemma) the architecture
+ * needs. Gemma differs only in ways its model type implies (see {@link Llama}).
  *
  * @param modelType         {@code model_type}
  * @param vocabSize         {@code vocab_size}
@@ -40,16 +41,20 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
   }
 
   /**
-   * Reads a {@code config.json} of model type llama, mistral, qwen2 or qwen3.
+   * Reads a {@code config.json} of model type llama, mistral, qwen2, qwen3 or gemma.
    *
    * @throws IOException naming the file and the problem: unreadable, not JSON, another model_type, a missing field,
-   *     an activation other than silu, or a rope_scaling we do not implement
+   *     an activation other than silu (gemma: gelu_pytorch_tanh), Gemma's bidirectional attention, or a rope_scaling
+   *     we do not implement
    */
   public static LlamaConfig read(Path configJson) throws IOException {
     JsonConfig json = JsonConfig.read(configJson);
-    json.requireModelType("llama", "mistral", "qwen2", "qwen3");
-    json.requireString("hidden_act", "silu");
+    json.requireModelType("llama", "mistral", "qwen2", "qwen3", "gemma");
     String type = json.modelType();
+    json.requireString("hidden_act", type.equals("gemma") ? "gelu_pytorch_tanh" : "silu");
+    if (json.bool("use_bidirectional_attention", false)) {
+      throw new IOException(configJson + ": use_bidirectional_attention true is not supported; only causal attention");
+    }
     for (String field : new String[] {"rope_scaling", "rope_parameters"}) {
       String kind = json.nestedString(field, "rope_type");
       kind = kind != null ? kind : json.nestedString(field, "type");
@@ -72,6 +77,14 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     } catch (IllegalArgumentException e) {
       throw new IOException(configJson + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Gemma: RMSNorm scales by {@code 1 + w}, the token embeddings are multiplied by √H, and the gated MLP uses the
+   * tanh GELU instead of SiLU.
+   */
+  boolean gemma() {
+    return modelType.equals("gemma");
   }
 
   int kvGroups() {

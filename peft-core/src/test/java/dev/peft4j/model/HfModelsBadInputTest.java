@@ -112,8 +112,8 @@ class HfModelsBadInputTest {
     Path dir = copy("tiny-llama");
     Path config = dir.resolve("config.json");
     String json = Files.readString(config);
-    Files.writeString(config, json.replace("\"model_type\": \"llama\"", "\"model_type\": \"gpt2\""));
-    rejects(dir, "config.json", "model_type 'gpt2' is not supported");
+    Files.writeString(config, json.replace("\"model_type\": \"llama\"", "\"model_type\": \"bloom\""));
+    rejects(dir, "config.json", "model_type 'bloom' is not supported", "roberta, xlm-roberta, distilbert, gpt2");
     Files.writeString(config, json.replace("\"num_key_value_heads\": 2,", "\"num_key_value_heads\": 3,"));
     rejects(dir, "config.json", "num_key_value_heads (3)");
     Files.writeString(config, json.replace("\"hidden_size\": 64,", ""));
@@ -122,6 +122,40 @@ class HfModelsBadInputTest {
     rejects(dir, "hidden_act 'gelu' is not supported");
     Files.writeString(config, "{ not json");
     rejects(dir, "config.json", "not valid JSON");
+  }
+
+  @Test
+  void robertaDistilBertGpt2AndGemmaRefuseWhatTheyDoNotBuild() throws IOException {
+    Path gpt2 = copy("tiny-gpt2");
+    Path config = gpt2.resolve("config.json");
+    String json = Files.readString(config);
+    Files.writeString(config, json.replace("\"activation_function\": \"gelu_new\"", "\"activation_function\": \"relu\""));
+    rejects(gpt2, "activation_function 'relu' is not supported; only 'gelu_new'");
+    Files.writeString(config, json.replace("\"scale_attn_by_inverse_layer_idx\": false",
+        "\"scale_attn_by_inverse_layer_idx\": true"));
+    rejects(gpt2, "scale_attn_by_inverse_layer_idx true is not supported");
+    Files.writeString(config, json.replace("\"n_embd\": 32", "\"n_embd\": 30"));
+    rejects(gpt2, "n_embd (30) must be a positive multiple of n_head (4)");
+
+    Path roberta = copy("tiny-roberta");
+    config = roberta.resolve("config.json");
+    json = Files.readString(config);
+    Files.writeString(config, json.replace("\"max_position_embeddings\": 66", "\"max_position_embeddings\": 2"));
+    rejects(roberta, "max_position_embeddings (2) leaves no position after pad_token_id + 1 (2)");
+
+    Path distil = copy("tiny-distilbert");
+    config = distil.resolve("config.json");
+    Files.writeString(config, Files.readString(config).replace("\"activation\": \"gelu\"", "\"activation\": \"relu\""));
+    rejects(distil, "activation 'relu' is not supported; only 'gelu'");
+
+    Path gemma = copy("tiny-gemma");
+    config = gemma.resolve("config.json");
+    json = Files.readString(config);
+    Files.writeString(config, json.replace("\"hidden_act\": \"gelu_pytorch_tanh\"", "\"hidden_act\": \"silu\""));
+    rejects(gemma, "hidden_act 'silu' is not supported; only 'gelu_pytorch_tanh'");
+    Files.writeString(config, json.replace("\"use_bidirectional_attention\": null",
+        "\"use_bidirectional_attention\": true"));
+    rejects(gemma, "use_bidirectional_attention true is not supported");
   }
 
   @Test

@@ -224,6 +224,7 @@ public record AdaLoraConfig(LoraConfig lora, int targetR, int tinit, int tfinal,
     JsonFields f = HfConfig.read(json, ignored, KNOWN_FIELDS);
     checkArgument(!f.bool("use_dora", false), "use_dora: AdaLoRA does not support DoRA");
     LoraConfig.requireSupported(f, "alpha_pattern");
+    checkArgument(!f.bool("fan_in_fan_out", false), "fan_in_fan_out: true is not supported for AdaLoRA");
     checkArgument(f.has("total_step"), "total_step is missing: AdaLoRA needs it");
     Builder b = builder(f.integer("init_r", 12), f.integer("target_r", 8)).alpha(f.number("lora_alpha", 8))
         .dropout(f.number("lora_dropout", 0.0)).tinit(f.integer("tinit", 0)).tfinal(f.integer("tfinal", 0))
@@ -356,7 +357,7 @@ public record AdaLoraConfig(LoraConfig lora, int targetR, int tinit, int tfinal,
       // AdaLoRA's own values are checked before LoRA's options are built, so that a bad init_r is named init_r
       checkSchedule(initR, targetR, totalStep, ti, tf, dt, b1, b2, w);
       LoraConfig lora = new LoraConfig(initR, alpha == null ? 8 : alpha, dropout == null ? 0 : dropout, false, false,
-          targets(), modulesToSave(), seed(), null);
+          targets(), modulesToSave(), seed(), null, false);
       return new AdaLoraConfig(lora, targetR, ti, tf, dt, b1, b2, w, totalStep, rankPattern);
     }
   }

@@ -6,6 +6,7 @@ import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Branch;
 import dev.peft4j.graph.LinearModule;
+import dev.peft4j.model.Conv1dModules;
 import dev.peft4j.quant.QuantizedBase;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -48,6 +49,8 @@ public final class Ia3 extends AbstractMergeableAdapter<Ia3Config> {
       checkState(!m.output().startsWith("peft/") && !m.input().startsWith("peft/"),
           "module '%s' carries an enabled adapter; disable it first (PeftModel.addAdapter does)", m.name());
     }
+    updateConfig(config().withFanInFanOut(Conv1dModules.fanInFanOut(sameDiff, modules, config().fanInFanOut(),
+        "IA³")));
     for (LinearModule m : modules) {
       layers.add(insert(sameDiff, g, m));
     }

@@ -30,9 +30,12 @@ import org.nd4j.autodiff.samediff.SameDiff;
  *                      {@code layers_to_transform}
  * @param feedforward   targets whose input (not output) is rescaled, as HF's {@code feedforward_modules}
  * @param modulesToSave modules trained in full beside the adapter
+ * @param fanInFanOut   Hugging Face's {@code fan_in_fan_out}: the targets are {@code Conv1D} layers (GPT-2), stored
+ *                      {@code [in, out]}; the arithmetic is the same either way in peft4j, and applying sets it as
+ *                      Hugging Face does ({@link dev.peft4j.model.Conv1dModules#fanInFanOut})
  * @see Ia3
  */
-public record Ia3Config(Targets targets, List<String> feedforward, List<String> modulesToSave)
+public record Ia3Config(Targets targets, List<String> feedforward, List<String> modulesToSave, boolean fanInFanOut)
     implements AdapterConfig {
 
   /**
@@ -81,7 +84,7 @@ public record Ia3Config(Targets targets, List<String> feedforward, List<String> 
     HfConfig.putTargets(hf, targets, false);
     hf.put("feedforward_modules", feedforward);
     HfConfig.putModulesToSave(hf, modulesToSave);
-    hf.put("fan_in_fan_out", false);
+    hf.put("fan_in_fan_out", fanInFanOut);
     hf.put("init_ia3_weights", true);
     return hf;
   }
@@ -98,15 +101,22 @@ public record Ia3Config(Targets targets, List<String> feedforward, List<String> 
    */
   public static Ia3Config fromHf(JsonObject json, Set<String> ignored) {
     JsonFields f = HfConfig.read(json, ignored, KNOWN_FIELDS);
-    checkArgument(!f.bool("fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
     checkArgument(f.has("target_modules"), "target_modules is missing");
     Builder b = builder().readHf(f);
+    if (f.bool("fan_in_fan_out", false)) {
+      b.fanInFanOut();
+    }
     JsonElement ff = f.get("feedforward_modules");
     if (ff != null) {
       checkArgument(ff.isJsonArray(), "feedforward_modules as a regex is not supported; give a list");
       b.feedforward(f.strings("feedforward_modules").toArray(String[]::new));
     }
     return b.build();
+  }
+
+  /** This config with {@code fan_in_fan_out} set to {@code value} (what applying decided). */
+  Ia3Config withFanInFanOut(boolean value) {
+    return new Ia3Config(targets, feedforward, modulesToSave, value);
   }
 
   @Override
@@ -117,8 +127,20 @@ public record Ia3Config(Targets targets, List<String> feedforward, List<String> 
   /** Builds an {@link Ia3Config}; each option can be set once. */
   public static final class Builder extends TargetedConfigBuilder<Ia3Config, Builder> {
     private List<String> feedforward;
+    private boolean fanInFanOut;
 
     private Builder() {}
+
+    /**
+     * The targets are Hugging Face {@code Conv1D} layers, stored {@code [in, out]} (GPT-2): Hugging Face's
+     * {@code fan_in_fan_out=True}. Default off; applying to {@code Conv1D} targets turns it on (with a warning), and
+     * applying it to {@code nn.Linear} targets is refused, naming the module and both shapes.
+     */
+    public Builder fanInFanOut() {
+      checkState(!fanInFanOut, "fanInFanOut was already set");
+      this.fanInFanOut = true;
+      return this;
+    }
 
     /** Targets whose input is rescaled instead of their output (HF's feedforward_modules); default none. */
     public Builder feedforward(String... modules) {
@@ -129,7 +151,7 @@ public record Ia3Config(Targets targets, List<String> feedforward, List<String> 
 
     @Override
     public Ia3Config build() {
-      return new Ia3Config(targets(), feedforward == null ? List.of() : feedforward, modulesToSave());
+      return new Ia3Config(targets(), feedforward == null ? List.of() : feedforward, modulesToSave(), fanInFanOut);
     }
   }
 }

@@ -6,6 +6,7 @@ import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
+import dev.peft4j.model.Conv1dModules;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -59,11 +60,13 @@ public final class Dora extends AbstractMergeableAdapter<LoraConfig> {
   protected void build(SameDiff sameDiff, GraphRewriter g) {
     List<LinearModule> modules = config().targets().selectLinear(g, "DoRA");
     LowRank.checkTargets(modules, config().modulesToSave(), "DoRA");
+    boolean fanInFanOut = Conv1dModules.fanInFanOut(sameDiff, modules, config().fanInFanOut(), "DoRA");
     for (LinearModule m : modules) { // a rank above min(in, out) only adds parameters: B·A cannot exceed that rank
       checkArgument(config().r() <= Math.min(m.inFeatures(), m.outFeatures()),
           "DoRA rank r=%s exceeds min(in, out) = %s of module '%s' (weight [in, out] = [%s, %s])", config().r(),
           Math.min(m.inFeatures(), m.outFeatures()), m.name(), m.inFeatures(), m.outFeatures());
     }
+    updateConfig(config().withFanInFanOut(fanInFanOut));
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {
       insert(sameDiff, g, m, random);

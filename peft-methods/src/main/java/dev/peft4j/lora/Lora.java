@@ -6,6 +6,7 @@ import dev.peft4j.AbstractMergeableAdapter;
 import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
+import dev.peft4j.model.Conv1dModules;
 import dev.peft4j.quant.Quantization;
 import dev.peft4j.quant.QuantizedBase;
 import dev.peft4j.quant.QuantizedTensor;
@@ -56,6 +57,8 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
   protected void build(SameDiff sameDiff, GraphRewriter g) {
     List<LinearModule> modules = config().targets().selectLinear(g, "LoRA");
     LowRank.checkTargets(modules, config().modulesToSave(), "LoRA");
+    updateConfig(config().withFanInFanOut(Conv1dModules.fanInFanOut(sameDiff, modules, config().fanInFanOut(),
+        "LoRA")));
     if (config().quantizeBase().isPresent()) { // QLoRA: pack the base first; the modules' weights change names
       quantizeBase(sameDiff, g, config().quantizeBase().get());
       Set<String> names = modules.stream().map(LinearModule::name).collect(Collectors.toSet());

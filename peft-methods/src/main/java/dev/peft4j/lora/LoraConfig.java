@@ -43,11 +43,16 @@ import org.nd4j.autodiff.samediff.SameDiff;
  * @param quantization  how the base's linear weights are stored while this adapter is applied (QLoRA), or null for
  *                      as they are; not part of the saved adapter: as in Hugging Face, quantisation is a property of the
  *                      base model
+ * @param fanInFanOut   Hugging Face's {@code fan_in_fan_out}: the targets are {@code Conv1D} layers (GPT-2) whose
+ *                      checkpoint weight is stored {@code [in, out]}. The arithmetic is the same either way (peft4j's
+ *                      graph holds every weight {@code [in, out]}; merging adds {@code s·(B·A)ᵀ} to it); applying
+ *                      sets it as Hugging Face does ({@link dev.peft4j.model.Conv1dModules#fanInFanOut}), so the
+ *                      applied adapter's config says what a saved file must tell Hugging Face
  * @see Lora
  * @see Dora
  */
 public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, boolean useDora, Targets targets,
-    List<String> modulesToSave, long seed, Quantization quantization) implements AdapterConfig {
+    List<String> modulesToSave, long seed, Quantization quantization, boolean fanInFanOut) implements AdapterConfig {
 
   /**
    * @throws IllegalArgumentException naming the bad value and the allowed range: r ≤ 0, α ≤ 0 or not finite,
@@ -108,7 +113,7 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
     HfConfig.putTargets(hf, targets, true);
     HfConfig.putModulesToSave(hf, modulesToSave);
     hf.put("bias", "none");
-    hf.put("fan_in_fan_out", false);
+    hf.put("fan_in_fan_out", fanInFanOut);
     hf.put("init_lora_weights", true);
     hf.put("rank_pattern", Map.of());
     hf.put("alpha_pattern", Map.of());
@@ -129,7 +134,7 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
    * {@code ignored}.
    *
    * @throws IllegalArgumentException naming the field, for values of the wrong JSON type and for values peft4j does
-   *     not implement (trained biases, fan_in_fan_out, per-module rank or alpha patterns, a regex exclude_modules)
+   *     not implement (trained biases, per-module rank or alpha patterns, a regex exclude_modules)
    */
   public static LoraConfig fromHf(JsonObject json, Set<String> ignored) {
     JsonFields f = HfConfig.read(json, ignored, KNOWN_FIELDS);
@@ -141,26 +146,33 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
     if (f.bool("use_dora", false)) {
       b.useDora();
     }
+    if (f.bool("fan_in_fan_out", false)) {
+      b.fanInFanOut();
+    }
     return b.readHf(f).build();
   }
 
   /**
    * Refuses the fields of Hugging Face's LoraConfig (and of configs built on it, as AdaLoRA's) that peft4j does not
-   * implement: trained biases, fan_in_fan_out, lora_bias, per-module values in {@code patternFields}, and a missing
-   * target_modules.
+   * implement: trained biases, lora_bias, per-module values in {@code patternFields}, and a missing target_modules.
+   * ({@code fan_in_fan_out} is read by each method that honours it and refused by the others.)
    *
    * @throws IllegalArgumentException naming the field
    */
   public static void requireSupported(JsonFields f, String... patternFields) {
     checkArgument(f.string("bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
         f.string("bias", "none"));
-    checkArgument(!f.bool("fan_in_fan_out", false), "fan_in_fan_out: true is not supported");
     checkArgument(!f.bool("lora_bias", false), "lora_bias: true is not supported");
     for (String pattern : patternFields) {
       JsonObject values = f.object(pattern);
       checkArgument(values == null || values.size() == 0, "%s: per-module values are not supported", pattern);
     }
     checkArgument(f.has("target_modules"), "target_modules is missing: peft4j has no per-architecture default targets");
+  }
+
+  /** This config with {@code fan_in_fan_out} set to {@code value} (what applying decided). */
+  LoraConfig withFanInFanOut(boolean value) {
+    return new LoraConfig(r, alpha, dropout, rsLora, useDora, targets, modulesToSave, seed, quantization, value);
   }
 
   @Override
@@ -172,7 +184,7 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
   public String toString() {
     return (useDora ? "LoraConfig{DoRA, r=" : "LoraConfig{r=") + r + ", alpha=" + alpha + ", dropout=" + dropout
         + ", rsLora=" + rsLora + ", targets=" + targets + ", seed=" + seed + ", modulesToSave=" + modulesToSave
-        + (quantization == null ? "" : ", quantizeBase=" + quantization) + "}";
+        + (quantization == null ? "" : ", quantizeBase=" + quantization) + (fanInFanOut ? ", fanInFanOut" : "") + "}";
   }
 
   /** Builds a {@link LoraConfig}; each option can be set once. */
@@ -183,6 +195,7 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
     private boolean rsLora;
     private boolean useDora;
     private Quantization quantizeBase;
+    private boolean fanInFanOut;
 
     private Builder(int r) {
       this.r = r;
@@ -220,6 +233,18 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
     }
 
     /**
+     * The targets are Hugging Face {@code Conv1D} layers, stored {@code [in, out]} (GPT-2's {@code c_attn},
+     * {@code c_proj}, {@code c_fc}): Hugging Face's {@code fan_in_fan_out=True}. Default off; as in Hugging Face,
+     * applying to {@code Conv1D} targets turns it on (with a warning), and applying it to {@code nn.Linear} targets
+     * is refused, naming the module and both shapes.
+     */
+    public Builder fanInFanOut() {
+      checkState(!fanInFanOut, "fanInFanOut was already set");
+      this.fanInFanOut = true;
+      return this;
+    }
+
+    /**
      * Store the base's linear weights quantised (QLoRA): when applied, every linear layer except the output heads
      * and the modules to save is replaced by its packed form ({@link QuantizedBase}), unless already stored in this
      * form, and the adapter trains on top. The base stays quantised after unload, as a base loaded in 4 bits does in
@@ -239,7 +264,7 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
     @Override
     public LoraConfig build() {
       return new LoraConfig(r, alpha == null ? 8 : alpha, dropout == null ? 0 : dropout, rsLora, useDora,
-          requiredTargets(), modulesToSave(), seed(), quantizeBase);
+          requiredTargets(), modulesToSave(), seed(), quantizeBase, fanInFanOut);
     }
   }
 }

@@ -189,8 +189,10 @@ class HfAdapterFilesTest {
     Path dir = copyOf(Fixtures.dir("lora-tiny-llama"), tmp.resolve("a"));
     Path config = dir.resolve(AdapterFiles.CONFIG);
     String json = Files.readString(config);
+    // fan_in_fan_out says the base stores [in, out] (GPT-2's Conv1D); tiny-llama's q_proj is an nn.Linear
     Files.writeString(config, json.replace("\"fan_in_fan_out\": false", "\"fan_in_fan_out\": true"));
-    refused(dir, IOException.class, "fan_in_fan_out");
+    refused(dir, IllegalArgumentException.class, "fan_in_fan_out=true", "model.layers.0.self_attn.q_proj",
+        "[in, out] = [64, 64]", "nn.Linear");
     // use_dora is DoRA now (dev.peft4j.dora): a LoRA file marked so lacks the magnitudes, and says which
     Files.writeString(config, json.replace("\"use_dora\": false", "\"use_dora\": true"));
     refused(dir, IllegalArgumentException.class, "missing tensors", "lora_magnitude_vector");
