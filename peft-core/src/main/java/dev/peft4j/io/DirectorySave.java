@@ -146,12 +146,10 @@ final class DirectorySave {
       }
       forceDirectory(root);
 
-      if (previous != null) {
-        for (String stale : previous.adapters()) {
-          if (!adapters.containsKey(stale)) {
-            removeStale(root, stale, previous);
-            steps.reached("removed " + stale);
-          }
+      for (String stale : staleAdapters(root, previous)) {
+        if (!adapters.containsKey(stale)) {
+          removeStale(root, stale, previous);
+          steps.reached("removed " + stale);
         }
       }
     } finally {
@@ -166,24 +164,48 @@ final class DirectorySave {
   }
 
   /**
-   * Removes adapter {@code name} of the previous save, whose root manifest is {@code previous}: only files whose size
-   * and SHA-256 are those that save recorded (so peft4j wrote them and nobody changed them since), the config first
-   * (the adapter no longer loads), then the weights, the subdirectory's manifest, and the subdirectory if nothing
-   * else is in it.
+   * The adapters earlier peft4j saves left in {@code root}: those of the previous save's manifest, and every
+   * subdirectory whose own manifest names it as its adapter (an interrupted save can leave one its root manifest
+   * no longer lists).
+   */
+  private static Set<String> staleAdapters(Path root, SaveManifest previous) throws IOException {
+    Set<String> found = new java.util.TreeSet<>();
+    if (previous != null) {
+      found.addAll(previous.adapters());
+    }
+    try (DirectoryStream<Path> entries = Files.newDirectoryStream(root, Files::isDirectory)) {
+      for (Path sub : entries) {
+        String name = sub.getFileName().toString();
+        if (!name.startsWith(STAGING_PREFIX) && Files.isRegularFile(sub.resolve(AdapterFiles.MANIFEST))) {
+          found.add(name);
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Removes adapter {@code name} left by an earlier save (the previous root manifest {@code previous} describes
+   * the default adapter's files, a subdirectory's own manifest its files): only files whose size and SHA-256 are
+   * those recorded (so peft4j wrote them and nobody changed them since), the config first (the adapter no longer
+   * loads), then the weights, the subdirectory's manifest, and the subdirectory if nothing else is in it.
    */
   private static void removeStale(Path root, String name, SaveManifest previous) throws IOException {
     Path dir = root.resolve(relative(name));
     SaveManifest manifest;
     if (name.equals(AdapterFiles.DEFAULT_ADAPTER)) {
       manifest = previous; // the root's manifest has been replaced by now; the previous one describes its files
+      if (manifest == null || !name.equals(manifest.adapter())) {
+        return;
+      }
     } else {
       try {
         manifest = SaveManifest.readIn(dir);
       } catch (IOException unreadable) {
         return;
       }
-      if (manifest == null || !manifest.save().equals(previous.save()) || !name.equals(manifest.adapter())) {
-        return; // not the directory that save wrote: leave it
+      if (manifest == null || !name.equals(manifest.adapter())) {
+        return; // not an adapter directory peft4j wrote: leave it
       }
     }
     boolean allRemoved = true;
