@@ -61,7 +61,8 @@ class SaveCrashTest {
         BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
         first = out.readLine();
         assertEquals("ready", first, "the child failed to start");
-        Thread.sleep(random.nextInt(150)); // 0–149 ms into the save loop
+        // 0–1.2 s into the save loop: a save takes 80–450 ms here, most of it forcing files and directories to disk
+        Thread.sleep(random.nextInt(1200));
         assertTrue(child.isAlive(), "the child stopped saving on its own");
       } finally {
         child.destroyForcibly();
