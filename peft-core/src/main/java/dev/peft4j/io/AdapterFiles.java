@@ -163,10 +163,19 @@ public final class AdapterFiles {
    * @throws IOException naming the file and the problem: a missing file, invalid JSON, a corrupt or truncated
    *     safetensors file, a tensor key without the {@code base_model.model.} prefix; for a peft4j save, files that
    *     differ from its {@value #MANIFEST} (parts of two saves, or edited by hand: delete the manifest to read them
-   *     as they are), or a save into the directory while it was being read
+   *     as they are), or a save by another process into the directory while it was being read (a save in this
+   *     JVM is waited for)
    */
   public static Read read(Path dir) throws IOException {
-    SaveManifest save = SaveManifest.verify(dir); // a peft4j save: the files must be the ones it recorded
+    return DirectorySave.whileNotSaving(dir, () -> {
+      SaveManifest save = SaveManifest.verify(dir); // a peft4j save: the files must be the ones it recorded
+      Read read = readFiles(dir);
+      SaveManifest.requireUnchanged(dir, save); // and no other process's save swapped files while they were read
+      return read;
+    });
+  }
+
+  private static Read readFiles(Path dir) throws IOException {
     Path configFile = dir.resolve(CONFIG);
     JsonObject config;
     try {
@@ -198,7 +207,6 @@ public final class AdapterFiles {
         tensors.put(name.startsWith(PREFIX) ? name.substring(PREFIX.length()) : name, file.read(name));
       }
     }
-    SaveManifest.requireUnchanged(dir, save); // and no save swapped files while they were being read
     return new Read(config, tensors);
   }
 }

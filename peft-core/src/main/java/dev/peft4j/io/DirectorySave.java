@@ -16,7 +16,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.stream.Stream;
 
 /**
@@ -55,7 +56,13 @@ final class DirectorySave {
     void reached(String step) throws IOException;
   }
 
-  private static final Map<Path, ReentrantLock> LOCKS = new ConcurrentHashMap<>();
+  /** A read of an adapter directory. */
+  interface Read<T> {
+    T run() throws IOException;
+  }
+
+  /** Per save root (real path): saves take the write lock, reads in this JVM the read lock. */
+  private static final Map<Path, ReentrantReadWriteLock> LOCKS = new ConcurrentHashMap<>();
 
   private final Steps steps;
 
@@ -81,7 +88,7 @@ final class DirectorySave {
     }
     Files.createDirectories(dir);
     Path root = dir.toRealPath();
-    ReentrantLock local = LOCKS.computeIfAbsent(root, p -> new ReentrantLock());
+    Lock local = LOCKS.computeIfAbsent(root, p -> new ReentrantReadWriteLock()).writeLock();
     local.lock();
     try (FileChannel lockFile = FileChannel.open(root.resolve(LOCK), StandardOpenOption.CREATE,
         StandardOpenOption.WRITE);
@@ -89,6 +96,30 @@ final class DirectorySave {
       saveLocked(root, adapters);
     } finally {
       local.unlock();
+    }
+  }
+
+  /**
+   * Runs {@code read} of adapter directory {@code dir} while no save of this JVM runs into {@code dir} or into the
+   * directory above it (whose save an adapter in a subdirectory belongs to): readers in this process wait for a save
+   * rather than being refused. Saves by other processes are caught by {@link SaveManifest}'s checks.
+   */
+  static <T> T whileNotSaving(Path dir, Read<T> read) throws IOException {
+    List<Lock> held = new ArrayList<>();
+    try {
+      if (Files.isDirectory(dir)) {
+        Path real = dir.toRealPath();
+        for (Path root : real.getParent() == null ? List.of(real) : List.of(real.getParent(), real)) {
+          ReentrantReadWriteLock lock = LOCKS.get(root); // none: no save into it from this JVM yet
+          if (lock != null) {
+            lock.readLock().lock();
+            held.add(lock.readLock());
+          }
+        }
+      }
+      return read.run();
+    } finally {
+      held.forEach(Lock::unlock);
     }
   }
 
