@@ -36,6 +36,65 @@ class SaveCrashTest {
   @TempDir
   Path tmp;
 
+  /** Starts {@link SaveLoopChild} and waits until it is about to save. */
+  static Process startSaveLoop(Path dir, Path one, Path two) throws IOException {
+    Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-cp", System.getProperty("java.class.path"),
+        SaveLoopChild.class.getName(), dir.toString(), one.toString(), two.toString())
+        .redirectErrorStream(true).start();
+    BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+    String first = out.readLine();
+    if (!"ready".equals(first)) {
+      child.destroyForcibly();
+      throw new AssertionError("the child failed to start: " + first);
+    }
+    return child;
+  }
+
+  /**
+   * Two processes save into one directory at once (their saves are serialised by the OS file lock) for 3 s while
+   * this one reads it: every read is one whole save or a refusal, and after both are killed the directory is too.
+   */
+  @Test
+  void twoProcessesSavingIntoOneDirectoryWhileAThirdReads() throws Exception {
+    Path one = tmp.resolve("source1");
+    Path two = tmp.resolve("source2");
+    AdapterFiles.writeAll(one, AdapterSaveTest.save(1, SAVE_1.toArray(String[]::new)));
+    AdapterFiles.writeAll(two, AdapterSaveTest.save(2, SAVE_2.toArray(String[]::new)));
+    Path dir = tmp.resolve("target");
+    AdapterFiles.writeAll(dir, AdapterSaveTest.save(1, SAVE_1.toArray(String[]::new)));
+    Map<String, Integer> reads = new TreeMap<>();
+    Process a = startSaveLoop(dir, one, two);
+    Process b = startSaveLoop(dir, two, one);
+    try {
+      long end = System.nanoTime() + 3_000_000_000L;
+      while (System.nanoTime() < end) {
+        for (String name : List.of("default", "second")) {
+          int as = AdapterSaveTest.readsAs(dir, name);
+          reads.merge(as == -1 ? "refused" : as == -2 ? "absent" : "whole save", 1, Integer::sum);
+        }
+      }
+      assertTrue(a.isAlive() && b.isAlive(), "both children were still saving");
+    } finally {
+      a.destroyForcibly();
+      b.destroyForcibly();
+      a.waitFor(30, TimeUnit.SECONDS);
+      b.waitFor(30, TimeUnit.SECONDS);
+    }
+    System.out.println("SaveCrashTest: reads while two processes saved: " + reads);
+    assertEquals(null, reads.get("absent"), "an adapter file is never missing: " + reads);
+    assertTrue(reads.getOrDefault("whole save", 0) > 0, "some reads saw a whole save: " + reads);
+    Set<Integer> saves = new TreeSet<>();
+    for (String name : List.of("default", "second", "only1", "only2")) {
+      int as = AdapterSaveTest.readsAs(dir, name);
+      if (as >= 0) {
+        saves.add(as);
+        assertTrue((as == 1 ? SAVE_1 : SAVE_2).contains(name), name + " reads as save " + as);
+      }
+    }
+    assertTrue(saves.size() <= 1, "adapters of two saves load after the kills: " + saves);
+  }
+
   @Test
   void everyKilledSaveLeavesOneWholeSaveOrARefusal() throws Exception {
     long seed = Long.getLong("peft4j.crashSeed", System.nanoTime());
@@ -52,15 +111,8 @@ class SaveCrashTest {
     int leftoverStaging = 0;
     long started = System.nanoTime();
     for (int kill = 0; kill < KILLS; kill++) {
-      Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-cp", System.getProperty("java.class.path"),
-          SaveLoopChild.class.getName(), dir.toString(), one.toString(), two.toString())
-          .redirectErrorStream(true).start();
-      String first;
+      Process child = startSaveLoop(dir, one, two);
       try {
-        BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
-        first = out.readLine();
-        assertEquals("ready", first, "the child failed to start");
         // 0–1.2 s into the save loop: a save takes 80–450 ms here, most of it forcing files and directories to disk
         Thread.sleep(random.nextInt(1200));
         assertTrue(child.isAlive(), "the child stopped saving on its own");
