@@ -138,6 +138,13 @@ final class DirectorySave {
     if (!names.contains(AdapterFiles.DEFAULT_ADAPTER)) {
       names.add(null); // the root still gets a manifest: it records the save, and the root holds no adapter
     }
+    for (String name : adapters.keySet()) {
+      Path target = root.resolve(relative(name));
+      if (Files.exists(target) && !Files.isDirectory(target)) {
+        throw new IOException(String.format("%s: adapter '%s' is saved in a directory of that name, but a file is "
+            + "there; nothing was written", target, name));
+      }
+    }
     Path staging = root.resolve(STAGING_PREFIX + id);
     try {
       Files.createDirectory(staging);
@@ -184,7 +191,11 @@ final class DirectorySave {
         }
       }
     } finally {
-      deleteStaging(staging);
+      try {
+        deleteStaging(staging);
+      } catch (IOException ignored) {
+        // harmless: the next save removes it, and readers never look into it
+      }
     }
     forceDirectory(root);
   }

@@ -377,6 +377,18 @@ class AdapterSaveTest {
   }
 
   @Test
+  void aFileWhereAnAdapterDirectoryGoesIsRefusedBeforeAnythingIsWritten() throws IOException {
+    Path dir = tmp.resolve("a");
+    AdapterFiles.writeAll(dir, save(1, "default"));
+    Files.writeString(dir.resolve("second"), "a file");
+    IOException e = assertThrows(IOException.class, () -> AdapterFiles.writeAll(dir, save(2, "default", "second")));
+    assertTrue(e.getMessage().contains("adapter 'second' is saved in a directory of that name, but a file is there"),
+        e.getMessage());
+    assertEquals(1, readsAs(dir, "default"));
+    assertEquals(Set.of(), leftovers(dir));
+  }
+
+  @Test
   void aManifestOfAnotherFormatIsRefusedNamingIt() throws IOException {
     Path dir = tmp.resolve("a");
     AdapterFiles.writeAll(dir, save(1, "default"));
