@@ -163,10 +163,10 @@ final class DirectorySave {
         SaveManifest manifest = new SaveManifest(id, name, adapters.keySet().stream().sorted().toList(), files);
         Files.writeString(staged.resolve(AdapterFiles.MANIFEST), manifest.toJson());
         force(staged.resolve(AdapterFiles.MANIFEST));
-        forceDirectory(staged);
         manifests.put(name, manifest);
       }
-      forceDirectory(staging);
+      // the staging directories themselves need no sync: only the renames out of them must last, and each target
+      // directory is synced after them
       steps.reached("staged");
 
       for (String name : names) {
@@ -178,11 +178,13 @@ final class DirectorySave {
         for (String file : order) {
           Files.move(staged.resolve(file), target.resolve(file), StandardCopyOption.ATOMIC_MOVE,
               StandardCopyOption.REPLACE_EXISTING);
+          if (file.equals(AdapterFiles.MANIFEST)) {
+            forceDirectory(target); // the manifest's rename reaches the disk before the files' on any file system
+          }
           steps.reached("moved " + relative(name) + file);
         }
         forceDirectory(target);
       }
-      forceDirectory(root);
 
       for (String stale : staleAdapters(root, previous)) {
         if (!adapters.containsKey(stale)) {
