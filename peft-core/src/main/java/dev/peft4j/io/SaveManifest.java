@@ -96,18 +96,14 @@ record SaveManifest(String save, String adapter, List<String> adapters, Map<Stri
     Path file = dir.resolve(AdapterFiles.MANIFEST);
     String text;
     try {
-      if (Files.isRegularFile(file) && Files.size(file) > MAX_BYTES) {
-        throw new IOException(String.format("%s: %s bytes, more than the %s a peft4j manifest can have", file,
-            Files.size(file), MAX_BYTES));
+      long size = Files.size(file);
+      if (size > MAX_BYTES) {
+        throw new IOException(String.format("%s: %s bytes, more than the %s a peft4j manifest can have", file, size,
+            MAX_BYTES));
       }
-      text = Files.readString(file, StandardCharsets.UTF_8);
+      text = readUtf8(file);
     } catch (NoSuchFileException e) {
       return null;
-    } catch (IOException e) {
-      if (!Files.exists(file)) {
-        return null;
-      }
-      throw new IOException(file + ": cannot be read (" + e + ")", e);
     }
     try {
       JsonElement parsed = JsonParser.parseString(text);
@@ -234,6 +230,16 @@ record SaveManifest(String save, String adapter, List<String> adapters, Map<Stri
               + "%s): a stale adapter of an earlier save, or a save in progress; save again, or delete %s to load "
               + "the files as they are", dir.resolve(AdapterFiles.MANIFEST), manifest.adapter(), manifest.save(),
           parent.resolve(AdapterFiles.MANIFEST), above.save(), above.adapters(), AdapterFiles.MANIFEST));
+    }
+  }
+
+  private static String readUtf8(Path file) throws IOException {
+    try {
+      return Files.readString(file, StandardCharsets.UTF_8);
+    } catch (NoSuchFileException e) {
+      throw e;
+    } catch (IOException e) {
+      throw new IOException(file + ": cannot be read (" + e + ")", e);
     }
   }
 

@@ -399,5 +399,12 @@ class AdapterSaveTest {
     Files.writeString(manifest, "[");
     e = assertThrows(IOException.class, () -> AdapterFiles.read(dir));
     assertTrue(e.getMessage().startsWith(manifest + ": not valid JSON"), e.getMessage());
+    Files.write(manifest, new byte[(1 << 20) + 1]);
+    e = assertThrows(IOException.class, () -> AdapterFiles.read(dir));
+    assertEquals(manifest + ": 1048577 bytes, more than the 1048576 a peft4j manifest can have", e.getMessage());
+    Files.delete(manifest);
+    Files.createDirectory(manifest);
+    e = assertThrows(IOException.class, () -> AdapterFiles.read(dir));
+    assertTrue(e.getMessage().startsWith(manifest + ": cannot be read"), e.getMessage());
   }
 }
