@@ -67,12 +67,12 @@ public final class PeftModel {
    * PEFT, the first adapter is active and later ones are added inactive ({@link #setAdapter} switches); adapters may
    * share modules, since only one is active at a time.
    *
-   * @throws IllegalArgumentException if the name is blank, contains '/', is taken, or the config does not fit the
-   *     graph; the graph is then untouched
+   * @throws IllegalArgumentException if the name cannot name a directory of a save ({@link
+   *     AdapterFiles#checkAdapterName}: blank, '.' or '..', a '/' or '\\', a control character, too long), is
+   *     taken, or the config does not fit the graph; the graph is then untouched
    */
   public PeftModel addAdapter(String name, AdapterConfig config) {
-    checkArgument(name != null && !name.isBlank() && !name.contains("/"),
-        "adapter name must be non-blank and contain no '/', got '%s'", name);
+    AdapterFiles.checkAdapterName(name); // before anything is rewired: the name becomes a directory when saved
     checkArgument(config != null, "config must not be null");
     checkArgument(!adapters.containsKey(name), "an adapter named '%s' exists already; adapters: %s", name,
         adapters.keySet());
@@ -141,15 +141,22 @@ public final class PeftModel {
 
   /**
    * Saves every adapter in Hugging Face PEFT's layout: the adapter {@value #DEFAULT_ADAPTER} in {@code dir}, any
-   * other in {@code dir/<name>}, each as {@code adapter_config.json} and {@code adapter_model.safetensors}, written
-   * atomically file by file.
+   * other in {@code dir/<name>}, each as {@code adapter_config.json} and {@code adapter_model.safetensors}. The save
+   * replaces the previous one in {@code dir} as a whole ({@link AdapterFiles#writeAll}): a reader sees the previous
+   * save or this one, or is refused while it is swapped in; concurrent saves into one directory run one after
+   * another; adapters of an earlier peft4j save that this model no longer has are removed.
+   *
+   * @throws IllegalStateException if the model has no adapter
    */
   public void save(Path dir) throws IOException {
+    checkState(!adapters.isEmpty(), "the model has no adapter to save");
+    Map<String, AdapterFiles.Contents> contents = new LinkedHashMap<>();
     for (Adapter a : adapters.values()) {
       Map<String, Object> config = new LinkedHashMap<>(a.config().toHfConfig());
       config.putIfAbsent("base_model_name_or_path", null);
-      AdapterFiles.write(a.name().equals(DEFAULT_ADAPTER) ? dir : dir.resolve(a.name()), config, a.stateDict());
+      contents.put(a.name(), new AdapterFiles.Contents(config, a.stateDict()));
     }
+    AdapterFiles.writeAll(dir, contents);
   }
 
   /** The adapted graph (the same instance that was wrapped). */

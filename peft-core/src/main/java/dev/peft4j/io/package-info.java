@@ -12,6 +12,10 @@
  * Element types are listed in {@link dev.peft4j.io.SafetensorsDtype}. A file that breaks the format fails with
  * {@link dev.peft4j.io.SafetensorsFormatException}, whose message names the file and the problem.
  *
+ * <p>{@link dev.peft4j.io.AdapterFiles} reads and writes Hugging Face PEFT's adapter directories; its
+ * {@link dev.peft4j.io.AdapterFiles#writeAll} replaces a whole directory so that readers see one complete save or a
+ * refusal (a {@code peft4j-manifest.json} per adapter directory records each save's files).
+ *
  * @see <a href="https://github.com/huggingface/safetensors">huggingface/safetensors</a>
  */
 package dev.peft4j.io;

@@ -105,6 +105,21 @@ class LoraBadInputTest {
     assertEquals(java.util.List.of(), GraphRewriter.of(sd).checkLinks());
   }
 
+  /** Issue 18: "." and ".." saved over the default adapter and into the parent; a NUL failed after writing. */
+  @Test
+  void adapterNamesThatAreNotPlainDirectoryNamesAreRejectedBeforeTheGraphIsTouched() {
+    SameDiff sd = ToyModels.attention(DataType.FLOAT);
+    PeftModel model = Peft.lora(4).target("q_proj").apply(sd);
+    Map<String, VariableType> types = Graphs.types(sd);
+    for (String bad : new String[] {".", "..", "a\u0000b", "a/b", "a\\b", " ", "x".repeat(129)}) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> model.addAdapter(bad, Peft.lora(2).target("k_proj").build()));
+      assertTrue(e.getMessage().startsWith("adapter name \""), e.getMessage());
+      assertEquals(types, Graphs.types(sd), "nothing rewired for " + e.getMessage());
+    }
+    assertEquals(java.util.Set.of("default"), model.adapterNames());
+  }
+
   @Test
   void mergingTwiceUnmergingUnmergedAndMergingDisabledAreRejected() {
     SameDiff sd = ToyModels.attention(DataType.FLOAT);

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.peft4j.PeftModel;
+import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
@@ -74,6 +75,7 @@ class QuantumPeftBadInputTest {
     JsonObject json = JsonParser.parseString(Files.readString(config)).getAsJsonObject();
     json.addProperty("circuit_layers", 2);
     Files.writeString(config, json.toString());
+    Files.delete(dir.resolve(AdapterFiles.MANIFEST)); // edited by hand: the save's manifest would refuse it
     IllegalArgumentException e = assertRefusedUnchanged(ToyModels::mlp, IllegalArgumentException.class, sd -> {
       try {
         Peft.load(sd, dir);
@@ -92,6 +94,7 @@ class QuantumPeftBadInputTest {
     JsonObject json = JsonParser.parseString(Files.readString(config)).getAsJsonObject();
     json.addProperty("r", 2);
     Files.writeString(config, json.toString());
+    Files.delete(dir.resolve(AdapterFiles.MANIFEST)); // edited by hand: the save's manifest would refuse it
     SameDiff fresh = ToyModels.mlp(DataType.FLOAT);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Peft.load(fresh, dir));
     assertTrue(e.getMessage().contains("quantum_peft_lambda") && e.getMessage().contains("[3]")
