@@ -489,24 +489,23 @@ public final class Compare {
     return out;
   }
 
-  /** The class path this code was loaded from: exec:java's class loader, or the JVM's own class path. */
+  /**
+   * The class path this code was loaded from: exec:java's class loader (whose parents hold Maven's own jars, left
+   * out), or the JVM's class path (surefire's manifest jar, the plain {@code java -cp}).
+   */
   static String classPath() {
-    List<String> entries = new ArrayList<>();
-    for (ClassLoader cl = Compare.class.getClassLoader(); cl != null; cl = cl.getParent()) {
-      if (cl instanceof URLClassLoader urls) {
-        for (URL url : urls.getURLs()) {
-          try {
-            entries.add(Path.of(url.toURI()).toString());
-          } catch (URISyntaxException | IllegalArgumentException e) {
-            throw new IllegalStateException("class path entry " + url + " is not a file", e);
-          }
+    if (Compare.class.getClassLoader() instanceof URLClassLoader urls) {
+      List<String> entries = new ArrayList<>();
+      for (URL url : urls.getURLs()) {
+        try {
+          entries.add(Path.of(url.toURI()).toString());
+        } catch (URISyntaxException | IllegalArgumentException e) {
+          throw new IllegalStateException("class path entry " + url + " is not a file", e);
         }
       }
+      return String.join(File.pathSeparator, entries);
     }
-    if (entries.isEmpty()) {
-      return System.getProperty("java.class.path");
-    }
-    return String.join(File.pathSeparator, entries);
+    return System.getProperty("java.class.path");
   }
 
   private static Map<String, Object> settings(Options options, CompareData prepared, int positive,
@@ -525,8 +524,10 @@ public final class Compare {
     s.put("test rows used", data.test().size() + " " + CompareData.counts(data.labelNames(), data.test()));
     s.put("splits", prepared.notes().isEmpty() ? "the file's train / validation / test rows"
         : String.join("; ", prepared.notes()));
-    s.put("sequence length", options.seqLength() + " tokens, special tokens included (longer texts truncated; the "
-        + "model has " + ModelOptions.maxPositions(options.model()) + " positions)");
+    s.put("sequence length", String.format(Locale.ROOT, "%d tokens, special tokens included; %.0f%% of the training "
+            + "texts fill it (cut or exactly that long); the model has %d positions", options.seqLength(),
+        100 * filledShare(options.model(), options.seqLength(), data.train()),
+        ModelOptions.maxPositions(options.model())));
     s.put("protocol", String.format(Locale.ROOT, "up to %d epoch(s) of %d steps (batch %d), shuffled per epoch; "
             + "validation loss after each epoch, stop after %d epoch(s) without improvement, best epoch kept; %s; "
             + "%d seed(s) of the chosen setting; test scored once at the end, never used to choose",
@@ -546,6 +547,21 @@ public final class Compare {
     s.put("ROC AUC", Metrics.aucName(data.labelNames().size()) + (data.labelNames().size() == 2
         ? " of the positive label's probability" : ""));
     return s;
+  }
+
+  /** The share of {@code rows} whose tokens fill all {@code seq} positions: cut there, or exactly that long. */
+  static double filledShare(Path model, int seq, List<Example> rows) throws IOException {
+    long filled = 0;
+    try (Tokenizer tokenizer = tokenizer(model, seq)) {
+      for (int i = 0; i < rows.size(); i += 64) {
+        List<String> texts = rows.subList(i, Math.min(rows.size(), i + 64)).stream().map(Example::text).toList();
+        INDArray realTokens = tokenizer.encode(texts).attentionMask().sum(1); // [rows]
+        for (long t : realTokens.toLongVector()) {
+          filled += t >= seq ? 1 : 0;
+        }
+      }
+    }
+    return (double) filled / rows.size();
   }
 
   /** Writes results.csv, results.json, results.md and results.png into {@code out}. */

@@ -100,8 +100,9 @@ public final class CompareReport {
       out.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %,d | %s | %s | %s | %s | %s | %s | %s "
               + "|%n", r.isBaseline() ? "—" : Integer.toString(rank++), r.isBaseline() ? "**" + r.method() + "**"
               : r.method(), r.macroF1().format(4), r.positiveF1().format(4), r.accuracy().format(4),
-          r.rocAuc().format(4), r.trainableParams(), num(r.trainablePercent(), 4), rates(r), num(r.epochs(), 1),
-          num(r.trainSeconds(), 1), String.format(Locale.ROOT, "%,.0f", r.tokensPerSecond()), mib(r.peakRssBytes()),
+          r.rocAuc().format(4), r.trainableParams(), num(r.trainablePercent(), 4), rates(r),
+          r.isBaseline() ? "—" : num(r.epochs(), 1), r.isBaseline() ? "—" : num(r.trainSeconds(), 1),
+          r.isBaseline() ? "—" : String.format(Locale.ROOT, "%,.0f", r.tokensPerSecond()), mib(r.peakRssBytes()),
           r.description().replace("|", "\\|")));
     }
     return out.toString();

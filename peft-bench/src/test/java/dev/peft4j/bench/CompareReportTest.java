@@ -85,7 +85,8 @@ class CompareReportTest {
         + "74,498 | 0.3290 | 5e-04 (2.5e-04, 5e-04, 1e-03) | 2.0 | 41.3 | 812 | 2048 | LoRA r=8 on query, value |\n"),
         md);
     assertTrue(md.contains("| 2 | ia3 | 0.7500 | 0.7000 | 0.8000 | n/a | 10,754 |"), md);
-    assertTrue(md.contains("| — | **majority-class** | 0.3333 | 0.0000 | 0.5000 | 0.5000 | 0 |"), md);
+    assertTrue(md.contains("| — | **majority-class** | 0.3333 | 0.0000 | 0.5000 | 0.5000 | 0 | 0.0000 | — | — | — | — "
+        + "| n/a |"), md);
     String table = CompareReport.table(List.of(LORA, IA3), "spam", "ROC AUC (macro one-vs-rest)");
     assertEquals(3, table.split("\n").length);
     assertTrue(table.split("\n")[0].contains("F1 'spam'") && table.split("\n")[0].contains("AUC macro OvR"), table);

@@ -64,7 +64,7 @@ class CompareTest {
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--workers", "all")).getMessage());
     assertEquals("--quick and --full exclude each other",
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--quick", "--full")).getMessage());
-    assertEquals("Unknown option: '--step'",
+    assertEquals("Unknown options: '--step', '3'",
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--step", "3")).getMessage());
     assertTrue(assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--epochs", "ten"))
         .getMessage().contains("'ten' is not an int"));
@@ -157,7 +157,7 @@ class CompareTest {
     assertTrue(md.contains("| ia3 |") && md.contains("**majority-class**"), md);
     assertTrue(md.contains("- train rows used: 8 {0=4, 1=4}") && md.contains("- test rows used: 8 {0=4, 1=4}")
         && md.contains("- positive label: 1 (the training split's minority class)")
-        && md.contains("- sequence length: 16 tokens") && md.contains("- seeds: [7]"), md);
+        && md.contains("- sequence length: 16 tokens, special tokens included; 100% of the training texts fill it") && md.contains("- seeds: [7]"), md);
     assertTrue(Files.readString(out.resolve("results.json")).contains("\"method\": \"lora\""));
     assertTrue(Files.size(out.resolve("results.png")) > 1000);
     assertFalse(Files.exists(out.resolve("trials")), "the trials' working files are removed");
@@ -183,6 +183,9 @@ class CompareTest {
       assertTrue(r.trainableParams() > 0, r.toString());
     }
     assertEquals("pos", runs.positiveLabel()); // 16 of 32: a tie, the last label
+    // "the movie was very good, good": 8 words and a comma, 11 tokens with [CLS] and [SEP], below 16
+    assertEquals(0.0, Compare.filledShare(model, 16, testSplit(options)), 0);
+    assertEquals(1.0, Compare.filledShare(model, 8, testSplit(options)), 0);
     assertAdaptersReproduce(options, runs, testSplit(options));
   }
 

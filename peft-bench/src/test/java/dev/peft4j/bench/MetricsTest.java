@@ -10,7 +10,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
-/** Accuracy, macro-F1, positive-class F1, ROC AUC and the majority baseline against values computed by hand and against the pairwise definition of AUC. */
+/**
+ * Accuracy, macro-F1, positive-class F1, ROC AUC and the majority baseline against values computed by hand, and AUC
+ * against its pairwise definition.
+ */
 class MetricsTest {
 
   private static double[][] binary(double... p1) {
