@@ -189,6 +189,31 @@ class CompareTest {
     assertAdaptersReproduce(options, runs, testSplit(options));
   }
 
+  @Test
+  void threeLabelsAreScoredWithMacroOneVsRestAucLabelledSo(@TempDir Path tmp) throws IOException {
+    StringBuilder csv = new StringBuilder("sentence,y\n");
+    for (int i = 0; i < 45; i++) {
+      String[] kinds = {"pos", "neg", "other"};
+      String text = i % 3 == 2 ? "it is a day" : TinyTask.sentence(i % 3 == 0 ? 2 * i : 2 * i + 1);
+      csv.append(text).append(',').append(kinds[i % 3]).append('\n');
+    }
+    Path data = Files.writeString(tmp.resolve("three.csv"), csv);
+    Compare.Options options = Compare.Options.parse("--model", TinyTask.model(tmp).toString(), "--data",
+        data.toString(), "--text-column", "sentence", "--label-column", "y", "--methods", "linear-probe",
+        "--epochs", "1", "--batch", "4", "--seq", "16", "--workers", "1", "--in-process", "--out",
+        tmp.resolve("out").toString(), "--positive-label", "other");
+    Compare.Runs runs = Compare.run(options, quiet());
+    assertEquals("ROC AUC (macro one-vs-rest)", runs.aucName());
+    assertEquals("other", runs.positiveLabel());
+    CompareResult r = runs.results().get(0);
+    Metrics.Scores s = Metrics.of(runs.testLabels(), runs.runs().get("linear-probe"), 1); // [neg, other, pos]
+    assertEquals(s.rocAuc(), r.rocAuc().mean(), 0);
+    assertEquals(s.positiveF1(), r.positiveF1().mean(), 0);
+    assertEquals(3, java.util.Arrays.stream(runs.testLabels()).distinct().count(), "a stratified test split");
+    String md = Files.readString(options.out().resolve("results.md"));
+    assertTrue(md.contains("| accuracy | ROC AUC (macro one-vs-rest) |") && md.contains("F1 of 'other'"), md);
+  }
+
   /** The test rows of a run, chosen again as {@link Compare#run} chose them. */
   static List<Example> testSplit(Compare.Options options) throws IOException {
     TextClassificationData file = TextClassificationData.read(options.data(),
