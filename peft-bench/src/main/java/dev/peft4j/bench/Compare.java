@@ -10,14 +10,9 @@ import dev.peft4j.model.HfModels;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.model.Tokenizer;
 import dev.peft4j.train.Batch;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
-import java.lang.management.ManagementFactory;
-import java.net.URISyntaxException;
-import java.net.URL;
-import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,8 +47,7 @@ import picocli.CommandLine.Option;
  * split, shuffled per epoch, with early stopping on validation loss; with {@code --lr-sweep}, each method tries
  * {@link #SWEEP} times its recommended learning rate and keeps the one of the lowest validation loss; the kept setting
  * is run over {@code --seeds} seeds; the test split is scored only at the end and never chooses anything. Every trial
- * runs in its own JVM (its time and peak memory are its own), given this JVM's memory options, system properties,
- * class path and environment ({@code OMP_NUM_THREADS}). Presets: {@code --quick}, the default, {@code --full}
+ * runs in its own JVM ({@link TrialProcess}: its time and peak memory are its own). Presets: {@code --quick}, the default, {@code --full}
  * ({@link Preset}).
  */
 public final class Compare {
@@ -442,70 +436,7 @@ public final class Compare {
     if (!options.fork()) {
       return CompareTrial.run(spec, CompareTrial.Data.read(dataFile), log);
     }
-    Path specFile = Files.writeString(work.resolve(name + "-spec.json"), CompareTrial.GSON.toJson(spec.json()),
-        StandardCharsets.UTF_8);
-    Path logFile = work.resolve(name + ".log");
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(childJvmOptions());
-    command.add("-cp");
-    command.add(classPath());
-    command.add(CompareTrial.class.getName());
-    command.add(specFile.toString());
-    // the environment (OMP_NUM_THREADS, OMP_WAIT_POLICY) is inherited by ProcessBuilder
-    Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(logFile.toFile()).start();
-    int exit;
-    try {
-      exit = process.waitFor();
-    } catch (InterruptedException e) {
-      process.destroyForcibly();
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while " + name + " ran", e);
-    }
-    if (exit != 0) {
-      List<String> lines = Files.readAllLines(logFile, StandardCharsets.UTF_8);
-      throw new IllegalStateException(String.format("trial %s failed (exit %d); the end of %s:%n%s", name, exit,
-          logFile, String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()))));
-    }
-    CompareTrial.Result result = CompareTrial.readResult(spec.resultFile());
-    log.flush();
-    return result;
-  }
-
-  /** This JVM's memory and tuning options and the system properties that configure ND4J, logging and peft4j. */
-  static List<String> childJvmOptions() {
-    List<String> out = new ArrayList<>();
-    for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-      if (a.startsWith("-Xmx") || a.startsWith("-Xms") || a.startsWith("-Xss") || a.startsWith("-XX:")
-          || a.startsWith("--add-opens") || a.startsWith("--enable-native-access")) {
-        out.add(a);
-      }
-    }
-    // exec:java sets its systemProperties inside the running JVM, not as arguments
-    System.getProperties().stringPropertyNames().stream().sorted()
-        .filter(k -> k.startsWith("peft4j.") || k.startsWith("org.nd4j.") || k.startsWith("org.slf4j.")
-            || k.startsWith("org.bytedeco.") || k.equals("java.awt.headless"))
-        .forEach(k -> out.add("-D" + k + "=" + System.getProperty(k)));
-    return out;
-  }
-
-  /**
-   * The class path this code was loaded from: exec:java's class loader (whose parents hold Maven's own jars, left
-   * out), or the JVM's class path (surefire's manifest jar, the plain {@code java -cp}).
-   */
-  static String classPath() {
-    if (Compare.class.getClassLoader() instanceof URLClassLoader urls) {
-      List<String> entries = new ArrayList<>();
-      for (URL url : urls.getURLs()) {
-        try {
-          entries.add(Path.of(url.toURI()).toString());
-        } catch (URISyntaxException | IllegalArgumentException e) {
-          throw new IllegalStateException("class path entry " + url + " is not a file", e);
-        }
-      }
-      return String.join(File.pathSeparator, entries);
-    }
-    return System.getProperty("java.class.path");
+    return TrialProcess.run(spec, work.resolve(name + "-spec.json"), work.resolve(name + ".log"));
   }
 
   private static Map<String, Object> settings(Options options, CompareData prepared, int positive,

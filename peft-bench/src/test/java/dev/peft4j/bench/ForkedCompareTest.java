@@ -12,7 +12,7 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A trial in its own JVM: the parent starts it with this JVM's class path and collects its result file. */
+/** A trial in its own JVM ({@link TrialProcess}): started with this JVM's class path, its result file collected. */
 class ForkedCompareTest {
 
   @Test
