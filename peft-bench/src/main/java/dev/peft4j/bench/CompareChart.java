@@ -21,7 +21,9 @@ import javax.imageio.ImageIO;
  * The comparison as a PNG: test macro-F1 (y, the metric the table ranks by) against trainable parameters in percent
  * on a log₁₀ x-axis, one bubble per method whose area is proportional to its training time, labelled with the
  * method's name; the majority-class baseline is a dashed horizontal line. Each label takes the first of a few places
- * around its bubble (right, left, above, below, then further up or down) that overlaps no label placed before it.
+ * around its bubble (right, left, above, below, then further up or down) that overlaps neither a label placed before
+ * it nor another bubble; failing that, the place overlapping least, labels counting far more than bubbles. A label
+ * not beside its bubble gets a thin leader line.
  * Drawn with {@code java.awt} in headless mode.
  */
 public final class CompareChart {
@@ -135,14 +137,30 @@ public final class CompareChart {
         g.setStroke(new BasicStroke(1.5f));
         g.drawOval(x - radius, y - radius, 2 * radius, 2 * radius);
       }
-      g.setColor(Color.BLACK);
+      List<Rectangle> bubbles = new ArrayList<>();
+      for (int[] c : centres) {
+        bubbles.add(new Rectangle(c[0] - c[2], c[1] - c[2], 2 * c[2], 2 * c[2]));
+      }
       List<CompareResult> byScore = results.stream()
           .sorted((a, b) -> Double.compare(b.macroF1().mean(), a.macroF1().mean())).toList();
       for (CompareResult r : byScore) {
-        int[] c = centres[results.indexOf(r)];
+        int i = results.indexOf(r);
+        int[] c = centres[i];
         String label = String.format(Locale.ROOT, "%s (%.0f s)", r.method(), r.trainSeconds());
-        Rectangle box = place(label, c[0], c[1], c[2], fm, placed, width, height);
+        List<Rectangle> others = new ArrayList<>(bubbles);
+        others.remove(i);
+        Rectangle box = place(label, c[0], c[1], c[2], fm, placed, others, width, height);
         placed.add(box);
+        double gap = Math.hypot(box.getCenterX() - c[0], box.getCenterY() - c[1]) - c[2] - box.width / 2.0;
+        if (gap > 8) { // not beside its bubble: a leader line from the bubble's edge to the label's nearest side
+          double angle = Math.atan2(box.getCenterY() - c[1], box.getCenterX() - c[0]);
+          int lx = box.getCenterX() < c[0] ? box.x + box.width : box.x;
+          g.setColor(Color.GRAY);
+          g.setStroke(new BasicStroke(0.8f));
+          g.drawLine((int) Math.round(c[0] + c[2] * Math.cos(angle)), (int) Math.round(c[1] + c[2] * Math.sin(angle)),
+              lx, (int) box.getCenterY());
+        }
+        g.setColor(Color.BLACK);
         g.drawString(label, box.x, box.y + fm.getAscent());
       }
     } finally {
@@ -153,10 +171,11 @@ public final class CompareChart {
 
   /**
    * The first of the candidate places for a label at a bubble ({@code x, y, radius}) that overlaps no placed label
-   * and stays in the image; if every candidate overlaps, the one overlapping least.
+   * and no other bubble's box and stays in the image; if every candidate overlaps, the one of the least overlap, an
+   * overlap with a label weighing 100 times one with a bubble.
    */
-  static Rectangle place(String label, int x, int y, int radius, FontMetrics fm, List<Rectangle> placed, int width,
-      int height) {
+  static Rectangle place(String label, int x, int y, int radius, FontMetrics fm, List<Rectangle> placed,
+      List<Rectangle> bubbles, int width, int height) {
     int w = fm.stringWidth(label);
     int h = fm.getHeight();
     List<Rectangle> candidates = new ArrayList<>();
@@ -164,7 +183,7 @@ public final class CompareChart {
     candidates.add(new Rectangle(x - radius - 3 - w, y - h / 2, w, h));
     candidates.add(new Rectangle(x - w / 2, y - radius - 2 - h, w, h));
     candidates.add(new Rectangle(x - w / 2, y + radius + 2, w, h));
-    for (int step = 1; step <= 6; step++) {
+    for (int step = 1; step <= 8; step++) {
       candidates.add(new Rectangle(x + radius + 3, y - h / 2 - step * h, w, h));
       candidates.add(new Rectangle(x + radius + 3, y - h / 2 + step * h, w, h));
       candidates.add(new Rectangle(x - radius - 3 - w, y - h / 2 - step * h, w, h));
@@ -176,11 +195,7 @@ public final class CompareChart {
       if (c.x < 0 || c.y < 0 || c.x + c.width > width || c.y + c.height > height) {
         continue;
       }
-      long overlap = 0;
-      for (Rectangle p : placed) {
-        Rectangle i = c.intersection(p);
-        overlap += i.isEmpty() ? 0 : (long) i.width * i.height;
-      }
+      long overlap = 100 * area(c, placed) + area(c, bubbles);
       if (overlap == 0) {
         return c;
       }
@@ -190,6 +205,15 @@ public final class CompareChart {
       }
     }
     return best != null ? best : candidates.get(0);
+  }
+
+  private static long area(Rectangle c, List<Rectangle> others) {
+    long sum = 0;
+    for (Rectangle p : others) {
+      Rectangle i = c.intersection(p);
+      sum += i.isEmpty() ? 0 : (long) i.width * i.height;
+    }
+    return sum;
   }
 
   /** Draws and writes a PNG to {@code file}. */

@@ -128,12 +128,17 @@ class CompareReportTest {
     List<Rectangle> placed = new ArrayList<>();
     // six bubbles at the same point: every label finds its own place
     for (int i = 0; i < 6; i++) {
-      Rectangle box = CompareChart.place("method-" + i + " (12 s)", 400, 300, 10, fm, placed, 960, 600);
+      Rectangle box = CompareChart.place("method-" + i + " (12 s)", 400, 300, 10, fm, placed, List.of(), 960, 600);
       for (Rectangle p : placed) {
         assertFalse(box.intersects(p), "label " + i + " overlaps " + p);
       }
       assertTrue(box.x >= 0 && box.y >= 0 && box.x + box.width <= 960 && box.y + box.height <= 600, box.toString());
       placed.add(box);
     }
+    // a bubble right of the point: the label goes to its left instead
+    Rectangle bubble = new Rectangle(412, 280, 60, 40);
+    Rectangle box = CompareChart.place("lora (12 s)", 400, 300, 10, fm, List.of(), List.of(bubble), 960, 600);
+    assertFalse(box.intersects(bubble), box.toString());
+    assertTrue(box.x + box.width <= 390, box.toString());
   }
 }
