@@ -179,7 +179,8 @@ public final class Compare {
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "compare-results", description = "output directory; "
         + "refused if it is not empty, unless --overwrite (default ${DEFAULT-VALUE})")
     Path out;
-    @Option(names = "--overwrite", description = "empty a non-empty --out first")
+    @Option(names = "--overwrite", description = "delete an earlier run's results in --out first (never other "
+        + "files)")
     boolean overwrite;
     @Option(names = "--seed", paramLabel = "N", defaultValue = "7", description = "seed of the splits' samples and of "
         + "the first trial (data order, head, adapter initialisation, dropout); seeds N, N+1, ... (default "
@@ -376,7 +377,14 @@ public final class Compare {
     return minority;
   }
 
-  /** Refuses a non-empty {@code out} unless {@code overwrite}, which empties it first. */
+  /** What compare writes into {@code --out}: all that {@code --overwrite} may delete. */
+  static final List<String> OUTPUTS = List.of("adapters", "results.csv", "results.json", "results.md", "results.png",
+      "trials");
+
+  /**
+   * Refuses a non-empty {@code out} unless {@code overwrite}, which empties it first; a directory holding anything
+   * compare does not write is never emptied (an {@code --out .} would otherwise delete the working directory).
+   */
   static void prepareOut(Path out, boolean overwrite) throws IOException {
     if (Files.isDirectory(out)) {
       List<String> held;
@@ -386,10 +394,12 @@ public final class Compare {
       if (!held.isEmpty()) {
         checkArgument(overwrite, "--out %s already holds %s; pass --overwrite to replace them, or choose another "
             + "directory", out, held.size() > 6 ? held.subList(0, 6) + " …" : held);
-        try (Stream<Path> entries = Files.list(out)) {
-          for (Path p : entries.toList()) {
-            deleteTree(p);
-          }
+        List<String> foreign = held.stream().filter(n -> !OUTPUTS.contains(n)).toList();
+        checkArgument(foreign.isEmpty(), "--out %s holds %s, which compare does not write; --overwrite replaces only "
+            + "compare's own %s: choose another directory", out, foreign.size() > 6 ? foreign.subList(0, 6) + " …"
+            : foreign, OUTPUTS);
+        for (String name : held) {
+          deleteTree(out.resolve(name));
         }
       }
     } else {

@@ -121,5 +121,14 @@ class CompareBadInputTest {
     assertFalse(Files.exists(out.resolve("adapters/stale-method")), "the earlier run's adapter is gone");
     assertTrue(Files.isDirectory(out.resolve("adapters/bitfit")));
     assertTrue(Files.readString(out.resolve("results.md")).startsWith("# peft4j compare"));
+
+    // a directory holding anything else is never emptied
+    Files.writeString(out.resolve("notes.txt"), "mine");
+    assertEquals("--out " + out + " holds [notes.txt], which compare does not write; --overwrite replaces only "
+        + "compare's own " + Compare.OUTPUTS + ": choose another directory", assertThrows(
+            IllegalArgumentException.class, () -> Compare.run(options("--overwrite"), CompareTest.quiet()))
+        .getMessage());
+    assertEquals("mine", Files.readString(out.resolve("notes.txt")));
+    assertTrue(Files.isDirectory(out.resolve("adapters/bitfit")), "a refusal changes nothing");
   }
 }
