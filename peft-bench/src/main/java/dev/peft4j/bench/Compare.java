@@ -2,22 +2,14 @@ package dev.peft4j.bench;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
-import dev.peft4j.AdapterConfig;
-import dev.peft4j.PeftModel;
-import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.bench.CompareMethods.Method;
 import dev.peft4j.bench.TextClassificationData.Example;
-import dev.peft4j.methods.Peft;
 import dev.peft4j.model.BertConfig;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.model.Tokenizer;
-import dev.peft4j.selective.LpFt;
 import dev.peft4j.train.Batch;
-import dev.peft4j.train.LearningRateSchedule;
-import dev.peft4j.train.Trainer;
-import dev.peft4j.train.TrainingHistory;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -26,321 +18,526 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
-import java.util.function.UnaryOperator;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /**
  * The method comparison: fine-tunes a BERT encoder (the bundled all-MiniLM-L6-v2 by default) with a classification
- * head once per method of {@link CompareMethods}, each from the same pretrained weights, the same head
- * initialisation, the same data order, seed and step budget, at the method's recommended learning rate; then
- * reports trainable parameters, wall time, tokens/s, peak resident memory, and validation accuracy, F1 and ROC AUC,
- * as a terminal table and as {@code results.md}, {@code results.csv}, {@code results.json} and {@code results.png}
- * in the output directory, with each trained adapter in Hugging Face PEFT's format under {@code adapters/<method>}.
+ * head once per method of {@link CompareMethods}, each from the same pretrained weights and the same data, and reports
+ * the test split's accuracy, macro-F1, F1 of a stated positive class and ROC AUC (mean ± std over seeds) beside a
+ * majority-class baseline, with trainable parameters, time, tokens/s and peak resident memory, as a terminal table
+ * and as {@code results.md}, {@code results.csv}, {@code results.json} and {@code results.png}; each method's adapter
+ * (of its chosen setting's first seed) goes in Hugging Face PEFT's format under {@code adapters/<method>}, with
+ * {@value Predict#LABELS_FILE} for {@link Predict}.
  *
- * <p>Run {@code --help} for the options. Training uses AdamW with weight decay 0.01, linear warm-up over the first
- * tenth of the steps then linear decay (Hugging Face Trainer's default schedule), gradient clipping at 1.0, and mean
- * pooling for the head. Before the timed runs, two untimed steps of the first method pay the JVM's and ND4J's
- * warm-up (JIT, native start-up), which would otherwise be charged to the first method.
+ * <p>The protocol ({@link CompareTrial} has the training): each trial trains by epochs over the whole training
+ * split, shuffled per epoch, with early stopping on validation loss; with {@code --lr-sweep}, each method tries
+ * {@link #SWEEP} times its recommended learning rate and keeps the one of the lowest validation loss; the kept setting
+ * is run over {@code --seeds} seeds; the test split is scored only at the end and never chooses anything. Every trial
+ * runs in its own JVM ({@link TrialProcess}: its time and peak memory are its own). Presets: {@code --quick}, the default, {@code --full}
+ * ({@link Preset}).
  */
 public final class Compare {
 
   static final String DEFAULT_DATA = "peft-bench/data/spam-assassin.jsonl";
+  /** Multiples of a method's recommended learning rate that {@code --lr-sweep} tries. */
+  static final double[] SWEEP = {0.5, 1, 2};
 
-  /** What one run does; see {@link #usage()}. */
-  public record Options(List<String> methods, int steps, int batch, int seqLength, int validationSize, Path data,
-      String textColumn, String labelColumn, Path model, Path out, long seed, int workers, boolean quick) {
+  /** What the three presets set; an option given on the command line wins. */
+  enum Preset {
+    /** A try-out in about two minutes: three methods, 160 training rows, one epoch. */
+    QUICK("lora,ia3,bottleneck", 160, 64, 128, 1, 1, false),
+    /** A fair single-seed run of every method: the same 320 training rows, two epochs, the better epoch kept. */
+    DEFAULT("all", 320, 128, 0, 2, 1, false),
+    /** The protocol: every training row, up to 5 epochs, learning-rate sweep, 3 seeds. */
+    FULL("all", 0, 0, 0, 5, 3, true);
 
-    public Options {
-      checkArgument(steps > 0, "--steps must be > 0, got %s", steps);
-      checkArgument(batch > 0, "--batch must be > 0, got %s", batch);
-      checkArgument(seqLength >= 8, "--seq must be >= 8, got %s", seqLength);
-      checkArgument(validationSize > 0, "--validation must be > 0, got %s", validationSize);
-      checkArgument(workers > 0, "--workers must be > 0, got %s", workers);
+    final String methods;
+    final int trainRows;
+    final int validationRows;
+    final int testRows;
+    final int epochs;
+    final int seeds;
+    final boolean sweep;
+
+    Preset(String methods, int trainRows, int validationRows, int testRows, int epochs, int seeds, boolean sweep) {
+      this.methods = methods;
+      this.trainRows = trainRows;
+      this.validationRows = validationRows;
+      this.testRows = testRows;
+      this.epochs = epochs;
+      this.seeds = seeds;
+      this.sweep = sweep;
     }
-
-    /** Parses command-line arguments; {@code --quick} changes the defaults of steps, validation size and methods. */
-    public static Options parse(String... args) {
-      Map<String, String> given = new LinkedHashMap<>();
-      boolean quick = false;
-      for (int i = 0; i < args.length; i++) {
-        String a = args[i];
-        if (a.equals("--quick")) {
-          quick = true;
-          continue;
-        }
-        checkArgument(OPTIONS.contains(a), "unknown option '%s'; options: %s, --quick, --help", a, OPTIONS);
-        checkArgument(i + 1 < args.length, "%s needs a value", a);
-        checkArgument(given.put(a, args[++i]) == null, "%s is given twice", a);
-      }
-      String methods = given.getOrDefault("--methods", quick ? QUICK_METHODS : "all");
-      return new Options(
-          methods.equals("all") ? CompareMethods.all().stream().map(Method::name).toList()
-              : Arrays.stream(methods.split(",")).map(String::strip).toList(),
-          integer(given, "--steps", quick ? QUICK_STEPS : DEFAULT_STEPS),
-          integer(given, "--batch", 8),
-          integer(given, "--seq", 64),
-          integer(given, "--validation", quick ? QUICK_VALIDATION : DEFAULT_VALIDATION),
-          given.containsKey("--data") ? Path.of(given.get("--data")) : defaultData(),
-          given.getOrDefault("--text-column", "text"),
-          given.getOrDefault("--label-column", "label"),
-          given.containsKey("--model") ? Path.of(given.get("--model")) : null,
-          Path.of(given.getOrDefault("--out", "compare-results")),
-          integer(given, "--seed", 7),
-          integer(given, "--workers", 1),
-          quick);
-    }
-
-    private static int integer(Map<String, String> given, String name, int fallback) {
-      String v = given.get(name);
-      if (v == null) {
-        return fallback;
-      }
-      try {
-        return Integer.parseInt(v);
-      } catch (NumberFormatException e) {
-        throw new IllegalArgumentException(name + " needs an integer, got '" + v + "'", e);
-      }
-    }
-  }
-
-  static final int DEFAULT_STEPS = 40;
-  static final int DEFAULT_VALIDATION = 200;
-  static final int QUICK_STEPS = 20;
-  static final int QUICK_VALIDATION = 96;
-  static final String QUICK_METHODS = "lora,ia3,bottleneck";
-  private static final List<String> OPTIONS = List.of("--methods", "--steps", "--batch", "--seq", "--validation",
-      "--data", "--text-column", "--label-column", "--model", "--out", "--seed", "--workers");
-  private static final int EVAL_BATCH = 32;
-  private static final int CHART_WIDTH = 960;
-  private static final int CHART_HEIGHT = 600;
-
-  /** One method's measured row, with its validation probabilities {@code [n][labels]} and the labels. */
-  public record Run(CompareResult result, double[][] probabilities, int[] labels) {}
-
-  private Compare() {}
-
-  static String usage() {
-    return String.join("\n",
-        "compare: fine-tune one model with each PEFT method on one text-classification task and compare them",
-        "  --methods a,b,...   methods to run, in order (default: all): " + String.join(", ",
-            CompareMethods.all().stream().map(Method::name).toList()),
-        "  --steps N           optimizer steps per method (default " + DEFAULT_STEPS + "; --quick: " + QUICK_STEPS
-            + ")",
-        "  --batch N           training batch size (default 8)",
-        "  --seq N             tokens per text, special tokens included (default 64)",
-        "  --validation N      validation examples used, at most (default " + DEFAULT_VALIDATION + "; --quick: "
-            + QUICK_VALIDATION + ")",
-        "  --data FILE         .jsonl or .csv with a text and a label column, optionally a split column",
-        "                      (train/validation; default " + DEFAULT_DATA + "; without a split column, a seeded",
-        "                      80/20 split)",
-        "  --text-column C     (default text)    --label-column C   (default label)",
-        "  --model DIR         a Hugging Face BERT checkpoint directory with tokenizer.json (default: the bundled",
-        "                      all-MiniLM-L6-v2)",
-        "  --out DIR           output directory (default compare-results)",
-        "  --seed N            seed of the data order, head, adapter initialisation and dropout (default 7)",
-        "  --workers N         data-parallel training over N cores (Trainer.dataParallel; default 1: off)",
-        "  --quick             a ~2-minute try-out: methods " + QUICK_METHODS + ", " + QUICK_STEPS + " steps, "
-            + QUICK_VALIDATION + " validation examples");
-  }
-
-  public static void main(String[] args) throws IOException {
-    if (Arrays.asList(args).contains("--help")) {
-      System.out.println(usage());
-      return;
-    }
-    Options options;
-    try {
-      options = Options.parse(args);
-      CompareMethods.named(options.methods());
-    } catch (IllegalArgumentException e) {
-      System.err.println("compare: " + e.getMessage() + "\n\n" + usage());
-      System.exit(2);
-      return;
-    }
-    List<Run> runs = run(options, System.out, System.err);
-    System.out.println();
-    System.out.print(CompareReport.table(runs.stream().map(Run::result).toList()));
-    System.out.println("\nresults: " + options.out().toAbsolutePath());
   }
 
   /**
-   * Runs every method of {@code options}, writes the results and the adapters to {@code options.out()}, and returns
-   * the rows. Progress goes to {@code log}, the progress bars to {@code bars}.
+   * What one run does, resolved from the command line and its preset.
+   *
+   * @param trainRows      training rows used (a stratified sample); 0 for all; the same for validation and test
+   * @param workers        data-parallel workers per trial (1: off)
+   * @param positiveLabel  the label whose F1 is reported; null for the training split's minority class
+   * @param fork           whether each trial runs in its own JVM (tests run them in this one)
    */
-  public static List<Run> run(Options options, PrintStream log, PrintStream bars) throws IOException {
+  public record Options(Preset preset, List<String> methods, int trainRows, int validationRows, int testRows,
+      int epochs, int patience, int seeds, boolean sweep, int batch, int seqLength, Path data, String textColumn,
+      String labelColumn, String splitColumn, Path model, Path out, boolean overwrite, long seed, int workers,
+      String positiveLabel, boolean allowSingleClass, boolean fork) {
+
+    public Options {
+      checkArgument(trainRows >= 0 && validationRows >= 0 && testRows >= 0, "row limits must be >= 0 (0: all), got "
+          + "%s, %s, %s", trainRows, validationRows, testRows);
+      checkArgument(epochs > 0, "--epochs must be > 0, got %s", epochs);
+      checkArgument(patience > 0, "--patience must be > 0, got %s", patience);
+      checkArgument(seeds > 0, "--seeds must be > 0, got %s", seeds);
+      checkArgument(batch > 0, "--batch must be > 0, got %s", batch);
+      checkArgument(seqLength >= 8, "--seq must be >= 8, got %s", seqLength);
+      checkArgument(workers > 0, "--workers must be > 0 or auto, got %s", workers);
+      methods = List.copyOf(methods);
+    }
+
+    /** Parses a command line as {@code compare} does (picocli); errors as {@link IllegalArgumentException}. */
+    public static Options parse(String... args) {
+      Command command = new Command();
+      try {
+        new CommandLine(command).parseArgs(args);
+      } catch (CommandLine.ParameterException e) {
+        throw new IllegalArgumentException(e.getMessage(), e);
+      }
+      return command.options();
+    }
+  }
+
+  /** The command line; {@link #options} resolves the preset. */
+  @CommandLine.Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
+      description = "Fine-tune one model with each PEFT method on one text-classification task and compare them on "
+          + "a held-out test split.")
+  static final class Command implements Callable<Integer> {
+    @Option(names = "--quick", description = "a ~2-minute try-out: methods " + "lora,ia3,bottleneck, 160 training "
+        + "rows, 1 epoch, 64 validation and 128 test rows")
+    boolean quick;
+    @Option(names = "--full", description = "the protocol: every training row, up to 5 epochs with early stopping, "
+        + "a learning-rate sweep (0.5, 1, 2 × the method's rate) on validation, 3 seeds of the chosen rate")
+    boolean full;
+    @Option(names = "--methods", split = ",", paramLabel = "NAME", description = "methods to run, in order "
+        + "(default: all): ${COMPLETION-CANDIDATES}", completionCandidates = MethodNames.class)
+    List<String> methods;
+    @Option(names = "--train-rows", paramLabel = "N", description = "training rows used, a stratified random sample; "
+        + "0 = all (default 320; --quick 160; --full all)")
+    Integer trainRows;
+    @Option(names = "--validation", paramLabel = "N", description = "validation rows used, stratified; 0 = all "
+        + "(default 128; --quick 64; --full all)")
+    Integer validationRows;
+    @Option(names = "--test", paramLabel = "N", description = "test rows used, stratified; 0 = all (default all; "
+        + "--quick 128)")
+    Integer testRows;
+    @Option(names = "--epochs", paramLabel = "N", description = "most epochs per trial (default 2; --quick 1; "
+        + "--full 5)")
+    Integer epochs;
+    @Option(names = "--patience", paramLabel = "N", defaultValue = "1", description = "stop after N epochs without a "
+        + "lower validation loss; the best epoch's weights are kept (default ${DEFAULT-VALUE})")
+    int patience;
+    @Option(names = "--seeds", paramLabel = "N", description = "seeds of each method's chosen setting (default 1; "
+        + "--full 3)")
+    Integer seeds;
+    @Option(names = "--lr-sweep", negatable = true, description = "try 0.5, 1 and 2 × each method's learning rate, "
+        + "keep the lowest validation loss (default off; --full on)")
+    Boolean sweep;
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "8", description = "training batch size (default "
+        + "${DEFAULT-VALUE})")
+    int batch;
+    @Option(names = "--seq", paramLabel = "N", defaultValue = "64", description = "tokens per text, special tokens "
+        + "included; at most the model's positions (default ${DEFAULT-VALUE})")
+    int seq;
+    @Option(names = "--data", paramLabel = "FILE", description = "a UTF-8 .jsonl or .csv file with a text and a label "
+        + "column, optionally a split column (train / validation / test); default " + DEFAULT_DATA)
+    Path data;
+    @Option(names = "--text-column", paramLabel = "C", defaultValue = "text", description = "(default "
+        + "${DEFAULT-VALUE})")
+    String textColumn;
+    @Option(names = "--label-column", paramLabel = "C", defaultValue = "label", description = "(default "
+        + "${DEFAULT-VALUE})")
+    String labelColumn;
+    @Option(names = "--split-column", paramLabel = "C", defaultValue = "split", description = "(default "
+        + "${DEFAULT-VALUE})")
+    String splitColumn;
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--out", paramLabel = "DIR", defaultValue = "compare-results", description = "output directory; "
+        + "refused if it is not empty, unless --overwrite (default ${DEFAULT-VALUE})")
+    Path out;
+    @Option(names = "--overwrite", description = "delete an earlier run's results in --out first (never other "
+        + "files)")
+    boolean overwrite;
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "7", description = "seed of the splits' samples and of "
+        + "the first trial (data order, head, adapter initialisation, dropout); seeds N, N+1, ... (default "
+        + "${DEFAULT-VALUE})")
+    long seed;
+    @Option(names = "--workers", paramLabel = "N|auto", defaultValue = "auto", description = "data-parallel training "
+        + "over N cores (DataParallel); auto = every core (default ${DEFAULT-VALUE})")
+    String workers;
+    @Option(names = "--positive-label", paramLabel = "LABEL", description = "the label whose F1 is reported "
+        + "(default: the training split's minority class)")
+    String positiveLabel;
+    @Option(names = "--allow-single-class", description = "warn instead of refusing a validation or test split with "
+        + "one label")
+    boolean allowSingleClass;
+    @Option(names = "--in-process", hidden = true, description = "run the trials in this JVM (tests)")
+    boolean inProcess;
+
+    Options options() {
+      checkArgument(!(quick && full), "--quick and --full exclude each other");
+      Preset preset = quick ? Preset.QUICK : full ? Preset.FULL : Preset.DEFAULT;
+      List<String> names = methods != null ? methods.stream().map(String::strip).toList()
+          : preset.methods.equals("all") ? CompareMethods.all().stream().map(Method::name).toList()
+              : List.of(preset.methods.split(","));
+      int cores = Runtime.getRuntime().availableProcessors();
+      int workerCount;
+      if (workers.equals("auto")) {
+        workerCount = cores;
+      } else {
+        try {
+          workerCount = Integer.parseInt(workers);
+        } catch (NumberFormatException e) {
+          throw new IllegalArgumentException("--workers needs an integer or auto, got '" + workers + "'", e);
+        }
+      }
+      return new Options(preset, names, or(trainRows, preset.trainRows), or(validationRows, preset.validationRows),
+          or(testRows, preset.testRows), or(epochs, preset.epochs), patience, or(seeds, preset.seeds),
+          sweep != null ? sweep : preset.sweep, batch, seq, data != null ? data : defaultData(), textColumn,
+          labelColumn, splitColumn, model.model, out, overwrite, seed, workerCount, positiveLabel, allowSingleClass,
+          !inProcess);
+    }
+
+    private static int or(Integer given, int preset) {
+      return given != null ? given : preset;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+      Options options;
+      try {
+        options = options();
+      } catch (IllegalArgumentException e) {
+        System.err.println("compare: " + e.getMessage());
+        return 2;
+      }
+      Runs runs;
+      try {
+        runs = run(options, System.out);
+      } catch (IllegalArgumentException e) {
+        System.err.println("compare: " + e.getMessage());
+        return 2;
+      }
+      System.out.println();
+      System.out.print(CompareReport.table(runs.ranked(), runs.positiveLabel(), runs.aucName()));
+      System.out.println("\nresults: " + options.out().toAbsolutePath());
+      return 0;
+    }
+  }
+
+  /** The method names, for {@code --help}. */
+  static final class MethodNames implements Iterable<String> {
+    @Override
+    public java.util.Iterator<String> iterator() {
+      return CompareMethods.all().stream().map(Method::name).iterator();
+    }
+  }
+
+  /**
+   * The rows of a run.
+   *
+   * @param results       one row per method, in run order
+   * @param baseline      the majority-class row
+   * @param runs          per method, its saved adapter's test probabilities {@code [n][labels]}
+   * @param testLabels    the test split's labels
+   * @param positiveLabel the label whose F1 is reported
+   * @param aucName       what the ROC AUC is ({@link Metrics#aucName}: binary, or macro one-vs-rest)
+   */
+  public record Runs(List<CompareResult> results, CompareResult baseline, Map<String, double[][]> runs,
+      int[] testLabels, String positiveLabel, String aucName) {
+
+    /** Every row with the baseline, best test macro-F1 first. */
+    public List<CompareResult> ranked() {
+      return Stream.concat(results.stream(), Stream.of(baseline))
+          .sorted(Comparator.comparingDouble((CompareResult r) -> -r.macroF1().mean())).toList();
+    }
+  }
+
+  private static final int CHART_WIDTH = 960;
+  private static final int CHART_HEIGHT = 600;
+
+  private Compare() {}
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new Command()).execute(args));
+  }
+
+  /**
+   * Validates every input, then runs every trial of {@code options} and writes the results and the adapters to
+   * {@code options.out()}. Nothing is created before the inputs are validated. Progress goes to {@code log}.
+   *
+   * @throws IllegalArgumentException naming a bad input (data file and line, model, sequence length, out directory)
+   */
+  public static Runs run(Options options, PrintStream log) throws IOException {
     List<Method> methods = CompareMethods.named(options.methods());
-    TextClassificationData data = TextClassificationData.read(options.data(),
-        TextClassificationData.Columns.of(options.textColumn(), options.labelColumn()));
-    List<Example> train;
-    List<Example> validation;
-    if (data.hasSplits()) {
-      train = data.split("train");
-      validation = data.split("validation");
+    ModelOptions.checkSequenceLength(options.model(), options.seqLength());
+    TextClassificationData file = TextClassificationData.read(options.data(),
+        new TextClassificationData.Columns(options.textColumn(), options.labelColumn(), options.splitColumn()));
+    CompareData prepared = CompareData.of(file, options.data(), new CompareData.Limits(options.trainRows(),
+        options.validationRows(), options.testRows()), options.seed(), options.allowSingleClass(), log);
+    CompareTrial.Data data = prepared.data();
+    List<String> labelNames = data.labelNames();
+    int[] trainLabels = data.train().stream().mapToInt(Example::label).toArray();
+    int positive = positiveLabel(options.positiveLabel(), labelNames, trainLabels);
+    prepareOut(options.out(), options.overwrite());
+
+    Path work = Files.createDirectories(options.out().resolve("trials"));
+    Path dataFile = work.resolve("data.json");
+    data.write(dataFile);
+    int stepsPerEpoch = (data.train().size() + options.batch() - 1) / options.batch();
+    Map<String, Object> settings = settings(options, prepared, positive, stepsPerEpoch);
+    int trialsPerMethod = (options.sweep() ? SWEEP.length : 1) + options.seeds() - 1;
+    int totalTrials = methods.size() * trialsPerMethod;
+    log.printf(Locale.ROOT, "compare: %d methods on %s; %d train / %d validation / %d test rows; up to %d epochs × "
+            + "%d steps (batch %d, seq %d); %s; %d seed(s); %d trials; %d data-parallel worker(s) per trial of %d "
+            + "core(s), OMP_NUM_THREADS=%s; positive label '%s'%n", methods.size(), ModelOptions.name(options.model()),
+        data.train().size(), data.validation().size(), data.test().size(), options.epochs(), stepsPerEpoch,
+        options.batch(), options.seqLength(), options.sweep() ? "learning-rate sweep" : "recommended learning rates",
+        options.seeds(), totalTrials, options.workers(), Runtime.getRuntime().availableProcessors(),
+        System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"), labelNames.get(positive));
+    prepared.notes().forEach(n -> log.println("  " + n));
+
+    String aucName = Metrics.aucName(labelNames.size());
+    int[] testLabels = data.test().stream().mapToInt(Example::label).toArray();
+    int[] validationLabels = data.validation().stream().mapToInt(Example::label).toArray();
+    CompareResult baseline = CompareResult.baseline(labelNames, trainLabels, validationLabels, testLabels, positive);
+    List<CompareResult> results = new ArrayList<>();
+    Map<String, double[][]> probabilities = new LinkedHashMap<>();
+    long started = System.nanoTime();
+    int done = 0;
+    for (Method method : methods) {
+      List<CompareTrial.Result> trials = new ArrayList<>();
+      double[] rates = options.sweep() ? Arrays.stream(SWEEP).map(f -> f * method.learningRate()).toArray()
+          : new double[] {method.learningRate()};
+      for (double lr : rates) {
+        trials.add(trial(options, method, lr, options.seed(), work, dataFile, log));
+        log.println(progress(++done, totalTrials, started, trials.get(trials.size() - 1), labelNames));
+      }
+      CompareTrial.Result chosen = trials.stream()
+          .min(Comparator.comparingDouble(CompareTrial.Result::validationLoss)).orElseThrow();
+      List<CompareTrial.Result> seeds = new ArrayList<>(List.of(chosen));
+      for (int s = 1; s < options.seeds(); s++) {
+        seeds.add(trial(options, method, chosen.learningRate(), options.seed() + s, work, dataFile, log));
+        log.println(progress(++done, totalTrials, started, seeds.get(seeds.size() - 1), labelNames));
+      }
+      String adapterDir = "adapters/" + method.name();
+      Path adapter = options.out().resolve(adapterDir);
+      Files.createDirectories(adapter.getParent());
+      Files.move(work.resolve(trialName(method, chosen.learningRate(), options.seed())), adapter);
+      Predict.writeLabels(adapter, method.name(), labelNames, options.seqLength(), options.model());
+      results.add(CompareResult.of(method, trials.stream().map(CompareTrial.Result::learningRate).toList(), seeds,
+          validationLabels, testLabels, positive, adapterDir));
+      probabilities.put(method.name(), chosen.testProbabilities());
+      write(options.out(), settings, new Runs(results, baseline, Map.of(), testLabels, labelNames.get(positive),
+          aucName)); // partial results survive a crash
+    }
+    deleteTree(work);
+    return new Runs(results, baseline, probabilities, testLabels, labelNames.get(positive), aucName);
+  }
+
+  /** The label index of {@code --positive-label}, or the training split's minority class (ties: the last). */
+  static int positiveLabel(String given, List<String> labelNames, int[] trainLabels) {
+    if (given != null) {
+      int i = labelNames.indexOf(given);
+      checkArgument(i >= 0, "--positive-label '%s' is not a label of the data; labels: %s", given, labelNames);
+      return i;
+    }
+    int[] counts = new int[labelNames.size()];
+    Arrays.stream(trainLabels).forEach(y -> counts[y]++);
+    int minority = counts.length - 1;
+    for (int c = counts.length - 1; c >= 0; c--) {
+      if (counts[c] < counts[minority]) {
+        minority = c;
+      }
+    }
+    return minority;
+  }
+
+  /** What compare writes into {@code --out}: all that {@code --overwrite} may delete. */
+  static final List<String> OUTPUTS = List.of("adapters", "results.csv", "results.json", "results.md", "results.png",
+      "trials");
+
+  /**
+   * Refuses a non-empty {@code out} unless {@code overwrite}, which empties it first; a directory holding anything
+   * compare does not write is never emptied (an {@code --out .} would otherwise delete the working directory).
+   */
+  static void prepareOut(Path out, boolean overwrite) throws IOException {
+    if (Files.isDirectory(out)) {
+      List<String> held;
+      try (Stream<Path> entries = Files.list(out)) {
+        held = entries.map(p -> p.getFileName().toString()).sorted().toList();
+      }
+      if (!held.isEmpty()) {
+        checkArgument(overwrite, "--out %s already holds %s; pass --overwrite to replace them, or choose another "
+            + "directory", out, held.size() > 6 ? held.subList(0, 6) + " …" : held);
+        List<String> foreign = held.stream().filter(n -> !OUTPUTS.contains(n)).toList();
+        checkArgument(foreign.isEmpty(), "--out %s holds %s, which compare does not write; --overwrite replaces only "
+            + "compare's own %s: choose another directory", out, foreign.size() > 6 ? foreign.subList(0, 6) + " …"
+            : foreign, OUTPUTS);
+        for (String name : held) {
+          deleteTree(out.resolve(name));
+        }
+      }
     } else {
-      Map<String, List<Example>> split = data.randomSplit(0.2, options.seed());
-      train = split.get("train");
-      validation = split.get("validation");
+      checkArgument(!Files.exists(out), "--out %s is a file, not a directory", out);
     }
-    checkArgument(!train.isEmpty() && !validation.isEmpty(), "%s: needs train and validation rows, has %s and %s",
-        options.data(), train.size(), validation.size());
-    validation = validation.subList(0, Math.min(validation.size(), options.validationSize()));
-    int numLabels = data.labelNames().size();
-    Files.createDirectories(options.out());
+    Files.createDirectories(out);
+  }
 
-    List<Example> order = new ArrayList<>(train);
-    Collections.shuffle(order, new Random(options.seed()));
-    int needed = Math.min(order.size(), options.steps() * options.batch());
-    List<Batch> trainBatches;
-    List<Batch> validationBatches;
-    String modelName;
-    try (Tokenizer tokenizer = tokenizer(options)) {
-      trainBatches = batches(tokenizer, order.subList(0, needed), options.batch());
-      validationBatches = batches(tokenizer, validation, EVAL_BATCH);
-      modelName = options.model() == null ? "all-MiniLM-L6-v2 (bundled)" : options.model().toString();
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) {
+      return;
     }
-    int[] labels = validation.stream().mapToInt(Example::label).toArray();
-
-    Map<String, Object> settings = new LinkedHashMap<>();
-    settings.put("model", modelName);
-    settings.put("data", options.data().toString());
-    settings.put("labels", String.join(", ", data.labelNames()));
-    settings.put("train examples", train.size());
-    settings.put("validation examples", validation.size());
-    settings.put("steps", options.steps());
-    settings.put("batch", options.batch());
-    settings.put("sequence length", options.seqLength());
-    settings.put("seed", options.seed());
-    if (options.workers() > 1) { // only when set: the committed results' settings stay as they were
-      settings.put("workers", options.workers());
+    try (Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
     }
-    settings.put("optimizer", "AdamW, weight decay 0.01, 10% linear warm-up then linear decay, clip 1.0");
-    settings.put("threads", System.getenv().getOrDefault("OMP_NUM_THREADS", "default"));
-    log.printf(Locale.ROOT, "compare: %d methods on %s, %d steps × batch %d × seq %d, %d train / %d validation "
-            + "examples, seed %d%n", methods.size(), modelName, options.steps(), options.batch(),
-        options.seqLength(), train.size(), validation.size(), options.seed());
+  }
 
-    // The first training in a JVM also pays for JIT compilation and native start-up (seconds); a short untimed run
-    // pays it here, so the first method's time is comparable with the others'.
-    long warmupStart = System.nanoTime();
-    warmUp(methods.get(0), options, numLabels, trainBatches.subList(0, Math.min(2, trainBatches.size())),
-        validationBatches.subList(0, 1));
-    log.printf(Locale.ROOT, "warm-up (2 untimed steps of %s): %.1f s%n", methods.get(0).name(),
-        (System.nanoTime() - warmupStart) / 1e9);
+  private static String trialName(Method method, double lr, long seed) {
+    return String.format(Locale.ROOT, "%s-lr%s-seed%d", method.name(), CompareReport.sci(lr), seed);
+  }
 
-    List<Run> runs = new ArrayList<>();
-    for (int i = 0; i < methods.size(); i++) {
-      Method method = methods.get(i);
-      log.printf(Locale.ROOT, "[%d/%d] %s: %s, lr %s%n", i + 1, methods.size(), method.name(),
-          method.description(), method.learningRate());
-      Run r = runOne(method, options, numLabels, trainBatches, validationBatches, labels, bars);
-      runs.add(r);
-      CompareResult c = r.result();
-      log.printf(Locale.ROOT, "    %,d trainable (%.4f%%), %.1f s training, %,.0f tokens/s, validation accuracy %.4f "
-              + "F1 %.4f ROC AUC %.4f%n", c.trainableParams(), c.trainablePercent(), c.trainSeconds(),
-          c.tokensPerSecond(), c.accuracy(), c.f1(), c.rocAuc());
-      write(options.out(), settings, runs.stream().map(Run::result).toList()); // partial results survive a crash
+  private static String progress(int done, int total, long started, CompareTrial.Result r, List<String> labels) {
+    double elapsed = (System.nanoTime() - started) / 1e9;
+    double eta = elapsed / done * (total - done);
+    return String.format(Locale.ROOT, "[%d/%d] %s lr %s seed %d: %d epoch(s), best %d, validation loss %.4f, "
+            + "%.0f s training; elapsed %s, ETA %s", done, total, r.method(), CompareReport.sci(r.learningRate()),
+        r.seed(), r.epochsRun(),
+        r.bestEpoch(), r.validationLoss(), r.trainSeconds(), minutes(elapsed), minutes(eta));
+  }
+
+  private static String minutes(double seconds) {
+    return String.format(Locale.ROOT, "%d:%02d", (long) seconds / 60, (long) seconds % 60);
+  }
+
+  /** Runs one trial in its own JVM, or in this one without {@code fork}; returns what it measured. */
+  private static CompareTrial.Result trial(Options options, Method method, double lr, long seed, Path work,
+      Path dataFile, PrintStream log) throws IOException {
+    String name = trialName(method, lr, seed);
+    CompareTrial.Spec spec = new CompareTrial.Spec(method.name(), lr, seed, options.epochs(), options.patience(),
+        options.batch(), options.seqLength(), options.model(), options.workers(), dataFile,
+        work.resolve(name + ".json"), work.resolve(name));
+    if (!options.fork()) {
+      return CompareTrial.run(spec, CompareTrial.Data.read(dataFile), log);
     }
-    return runs;
+    return TrialProcess.run(spec, work.resolve(name + "-spec.json"), work.resolve(name + ".log"));
+  }
+
+  private static Map<String, Object> settings(Options options, CompareData prepared, int positive,
+      int stepsPerEpoch) throws IOException {
+    CompareTrial.Data data = prepared.data();
+    Map<String, Object> s = new LinkedHashMap<>();
+    s.put("preset", options.preset().name().toLowerCase(Locale.ROOT));
+    s.put("model", ModelOptions.name(options.model()));
+    s.put("data", options.data().toString());
+    s.put("labels", String.join(", ", data.labelNames()));
+    s.put("positive label", data.labelNames().get(positive) + (options.positiveLabel() == null
+        ? " (the training split's minority class)" : " (--positive-label)"));
+    s.put("train rows used", data.train().size() + " " + CompareData.counts(data.labelNames(), data.train()));
+    s.put("validation rows used", data.validation().size() + " "
+        + CompareData.counts(data.labelNames(), data.validation()));
+    s.put("test rows used", data.test().size() + " " + CompareData.counts(data.labelNames(), data.test()));
+    s.put("splits", prepared.notes().isEmpty() ? "the file's train / validation / test rows"
+        : String.join("; ", prepared.notes()));
+    s.put("sequence length", String.format(Locale.ROOT, "%d tokens, special tokens included; %.0f%% of the training "
+            + "texts fill it (cut or exactly that long); the model has %d positions", options.seqLength(),
+        100 * filledShare(options.model(), options.seqLength(), data.train()),
+        ModelOptions.maxPositions(options.model())));
+    s.put("protocol", String.format(Locale.ROOT, "up to %d epoch(s) of %d steps (batch %d), shuffled per epoch; "
+            + "validation loss after each epoch, stop after %d epoch(s) without improvement, best epoch kept; %s; "
+            + "%d seed(s) of the chosen setting; test scored once at the end, never used to choose",
+        options.epochs(), stepsPerEpoch, options.batch(), options.patience(), options.sweep()
+            ? "learning rate chosen on validation loss from 0.5, 1, 2 × the method's recommended rate"
+            : "each method's recommended learning rate", options.seeds()));
+    List<Long> seeds = new ArrayList<>();
+    for (int i = 0; i < options.seeds(); i++) {
+      seeds.add(options.seed() + i);
+    }
+    s.put("seeds", seeds.toString());
+    s.put("optimizer", "AdamW, weight decay 0.01, 10% linear warm-up then linear decay, clip 1.0");
+    s.put("threads", "OMP_NUM_THREADS=" + System.getenv().getOrDefault("OMP_NUM_THREADS", "unset") + ", "
+        + options.workers() + " data-parallel worker(s) per trial, " + Runtime.getRuntime().availableProcessors()
+        + " core(s); each trial in its own JVM: " + options.fork());
+    s.put("ranking", "test macro-F1 (mean over seeds)");
+    s.put("ROC AUC", Metrics.aucName(data.labelNames().size()) + (data.labelNames().size() == 2
+        ? " of the positive label's probability" : ""));
+    return s;
+  }
+
+  /** The share of {@code rows} whose tokens fill all {@code seq} positions: cut there, or exactly that long. */
+  static double filledShare(Path model, int seq, List<Example> rows) throws IOException {
+    long filled = 0;
+    try (Tokenizer tokenizer = tokenizer(model, seq)) {
+      for (int i = 0; i < rows.size(); i += 64) {
+        List<String> texts = rows.subList(i, Math.min(rows.size(), i + 64)).stream().map(Example::text).toList();
+        INDArray realTokens = tokenizer.encode(texts).attentionMask().sum(1); // [rows]
+        for (long t : realTokens.toLongVector()) {
+          filled += t >= seq ? 1 : 0;
+        }
+      }
+    }
+    return (double) filled / rows.size();
   }
 
   /** Writes results.csv, results.json, results.md and results.png into {@code out}. */
-  static void write(Path out, Map<String, Object> settings, List<CompareResult> results) throws IOException {
-    Files.writeString(out.resolve("results.csv"), CompareReport.csv(results), StandardCharsets.UTF_8);
-    Files.writeString(out.resolve("results.json"), CompareReport.json(settings, results), StandardCharsets.UTF_8);
-    Files.writeString(out.resolve("results.md"), CompareReport.markdown(settings, results), StandardCharsets.UTF_8);
-    CompareChart.write(results, out.resolve("results.png"), CHART_WIDTH, CHART_HEIGHT);
+  static void write(Path out, Map<String, Object> settings, Runs runs) throws IOException {
+    List<CompareResult> ranked = runs.ranked();
+    Files.writeString(out.resolve("results.csv"), CompareReport.csv(ranked), StandardCharsets.UTF_8);
+    Files.writeString(out.resolve("results.json"), CompareReport.json(settings, ranked), StandardCharsets.UTF_8);
+    Files.writeString(out.resolve("results.md"), CompareReport.markdown(settings, ranked, runs.positiveLabel(),
+        runs.aucName()), StandardCharsets.UTF_8);
+    CompareChart.write(runs.results(), runs.baseline(), out.resolve("results.png"), CHART_WIDTH, CHART_HEIGHT);
   }
 
-  private static void warmUp(Method method, Options options, int numLabels, List<Batch> train,
-      List<Batch> validation) throws IOException {
-    PeftModel model = method.config(options.seed(), options.steps()).apply(classifier(options, numLabels));
-    Trainer.builder(model).steps(train.size()).learningRate(method.learningRate()).seed(options.seed())
-        .dataParallel(options.workers()).progress(null).build().fit(train);
-    probabilities(model.sameDiff(), validation);
-  }
-
-  private static Run runOne(Method method, Options options, int numLabels, List<Batch> trainBatches,
-      List<Batch> validationBatches, int[] labels, PrintStream bars) throws IOException {
-    System.gc(); // let the previous run's native buffers go before the peak is reset
-    boolean peakKnown = PeakMemory.reset();
-    SameDiff sd = classifier(options, numLabels);
-    // percentages of the base model's parameters: an adapter that trains copies (modules_to_save, full fine-tuning)
-    // would otherwise count those weights twice in the denominator
-    long baseParameters = TrainableParameterSet.parameterCount(sd);
-    AdapterConfig config = method.config(options.seed(), options.steps());
-    int warmup = Math.max(1, options.steps() / 10);
-    UnaryOperator<Trainer.Builder> schedule = t -> t.weightDecay(0.01).schedule(LearningRateSchedule.LINEAR)
-        .seed(options.seed()).dataParallel(options.workers()).progress(bars);
-    long start = System.nanoTime();
-    PeftModel model;
-    TrainingHistory history;
-    if (method.probe() == null) {
-      model = config.apply(sd);
-      history = schedule.apply(Trainer.builder(model)).steps(options.steps()).learningRate(method.learningRate())
-          .warmupSteps(Math.min(warmup, options.steps())).build().fit(trainBatches);
-    } else { // LP-FT: the head alone first, then the config from the trained head; the step budget is shared
-      int probeSteps = Math.max(1, (int) Math.round(options.steps() * method.probe().fraction()));
-      int fineTuneSteps = Math.max(1, options.steps() - probeSteps);
-      LpFt.Result lpFt = LpFt.builder(config).head(Peft.linearProbe().head(Heads.CLASSIFIER).build())
-          .probe(t -> schedule.apply(t).steps(probeSteps).learningRate(method.probe().learningRate())
-              .warmupSteps(Math.max(1, probeSteps / 10)))
-          .fineTune(t -> schedule.apply(t).steps(fineTuneSteps).learningRate(method.learningRate())
-              .warmupSteps(Math.max(1, fineTuneSteps / 10)))
-          .fit(sd, trainBatches);
-      model = lpFt.model();
-      history = lpFt.fineTune();
-    }
-    TrainableParameterSet trainable = model.trainableParameters();
-    checkArgument(trainable.names().stream().anyMatch(n -> n.contains(Heads.CLASSIFIER)), "method '%s' does not "
-        + "train the head %s: its trainable set is %s", method.name(), Heads.CLASSIFIER, trainable.names());
-    double trainSeconds = (System.nanoTime() - start) / 1e9;
-    start = System.nanoTime();
-    double[][] probabilities = probabilities(model.sameDiff(), validationBatches);
-    double evalSeconds = (System.nanoTime() - start) / 1e9;
-    long peak = peakKnown ? PeakMemory.peakBytes() : -1;
-    Metrics.Scores scores = Metrics.of(labels, probabilities);
-    String adapterDir = "adapters/" + method.name();
-    model.save(options.out().resolve(adapterDir));
-    CompareResult result = new CompareResult(method.name(), method.description(), trainable.count(),
-        baseParameters, 100.0 * trainable.count() / baseParameters, method.learningRate(), options.steps(), trainSeconds,
-        evalSeconds, history.tokensPerSecond(), peak, history.firstLoss(),
-        history.meanLossOfLast(Math.max(1, options.steps() / 10)), scores.accuracy(), scores.f1(), scores.rocAuc(),
-        adapterDir);
-    return new Run(result, probabilities, labels);
-  }
-
-  /** A fresh encoder with a classification head; the same weights and head initialisation on every call. */
-  static SameDiff classifier(Options options, int numLabels) throws IOException {
-    if (options.model() == null) {
-      PretrainedModels.Encoder encoder = PretrainedModels.miniLm(options.seqLength());
+  /** A fresh encoder with a classification head; the same weights and head initialisation for the same seed. */
+  static SameDiff classifier(Path model, int seqLength, int numLabels, long seed) throws IOException {
+    if (model == null) {
+      PretrainedModels.Encoder encoder = PretrainedModels.miniLm(seqLength);
       encoder.tokenizer().close();
       return Heads.sequenceClassification(encoder.sameDiff(), encoder.config().hiddenSize(), numLabels,
-          Heads.Pooling.MEAN, options.seed());
+          Heads.Pooling.MEAN, seed);
     }
-    HfModels.Loaded loaded = HfModels.load(options.model());
-    checkArgument(loaded.config() instanceof BertConfig, "%s: compare needs a BERT encoder, got %s",
-        options.model(), loaded.config().getClass().getSimpleName());
+    HfModels.Loaded loaded = HfModels.load(model);
+    checkArgument(loaded.config() instanceof BertConfig, "%s: compare needs a BERT encoder, got %s", model,
+        loaded.config().getClass().getSimpleName());
     return Heads.sequenceClassification(loaded.sameDiff(), ((BertConfig) loaded.config()).hiddenSize(), numLabels,
-        Heads.Pooling.MEAN, options.seed());
+        Heads.Pooling.MEAN, seed);
   }
 
-  static Tokenizer tokenizer(Options options) throws IOException {
-    if (options.model() == null) {
-      return PretrainedModels.miniLm(options.seqLength()).tokenizer();
+  static Tokenizer tokenizer(Path model, int seqLength) throws IOException {
+    if (model == null) {
+      return PretrainedModels.miniLm(seqLength).tokenizer();
     }
-    Path json = options.model().resolve("tokenizer.json");
-    checkArgument(Files.isRegularFile(json), "%s: no tokenizer.json", options.model());
+    Path json = model.resolve("tokenizer.json");
+    checkArgument(Files.isRegularFile(json), "%s: no tokenizer.json", model);
     try (InputStream in = Files.newInputStream(json)) {
-      return Tokenizer.read(in, options.seqLength());
+      return Tokenizer.read(in, seqLength);
     }
   }
 

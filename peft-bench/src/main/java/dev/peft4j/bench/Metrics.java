@@ -10,11 +10,13 @@ import java.util.stream.IntStream;
  * Classification metrics from labels and predicted class probabilities {@code [n][k]}.
  *
  * <pre>
- *   accuracy = mean(argmax(p) == y)
- *   F1       = 2·TP / (2·TP + FP + FN) of class 1 when k = 2; the mean over classes (macro F1) when k &gt; 2
- *   ROC AUC  = (Σ ranks of the positives − n₊(n₊+1)/2) / (n₊·n₋)       ranks 1..n of the scores, ties averaged
- *              (Mann–Whitney U; equals the area under the ROC curve, ties counted one half); scores p[·][1] when
- *              k = 2; the mean of the one-vs-rest AUCs when k &gt; 2
+ *   accuracy    = mean(argmax(p) == y)
+ *   F1(c)       = 2·TP / (2·TP + FP + FN) of class c (0 when c is neither true nor predicted anywhere)
+ *   macro-F1    = mean over the k classes of F1(c)
+ *   positive F1 = F1(positive): the class the caller names (compare: --positive-label, default the minority class)
+ *   ROC AUC     = (Σ ranks of the positives − n₊(n₊+1)/2) / (n₊·n₋)       ranks 1..n of the scores, ties averaged
+ *                 (Mann–Whitney U; equals the area under the ROC curve, ties counted one half). k = 2: scores
+ *                 p[·][positive]; k &gt; 2: the macro one-vs-rest mean of the k classes' AUCs ({@link #aucName}).
  * </pre>
  * A class with no positive (or no negative) example has no AUC: the result is then NaN.
  */
@@ -22,17 +24,24 @@ public final class Metrics {
 
   private Metrics() {}
 
-  /** Accuracy, F1 and ROC AUC of one evaluation. */
-  public record Scores(double accuracy, double f1, double rocAuc) {}
+  /** Accuracy, macro-F1, F1 of the positive class and ROC AUC of one evaluation. */
+  public record Scores(double accuracy, double macroF1, double positiveF1, double rocAuc) {}
+
+  /** What {@link Scores#rocAuc} is for {@code k} classes. */
+  public static String aucName(int k) {
+    return k == 2 ? "ROC AUC" : "ROC AUC (macro one-vs-rest)";
+  }
 
   /**
-   * @throws IllegalArgumentException if the lengths differ, the set is empty, or a label is outside {@code [0, k)}
+   * @throws IllegalArgumentException if the lengths differ, the set is empty, a label or {@code positive} is outside
+   *     {@code [0, k)}
    */
-  public static Scores of(int[] labels, double[][] probabilities) {
+  public static Scores of(int[] labels, double[][] probabilities, int positive) {
     checkArgument(labels.length == probabilities.length, "%s labels but %s rows of probabilities", labels.length,
         probabilities.length);
     checkArgument(labels.length > 0, "no examples");
     int k = probabilities[0].length;
+    checkArgument(positive >= 0 && positive < k, "positive class %s is outside [0, %s)", positive, k);
     for (int i = 0; i < labels.length; i++) {
       checkArgument(probabilities[i].length == k, "row %s has %s probabilities, row 0 has %s", i,
           probabilities[i].length, k);
@@ -41,17 +50,28 @@ public final class Metrics {
     int[] predicted = Arrays.stream(probabilities).mapToInt(Metrics::argMax).toArray();
     double accuracy = IntStream.range(0, labels.length).filter(i -> predicted[i] == labels[i]).count()
         / (double) labels.length;
-    double f1;
-    double auc;
-    if (k == 2) {
-      f1 = f1(labels, predicted, 1);
-      auc = rocAuc(labels, column(probabilities, 1), 1);
-    } else {
-      f1 = IntStream.range(0, k).mapToDouble(c -> f1(labels, predicted, c)).average().orElseThrow();
-      auc = IntStream.range(0, k).mapToDouble(c -> rocAuc(labels, column(probabilities, c), c)).average()
-          .orElseThrow();
+    double macroF1 = IntStream.range(0, k).mapToDouble(c -> f1(labels, predicted, c)).average().orElseThrow();
+    double auc = k == 2 ? rocAuc(labels, column(probabilities, positive), positive)
+        : IntStream.range(0, k).mapToDouble(c -> rocAuc(labels, column(probabilities, c), c)).average()
+            .orElseThrow();
+    return new Scores(accuracy, macroF1, f1(labels, predicted, positive), auc);
+  }
+
+  /**
+   * The majority-class baseline: every row gets the class frequencies of {@code trainLabels} as its probabilities,
+   * so it predicts the training split's most frequent class (ties: the smaller index) and ranks nothing (ROC AUC 0.5
+   * when both classes are present).
+   */
+  public static double[][] majorityBaseline(int[] trainLabels, int k, int rows) {
+    checkArgument(trainLabels.length > 0, "no training labels");
+    double[] frequency = new double[k];
+    for (int y : trainLabels) {
+      checkArgument(y >= 0 && y < k, "label %s is outside [0, %s)", y, k);
+      frequency[y] += 1.0 / trainLabels.length;
     }
-    return new Scores(accuracy, f1, auc);
+    double[][] out = new double[rows][];
+    Arrays.fill(out, frequency);
+    return out;
   }
 
   /** F1 of class {@code positive}; 0 when it is never predicted and never true (no TP, FP or FN gives 0/0). */

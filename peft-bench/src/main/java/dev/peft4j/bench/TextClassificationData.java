@@ -11,18 +11,27 @@ import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
 import java.io.IOException;
 import java.io.StringReader;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
 import java.util.TreeSet;
+import org.apache.commons.csv.CSVFormat;
+import org.apache.commons.csv.CSVParser;
+import org.apache.commons.csv.CSVRecord;
 
 /**
  * A text-classification data set read from a CSV or JSONL file: one text column, one label column and, optionally, a
@@ -34,12 +43,14 @@ import java.util.TreeSet;
  * List<Example> train = data.split("train");
  * }</pre>
  *
- * <p>The format follows the file name: {@code .jsonl} (one JSON object per line; blank lines are skipped) or
- * {@code .csv} (RFC 4180: a header row, comma-separated, fields in double quotes may hold commas, newlines and
- * doubled quotes {@code ""}). Labels may be strings or integers: integers {@code 0..k-1} keep their value, any other
- * label set is numbered in sorted order ({@link #labelNames()}). A row without the text or label column, with an
- * empty text, or malformed (bad JSON, an unclosed quote, a wrong field count) is refused with an
- * {@link IllegalArgumentException} naming the file and the line.
+ * <p>The file must be UTF-8. The format follows the file name: {@code .jsonl} (one JSON object per line; blank lines
+ * are skipped) or {@code .csv} (RFC 4180 through commons-csv: a header row, comma-separated, fields in double quotes
+ * may hold commas, newlines and doubled quotes {@code ""}; blank lines are skipped). Labels may be strings or
+ * integers: integers {@code 0..k-1} keep their value, any other label set is numbered in sorted order
+ * ({@link #labelNames()}). The split column is all or nothing: when one row names a split, every row must, with one
+ * of {@link #SPLITS}. A missing file, bytes that are not UTF-8 (by byte offset), a row without the text or label
+ * column, with an empty text or split, with an unknown split value, or malformed (bad JSON, an unclosed quote, a wrong
+ * field count) is refused with an {@link IllegalArgumentException} naming the file and the line.
  */
 public final class TextClassificationData {
 
@@ -58,6 +69,9 @@ public final class TextClassificationData {
       return new Columns(text, label, "split");
     }
   }
+
+  /** The split values a file may use. */
+  public static final List<String> SPLITS = List.of("train", "validation", "test");
 
   private static final TypeAdapter<JsonElement> STRICT = new Gson().getAdapter(JsonElement.class);
 
@@ -78,16 +92,12 @@ public final class TextClassificationData {
    */
   public static TextClassificationData read(Path file, Columns columns) throws IOException {
     String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-    String content = Files.readString(file, StandardCharsets.UTF_8);
-    List<RawRow> rows;
-    if (name.endsWith(".jsonl") || name.endsWith(".ndjson")) {
-      rows = jsonl(file, content, columns);
-    } else if (name.endsWith(".csv")) {
-      rows = csv(file, content, columns);
-    } else {
-      throw new IllegalArgumentException(String.format("%s: unknown format; use a .csv or .jsonl file", file));
-    }
+    boolean jsonl = name.endsWith(".jsonl") || name.endsWith(".ndjson");
+    checkArgument(jsonl || name.endsWith(".csv"), "%s: unknown format; use a .csv or .jsonl file", file);
+    String content = utf8(file);
+    List<RawRow> rows = jsonl ? jsonl(file, content, columns) : csv(file, content, columns);
     checkArgument(!rows.isEmpty(), "%s: no rows", file);
+    checkSplits(file, rows, columns);
     TreeSet<String> distinct = new TreeSet<>();
     rows.forEach(r -> distinct.add(r.label));
     checkArgument(distinct.size() >= 2, "%s: column '%s' has only the label(s) %s; a classifier needs at least 2",
@@ -102,6 +112,63 @@ public final class TextClassificationData {
       examples.add(new Example(r.text, index.get(r.label), r.split, r.line));
     }
     return new TextClassificationData(names, examples);
+  }
+
+  /**
+   * The file's text; a missing file is "not found", and bytes that are not UTF-8 are named by byte offset and line.
+   */
+  static String utf8(Path file) throws IOException {
+    try {
+      return utf8(Files.readAllBytes(file), file.toString());
+    } catch (NoSuchFileException e) {
+      throw new IllegalArgumentException(file + ": not found", e);
+    }
+  }
+
+  /** {@code bytes} as UTF-8; bytes that are not are named by byte offset and line of {@code source}. */
+  static String utf8(byte[] bytes, String source) {
+    CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+        .onUnmappableCharacter(CodingErrorAction.REPORT);
+    ByteBuffer in = ByteBuffer.wrap(bytes);
+    CharBuffer out = CharBuffer.allocate(bytes.length);
+    CoderResult result = decoder.decode(in, out, true);
+    if (!result.isError()) {
+      result = decoder.flush(out);
+    }
+    if (result.isError()) {
+      int offset = in.position();
+      int line = 1;
+      for (int i = 0; i < offset; i++) {
+        line += bytes[i] == '\n' ? 1 : 0;
+      }
+      throw new IllegalArgumentException(String.format("%s:%s: byte offset %s: %s not UTF-8 (0x%02X); UTF-8 is "
+          + "expected", source, line, offset, result.length() == 1 ? "a byte" : result.length() + " bytes",
+          bytes[offset] & 0xFF));
+    }
+    return out.flip().toString();
+  }
+
+  /**
+   * The split column is all or nothing, with values from {@link #SPLITS}: a blank cell among named splits would
+   * otherwise drop to a random split silently, and an unknown value ({@code val}, {@code dev}) would drop its rows.
+   */
+  private static void checkSplits(Path file, List<RawRow> rows, Columns columns) {
+    long named = rows.stream().filter(r -> r.split != null).count();
+    if (named == 0) {
+      return;
+    }
+    for (RawRow r : rows) {
+      checkArgument(r.split != null, "%s:%s: empty '%s' cell, but %s of %s rows name their split; every row needs "
+          + "one of %s", file, r.line, columns.split(), named, rows.size(), SPLITS);
+    }
+    Map<String, Integer> unexpected = new LinkedHashMap<>(); // value → its first line
+    rows.stream().filter(r -> !SPLITS.contains(r.split)).forEach(r -> unexpected.putIfAbsent(r.split, r.line));
+    if (!unexpected.isEmpty()) {
+      List<String> found = unexpected.entrySet().stream().map(e -> "'" + e.getKey() + "' (first at line "
+          + e.getValue() + ")").toList();
+      throw new IllegalArgumentException(String.format("%s: column '%s' has the unexpected value(s) %s; accepted: "
+          + "%s", file, columns.split(), String.join(", ", found), String.join(", ", SPLITS)));
+    }
   }
 
   /** Integers 0..k-1 keep their value; anything else is numbered in sorted order. */
@@ -130,22 +197,6 @@ public final class TextClassificationData {
   /** The rows of one split, in file order. */
   public List<Example> split(String split) {
     return examples.stream().filter(e -> split.equals(e.split())).toList();
-  }
-
-  /**
-   * The rows shuffled with {@code seed} and cut into train and validation ({@code validationFraction} of the rows),
-   * for files without a split column.
-   */
-  public Map<String, List<Example>> randomSplit(double validationFraction, long seed) {
-    checkArgument(validationFraction > 0 && validationFraction < 1, "validation fraction must be in (0, 1), got %s",
-        validationFraction);
-    List<Example> shuffled = new ArrayList<>(examples);
-    Collections.shuffle(shuffled, new Random(seed));
-    int validation = (int) Math.max(1, Math.round(shuffled.size() * validationFraction));
-    Map<String, List<Example>> out = new LinkedHashMap<>();
-    out.put("train", List.copyOf(shuffled.subList(validation, shuffled.size())));
-    out.put("validation", List.copyOf(shuffled.subList(0, validation)));
-    return out;
   }
 
   private record RawRow(String text, String label, String split, int line) {}
@@ -197,96 +248,54 @@ public final class TextClassificationData {
   }
 
   private static List<RawRow> csv(Path file, String content, Columns columns) {
-    List<CsvRecord> records = parseCsv(file, content);
-    checkArgument(!records.isEmpty(), "%s: empty CSV file, no header row", file);
-    List<String> header = records.get(0).fields;
-    int text = header.indexOf(columns.text());
-    int label = header.indexOf(columns.label());
-    int split = columns.split() == null ? -1 : header.indexOf(columns.split());
-    checkArgument(text >= 0, "%s:1: no column '%s' in the header %s", file, columns.text(), header);
-    checkArgument(label >= 0, "%s:1: no column '%s' in the header %s", file, columns.label(), header);
+    // the line a record starts on, from its character position: commons-csv counts lines only up to the parser
+    int[] lineStarts = lineStarts(content);
+    CSVFormat format = CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true).setIgnoreEmptyLines(true)
+        .get();
     List<RawRow> rows = new ArrayList<>();
-    for (CsvRecord r : records.subList(1, records.size())) {
-      if (r.fields.size() == 1 && r.fields.get(0).isEmpty()) {
-        continue; // a blank line
+    try (CSVParser parser = CSVParser.parse(content, format)) {
+      List<String> header = parser.getHeaderNames();
+      checkArgument(!header.isEmpty(), "%s: empty CSV file, no header row", file);
+      int text = header.indexOf(columns.text());
+      int label = header.indexOf(columns.label());
+      int split = columns.split() == null ? -1 : header.indexOf(columns.split());
+      checkArgument(text >= 0, "%s:1: no column '%s' in the header %s", file, columns.text(), header);
+      checkArgument(label >= 0, "%s:1: no column '%s' in the header %s", file, columns.label(), header);
+      for (CSVRecord r : parser) {
+        int line = lineOf(lineStarts, r.getCharacterPosition());
+        checkArgument(r.size() == header.size(), "%s:%s: %s fields, the header has %s", file, line, r.size(),
+            header.size());
+        rows.add(row(file, line, r.get(text), r.get(label), split < 0 ? null : r.get(split), columns));
       }
-      checkArgument(r.fields.size() == header.size(), "%s:%s: %s fields, the header has %s", file, r.line,
-          r.fields.size(), header.size());
-      rows.add(row(file, r.line, r.fields.get(text), r.fields.get(label), split < 0 ? null : r.fields.get(split),
-          columns));
+    } catch (IOException | UncheckedIOException | IllegalStateException e) {
+      // commons-csv's own message names the line: "(line 3) EOF reached before encapsulated token finished"
+      String why = e instanceof UncheckedIOException && e.getCause() != null ? e.getCause().getMessage()
+          : e.getMessage();
+      throw new IllegalArgumentException(String.format("%s: bad CSV: %s", file, why), e);
     }
     return rows;
+  }
+
+  private static int[] lineStarts(String content) {
+    List<Integer> starts = new ArrayList<>(List.of(0));
+    for (int i = 0; i < content.length(); i++) {
+      if (content.charAt(i) == '\n') {
+        starts.add(i + 1);
+      }
+    }
+    return starts.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /** 1-based line of a character position. */
+  private static int lineOf(int[] lineStarts, long position) {
+    int i = Arrays.binarySearch(lineStarts, (int) position);
+    return (i >= 0 ? i : -i - 2) + 1;
   }
 
   private static RawRow row(Path file, int line, String text, String label, String split, Columns columns) {
     checkArgument(!text.isBlank(), "%s:%s: empty text in column '%s'", file, line, columns.text());
     checkArgument(!label.isBlank(), "%s:%s: empty label in column '%s'", file, line, columns.label());
     return new RawRow(text, label.strip(), split == null || split.isBlank() ? null : split.strip(), line);
-  }
-
-  private record CsvRecord(List<String> fields, int line) {}
-
-  /** RFC 4180 records; {@code line} is the line a record starts on. */
-  private static List<CsvRecord> parseCsv(Path file, String s) {
-    List<CsvRecord> records = new ArrayList<>();
-    List<String> fields = new ArrayList<>();
-    StringBuilder field = new StringBuilder();
-    int line = 1;
-    int recordLine = 1;
-    int quoteLine = 0;
-    boolean quoted = false;
-    boolean fieldWasQuoted = false;
-    int i = 0;
-    while (i < s.length()) {
-      char c = s.charAt(i);
-      if (quoted) {
-        if (c == '"') {
-          if (i + 1 < s.length() && s.charAt(i + 1) == '"') {
-            field.append('"');
-            i++;
-          } else {
-            quoted = false;
-          }
-        } else {
-          if (c == '\n') {
-            line++;
-          }
-          field.append(c);
-        }
-      } else if (c == '"') {
-        checkArgument(field.length() == 0 && !fieldWasQuoted, "%s:%s: a quote inside an unquoted field: %s", file,
-            line, abbreviate(field + "\""));
-        quoted = true;
-        fieldWasQuoted = true;
-        quoteLine = line;
-      } else if (c == ',') {
-        fields.add(field.toString());
-        field.setLength(0);
-        fieldWasQuoted = false;
-      } else if (c == '\n' || c == '\r') {
-        fields.add(field.toString());
-        field.setLength(0);
-        fieldWasQuoted = false;
-        records.add(new CsvRecord(List.copyOf(fields), recordLine));
-        fields.clear();
-        if (c == '\r' && i + 1 < s.length() && s.charAt(i + 1) == '\n') {
-          i++;
-        }
-        line++;
-        recordLine = line;
-      } else {
-        checkArgument(!fieldWasQuoted, "%s:%s: text after a closing quote: %s", file, line, abbreviate(field + ""
-            + c));
-        field.append(c);
-      }
-      i++;
-    }
-    checkArgument(!quoted, "%s:%s: a quoted field is never closed", file, quoteLine);
-    if (field.length() > 0 || !fields.isEmpty() || fieldWasQuoted) {
-      fields.add(field.toString());
-      records.add(new CsvRecord(List.copyOf(fields), recordLine));
-    }
-    return records;
   }
 
   private static String abbreviate(String s) {

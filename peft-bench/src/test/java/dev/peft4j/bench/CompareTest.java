@@ -2,6 +2,7 @@ package dev.peft4j.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -20,37 +21,67 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.autodiff.samediff.SameDiff;
 
-/** Options, the method table, and one tiny real compare run on MiniLM whose saved adapters reproduce its results. */
+/** Options and presets, the method table, and real compare runs whose saved adapters reproduce their results. */
 class CompareTest {
 
+  static PrintStream quiet() {
+    return new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+  }
+
   @Test
-  void optionsAndQuickDefaults() {
+  void presetsAndOptions() {
     Compare.Options quick = Compare.Options.parse("--quick", "--seed", "3");
+    assertEquals(Compare.Preset.QUICK, quick.preset());
     assertEquals(List.of("lora", "ia3", "bottleneck"), quick.methods());
-    assertEquals(Compare.QUICK_STEPS, quick.steps());
-    assertEquals(Compare.QUICK_VALIDATION, quick.validationSize());
+    assertEquals(List.of(160, 64, 128, 1, 1), List.of(quick.trainRows(), quick.validationRows(), quick.testRows(),
+        quick.epochs(), quick.seeds()));
+    assertFalse(quick.sweep());
     assertEquals(3, quick.seed());
-    Compare.Options plain = Compare.Options.parse("--methods", "ia3, lora", "--batch", "4");
+    Compare.Options plain = Compare.Options.parse("--methods", "ia3, lora", "--batch", "4", "--epochs", "3");
+    assertEquals(Compare.Preset.DEFAULT, plain.preset());
     assertEquals(List.of("ia3", "lora"), plain.methods());
-    assertEquals(Compare.DEFAULT_STEPS, plain.steps());
+    assertEquals(List.of(320, 128, 0, 3, 1), List.of(plain.trainRows(), plain.validationRows(), plain.testRows(),
+        plain.epochs(), plain.seeds()));
     assertEquals(4, plain.batch());
-    assertEquals(1, plain.workers());
+    assertEquals(Runtime.getRuntime().availableProcessors(), plain.workers(), "--workers auto is every core");
+    assertTrue(plain.fork());
+    Compare.Options full = Compare.Options.parse("--full", "--seeds", "5");
+    assertEquals(CompareMethods.all().size(), full.methods().size());
+    assertEquals(List.of(0, 0, 0, 5, 5), List.of(full.trainRows(), full.validationRows(), full.testRows(),
+        full.epochs(), full.seeds()));
+    assertTrue(full.sweep());
+    assertFalse(Compare.Options.parse("--full", "--no-lr-sweep").sweep());
     assertEquals(2, Compare.Options.parse("--workers", "2").workers());
-    assertEquals("--workers must be > 0, got 0",
+    assertEquals("--workers must be > 0 or auto, got 0",
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--workers", "0")).getMessage());
-    assertEquals(CompareMethods.all().size(), Compare.Options.parse().methods().size());
-    assertEquals("unknown option '--step'; options: [--methods, --steps, --batch, --seq, --validation, --data, "
-            + "--text-column, --label-column, --model, --out, --seed, --workers], --quick, --help",
+    assertEquals("--workers needs an integer or auto, got 'all'",
+        assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--workers", "all")).getMessage());
+    assertEquals("--quick and --full exclude each other",
+        assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--quick", "--full")).getMessage());
+    assertEquals("Unknown options: '--step', '3'",
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--step", "3")).getMessage());
-    assertEquals("--steps needs an integer, got 'ten'",
-        assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--steps", "ten")).getMessage());
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--epochs", "ten"))
+        .getMessage().contains("'ten' is not an int"));
     assertEquals("--batch must be > 0, got 0",
         assertThrows(IllegalArgumentException.class, () -> Compare.Options.parse("--batch", "0")).getMessage());
+  }
+
+  @Test
+  void theDefaultPositiveLabelIsTheTrainingMinority() {
+    List<String> labels = List.of("ham", "spam", "x");
+    assertEquals(2, Compare.positiveLabel(null, labels, new int[] {0, 0, 1, 1, 2}));
+    assertEquals(0, Compare.positiveLabel(null, labels, new int[] {0, 1, 1, 2, 2}));
+    assertEquals(1, Compare.positiveLabel(null, List.of("0", "1"), new int[] {0, 1}), "a tie: the last label");
+    assertEquals(0, Compare.positiveLabel("ham", labels, new int[] {0, 1}));
+    assertEquals("--positive-label 'Spam' is not a label of the data; labels: [ham, spam, x]",
+        assertThrows(IllegalArgumentException.class, () -> Compare.positiveLabel("Spam", labels, new int[] {0}))
+            .getMessage());
   }
 
   @Test
@@ -58,14 +89,10 @@ class CompareTest {
     List<String> names = CompareMethods.all().stream().map(CompareMethods.Method::name).toList();
     assertEquals(names.size(), names.stream().distinct().count());
     assertTrue(names.containsAll(List.of("lora", "rslora", "lora-all-linear", "ia3", "bottleneck", "hybrid")));
-    SameDiff graph = null;
+    SameDiff graph = Compare.classifier(null, 16, 2, 7);
     for (CompareMethods.Method m : CompareMethods.all()) {
       AdapterConfig config = m.config(1, 40);
       assertTrue(m.learningRate() > 0 && m.learningRate() < 0.1, m.name());
-      if (graph == null) {
-        graph = Compare.classifier(Compare.Options.parse("--seq", "16"), 2);
-      }
-      // every method trains the head: in modules_to_save, or as its own parameters
       PeftModel applied = config.apply(graph);
       assertTrue(applied.trainableParameters().names().stream().anyMatch(n -> n.contains(Heads.CLASSIFIER)),
           m.name() + " does not train the head: " + applied.trainableParameters().names());
@@ -80,113 +107,149 @@ class CompareTest {
 
   @Test
   void tinyRealRunWritesCompleteRowsAndAdaptersThatReproduceItsPredictions(@TempDir Path out) throws IOException {
-    Compare.Options options = Compare.Options.parse("--methods", "lora,ia3", "--steps", "3", "--batch", "2",
-        "--seq", "16", "--validation", "8", "--data", "data/spam-assassin.jsonl", "--out", out.toString());
+    Compare.Options options = Compare.Options.parse("--methods", "lora,ia3", "--train-rows", "8", "--validation",
+        "8", "--test", "8", "--epochs", "2", "--batch", "4", "--seq", "16", "--workers", "1", "--data",
+        "data/spam-assassin.jsonl", "--out", out.toString(), "--in-process");
     ByteArrayOutputStream log = new ByteArrayOutputStream();
-    List<Compare.Run> runs = Compare.run(options, new PrintStream(log, true, StandardCharsets.UTF_8),
-        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
-    assertEquals(List.of("lora", "ia3"), runs.stream().map(r -> r.result().method()).toList());
-    for (Compare.Run run : runs) {
-      CompareResult r = run.result();
+    Compare.Runs runs = Compare.run(options, new PrintStream(log, true, StandardCharsets.UTF_8));
+    String printed = log.toString(StandardCharsets.UTF_8);
+    assertEquals(List.of("lora", "ia3"), runs.results().stream().map(CompareResult::method).toList());
+    assertEquals("1", runs.positiveLabel()); // the committed data is balanced: a tie goes to the last label
+    for (CompareResult r : runs.results()) {
       System.out.println(r);
       assertTrue(r.trainableParams() > 0 && r.trainableParams() < r.allParams(), r.toString());
       assertEquals(100.0 * r.trainableParams() / r.allParams(), r.trainablePercent(), 1e-9);
-      assertEquals(3, r.steps());
+      assertTrue(r.epochs() >= 1 && r.epochs() <= 2, r.toString());
+      assertTrue(r.steps() == 2 * r.epochs(), "8 rows at batch 4 are 2 steps an epoch: " + r);
       assertTrue(r.trainSeconds() > 0 && r.evalSeconds() > 0 && r.tokensPerSecond() > 0, r.toString());
-      assertTrue(Double.isFinite(r.firstLoss()) && Double.isFinite(r.lastLoss()), r.toString());
-      assertEquals(8, run.probabilities().length);
-      double[] recomputed = {Metrics.of(run.labels(), run.probabilities()).accuracy(),
-          Metrics.of(run.labels(), run.probabilities()).f1(), Metrics.of(run.labels(), run.probabilities()).rocAuc()};
-      assertEquals(recomputed[0], r.accuracy(), 0);
-      assertEquals(recomputed[1], r.f1(), 0);
-      assertEquals(recomputed[2], r.rocAuc(), 0);
+      assertTrue(Double.isFinite(r.validationLoss()), r.toString());
+      Metrics.Scores s = Metrics.of(runs.testLabels(), runs.runs().get(r.method()), 1);
+      assertEquals(s.accuracy(), r.accuracy().mean(), 0);
+      assertEquals(s.macroF1(), r.macroF1().mean(), 0);
+      assertEquals(s.positiveF1(), r.positiveF1().mean(), 0);
+      assertEquals(s.rocAuc(), r.rocAuc().mean(), 0);
+      assertEquals(8, runs.runs().get(r.method()).length);
       if (Files.exists(Path.of("/proc/self/clear_refs"))) {
         assertTrue(r.peakRssBytes() > 100L << 20, r.toString());
       }
       assertTrue(Files.isRegularFile(out.resolve(r.adapterDir()).resolve("adapter_model.safetensors")));
+      assertTrue(Files.isRegularFile(out.resolve(r.adapterDir()).resolve(Predict.LABELS_FILE)));
     }
+    // the test split is stratified: 4 of each label; the baseline predicts the training majority (a tie: label 0)
+    assertEquals(4, java.util.Arrays.stream(runs.testLabels()).filter(y -> y == 1).count());
+    assertEquals(CompareResult.BASELINE, runs.baseline().method());
+    assertEquals(0.5, runs.baseline().accuracy().mean(), 0);
+    assertEquals(1.0 / 3, runs.baseline().macroF1().mean(), 1e-12); // F1 of label 0: 2·4/(8 + 4); label 1: 0
+    assertEquals(0.0, runs.baseline().positiveF1().mean(), 0);
+    assertEquals(0.5, runs.baseline().rocAuc().mean(), 0);
     // the closed-form count of each method's config on a fresh graph equals the run's count from the arrays
-    SameDiff fresh = Compare.classifier(options, 2);
-    assertEquals(CompareMethods.named(List.of("lora")).get(0).config(7, 3).parameterCount(fresh),
-        runs.get(0).result().trainableParams());
-    assertFalse(java.util.Arrays.deepEquals(runs.get(0).probabilities(), runs.get(1).probabilities()),
+    SameDiff fresh = Compare.classifier(null, 16, 2, 7);
+    assertEquals(CompareMethods.named(List.of("lora")).get(0).config(7, 4).parameterCount(fresh),
+        runs.results().get(0).trainableParams());
+    assertFalse(java.util.Arrays.deepEquals(runs.runs().get("lora"), runs.runs().get("ia3")),
         "two methods gave identical predictions");
-
-    TextClassificationData data = TextClassificationData.read(options.data(),
-        TextClassificationData.Columns.of("text", "label"));
-    assertAdaptersReproduce(options, runs, data.split("validation").subList(0, 8));
+    assertAdaptersReproduce(options, runs, testSplit(options));
 
     List<String> csv = Files.readAllLines(out.resolve("results.csv"));
-    assertEquals(3, csv.size());
-    assertTrue(csv.get(1).startsWith("lora,") && csv.get(2).startsWith("ia3,"), csv.toString());
-    assertTrue(Files.readString(out.resolve("results.md")).contains("| ia3 |"));
+    assertEquals(4, csv.size(), "header, two methods and the baseline");
+    assertTrue(csv.stream().anyMatch(l -> l.startsWith(CompareResult.BASELINE + ",")), csv.toString());
+    String md = Files.readString(out.resolve("results.md"));
+    assertTrue(md.contains("| ia3 |") && md.contains("**majority-class**"), md);
+    assertTrue(md.contains("- train rows used: 8 {0=4, 1=4}") && md.contains("- test rows used: 8 {0=4, 1=4}")
+        && md.contains("- positive label: 1 (the training split's minority class)")
+        && md.contains("- sequence length: 16 tokens, special tokens included; 100% of the training texts fill it") && md.contains("- seeds: [7]"), md);
     assertTrue(Files.readString(out.resolve("results.json")).contains("\"method\": \"lora\""));
     assertTrue(Files.size(out.resolve("results.png")) > 1000);
-    String printed = log.toString(StandardCharsets.UTF_8);
-    assertTrue(printed.contains("[1/2] lora") && printed.contains("[2/2] ia3"), printed);
+    assertFalse(Files.exists(out.resolve("trials")), "the trials' working files are removed");
+    assertTrue(printed.contains("[1/2] lora lr 5e-04 seed 7") && printed.contains("[2/2] ia3") && printed
+        .contains("ETA"), printed);
+    assertTrue(printed.contains("1 data-parallel worker(s) per trial") && printed.contains("positive label '1'"),
+        printed);
   }
 
   @Test
   void everyMethodOfTheTableRunsOnAHuggingFaceDirectoryWithCsvData(@TempDir Path tmp) throws IOException {
-    Path model = Files.createDirectories(tmp.resolve("tiny-bert"));
-    try (var files = Files.list(Path.of("../peft-core/src/test/resources/fixtures/tiny-bert"))) {
-      for (Path f : files.filter(f -> !f.getFileName().toString().equals("golden.safetensors")).toList()) {
-        Files.copy(f, model.resolve(f.getFileName()));
-      }
-    }
-    try (var in = CompareTest.class.getResourceAsStream("/tiny-bert-tokenizer.json")) {
-      Files.copy(in, model.resolve("tokenizer.json"));  // a WordLevel vocabulary of the words below
-    }
-    String[] good = {"good", "great", "fine", "love", "nice", "happy"};
-    String[] bad = {"bad", "awful", "poor", "hate", "sad", "terrible"};
-    StringBuilder csv = new StringBuilder("sentence,y\n");
-    for (int i = 0; i < 40; i++) {
-      boolean positive = i % 2 == 0;
-      String word = (positive ? good : bad)[i % 6];
-      csv.append(String.format("\"the %s was very %s, %s\",%s%n", i % 3 == 0 ? "movie" : "food", word, word,
-          positive ? "pos" : "neg"));
-    }
-    Path data = Files.writeString(tmp.resolve("words.csv"), csv);
+    Path model = TinyTask.model(tmp);
+    Path data = TinyTask.csv(tmp, 40);
     Path out = tmp.resolve("out");
     Compare.Options options = Compare.Options.parse("--model", model.toString(), "--data", data.toString(),
-        "--text-column", "sentence", "--label-column", "y", "--steps", "4", "--batch", "4", "--seq", "16",
-        "--out", out.toString());
-    List<Compare.Run> runs = Compare.run(options, new PrintStream(new ByteArrayOutputStream(), true,
-        StandardCharsets.UTF_8), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        "--text-column", "sentence", "--label-column", "y", "--epochs", "1", "--batch", "4", "--seq", "16",
+        "--train-rows", "16", "--workers", "1", "--out", out.toString(), "--in-process");
+    Compare.Runs runs = Compare.run(options, quiet());
     assertEquals(CompareMethods.all().stream().map(CompareMethods.Method::name).toList(),
-        runs.stream().map(r -> r.result().method()).toList());
-    for (Compare.Run run : runs) {
-      assertEquals(8, run.probabilities().length, run.result().method()); // 20% of 40, no split column
-      assertTrue(run.result().trainableParams() > 0, run.result().toString());
+        runs.results().stream().map(CompareResult::method).toList());
+    for (CompareResult r : runs.results()) {
+      assertEquals(4, runs.runs().get(r.method()).length, r.method()); // a stratified tenth of 40 rows
+      assertTrue(r.trainableParams() > 0, r.toString());
     }
-    TextClassificationData read = TextClassificationData.read(data,
-        new TextClassificationData.Columns("sentence", "y", "split"));
-    assertEquals(List.of("neg", "pos"), read.labelNames());
-    assertAdaptersReproduce(options, runs, read.randomSplit(0.2, options.seed()).get("validation"));
+    assertEquals("pos", runs.positiveLabel()); // 16 of 32: a tie, the last label
+    // "the movie was very good, good": 8 words and a comma, 11 tokens with [CLS] and [SEP], below 16
+    assertEquals(0.0, Compare.filledShare(model, 16, testSplit(options)), 0);
+    assertEquals(1.0, Compare.filledShare(model, 8, testSplit(options)), 0);
+    assertAdaptersReproduce(options, runs, testSplit(options));
   }
 
-  /** Each saved adapter, loaded onto a fresh model, gives the run's validation probabilities. */
-  private static void assertAdaptersReproduce(Compare.Options options, List<Compare.Run> runs,
-      List<Example> validation) throws IOException {
-    List<Batch> batches;
-    try (Tokenizer tokenizer = Compare.tokenizer(options)) {
-      batches = Compare.batches(tokenizer, validation, 32);
+  @Test
+  void threeLabelsAreScoredWithMacroOneVsRestAucLabelledSo(@TempDir Path tmp) throws IOException {
+    StringBuilder csv = new StringBuilder("sentence,y\n");
+    for (int i = 0; i < 45; i++) {
+      String[] kinds = {"pos", "neg", "other"};
+      String text = i % 3 == 2 ? "it is a day" : TinyTask.sentence(i % 3 == 0 ? 2 * i : 2 * i + 1);
+      csv.append(text).append(',').append(kinds[i % 3]).append('\n');
     }
-    for (Compare.Run run : runs) {
-      SameDiff base = Compare.classifier(options, 2);
+    Path data = Files.writeString(tmp.resolve("three.csv"), csv);
+    Compare.Options options = Compare.Options.parse("--model", TinyTask.model(tmp).toString(), "--data",
+        data.toString(), "--text-column", "sentence", "--label-column", "y", "--methods", "linear-probe",
+        "--epochs", "1", "--batch", "4", "--seq", "16", "--workers", "1", "--in-process", "--out",
+        tmp.resolve("out").toString(), "--positive-label", "other");
+    Compare.Runs runs = Compare.run(options, quiet());
+    assertEquals("ROC AUC (macro one-vs-rest)", runs.aucName());
+    assertEquals("other", runs.positiveLabel());
+    CompareResult r = runs.results().get(0);
+    Metrics.Scores s = Metrics.of(runs.testLabels(), runs.runs().get("linear-probe"), 1); // [neg, other, pos]
+    assertEquals(s.rocAuc(), r.rocAuc().mean(), 0);
+    assertEquals(s.positiveF1(), r.positiveF1().mean(), 0);
+    assertEquals(3, java.util.Arrays.stream(runs.testLabels()).distinct().count(), "a stratified test split");
+    String md = Files.readString(options.out().resolve("results.md"));
+    assertTrue(md.contains("| accuracy | ROC AUC (macro one-vs-rest) |") && md.contains("F1 of 'other'"), md);
+  }
+
+  /** The test rows of a run, chosen again as {@link Compare#run} chose them. */
+  static List<Example> testSplit(Compare.Options options) throws IOException {
+    TextClassificationData file = TextClassificationData.read(options.data(),
+        new TextClassificationData.Columns(options.textColumn(), options.labelColumn(), options.splitColumn()));
+    return CompareData.of(file, options.data(), new CompareData.Limits(options.trainRows(),
+        options.validationRows(), options.testRows()), options.seed(), false, quiet()).data().test();
+  }
+
+  /** Each saved adapter, loaded onto a fresh model, gives the run's test probabilities. */
+  private static void assertAdaptersReproduce(Compare.Options options, Compare.Runs runs, List<Example> test)
+      throws IOException {
+    List<Batch> batches;
+    try (Tokenizer tokenizer = Compare.tokenizer(options.model(), options.seqLength())) {
+      batches = Compare.batches(tokenizer, test, 32);
+    }
+    List<String> failures = new ArrayList<>();
+    for (CompareResult r : runs.results()) {
+      SameDiff base = Compare.classifier(options.model(), options.seqLength(), 2, 99); // the head is loaded
       // a QLoRA adapter is an ordinary LoRA file: as in HF PEFT, it goes onto the base loaded quantised
-      AdapterConfig trained = CompareMethods.named(List.of(run.result().method())).get(0).config(1, options.steps());
+      AdapterConfig trained = CompareMethods.named(List.of(r.method())).get(0).config(1, 4);
       if (trained instanceof LoraConfig lora && lora.quantizeBase().isPresent()) {
         QuantizedBase.quantize(base, lora.quantizeBase().get());
       }
-      PeftModel loaded = Peft.load(base, options.out().resolve(run.result().adapterDir()));
+      PeftModel loaded = Peft.load(base, options.out().resolve(r.adapterDir()));
       double[][] again = Compare.probabilities(loaded.sameDiff(), batches);
-      assertEquals(run.probabilities().length, again.length);
+      double[][] expected = runs.runs().get(r.method());
+      assertEquals(expected.length, again.length);
       for (int i = 0; i < again.length; i++) {
         for (int c = 0; c < 2; c++) {
-          assertEquals(run.probabilities()[i][c], again[i][c], 1e-5, run.result().method() + " row " + i);
+          if (Math.abs(expected[i][c] - again[i][c]) > 1e-5) {
+            failures.add(r.method() + " row " + i + ": " + expected[i][c] + " vs " + again[i][c]);
+          }
         }
       }
     }
+    assertEquals(List.of(), failures);
+    assertNull(runs.baseline().adapterDir());
   }
 }

@@ -37,7 +37,7 @@ class MethodRegistryTest {
   @Test
   void budgetOfEveryComparedConfigEqualsWhatItCreatesOnMiniLm() throws IOException {
     ParameterBudget budget = ParameterBudget.of(ParameterBudget.Shape.of(BertConfig.miniLm()).withClassifier(2));
-    SameDiff graph = Compare.classifier(Compare.Options.parse("--seq", "16"), 2);
+    SameDiff graph = Compare.classifier(null, 16, 2, 7);
     for (CompareMethods.Method m : CompareMethods.all()) {
       AdapterConfig config = m.config(1, 40);
       long closedForm = budget.count(config);

@@ -58,17 +58,59 @@ class TextClassificationDataTest {
   }
 
   @Test
-  void splitColumnAndSeededRandomSplit() throws IOException {
+  void splitColumn() throws IOException {
     Path f = file("d.jsonl", "{\"text\":\"a\",\"label\":0,\"split\":\"train\"}\n"
-        + "{\"text\":\"b\",\"label\":1,\"split\":\"validation\"}\n{\"text\":\"c\",\"label\":1,\"split\":\"train\"}\n");
+        + "{\"text\":\"b\",\"label\":1,\"split\":\"validation\"}\n{\"text\":\"c\",\"label\":1,\"split\":\"train\"}\n"
+        + "{\"text\":\"d\",\"label\":1,\"split\":\"test\"}\n");
     TextClassificationData d = TextClassificationData.read(f, Columns.of("text", "label"));
     assertTrue(d.hasSplits());
     assertEquals(List.of("a", "c"), d.split("train").stream().map(Example::text).toList());
     assertEquals(List.of("b"), d.split("validation").stream().map(Example::text).toList());
-    Map<String, List<Example>> random = d.randomSplit(0.34, 3);
-    assertEquals(2, random.get("train").size());
-    assertEquals(1, random.get("validation").size());
-    assertEquals(random, d.randomSplit(0.34, 3)); // seeded
+    assertEquals(List.of("d"), d.split("test").stream().map(Example::text).toList());
+  }
+
+  @Test
+  void aMissingFileIsNotFound() {
+    Path missing = dir.resolve("nope.csv");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextClassificationData.read(missing, Columns.of("text", "label")));
+    assertEquals(missing + ": not found", e.getMessage());
+  }
+
+  @Test
+  void bytesThatAreNotUtf8AreNamedByOffsetAndLine() throws IOException {
+    byte[] head = "text,label\na,0\n".getBytes(StandardCharsets.UTF_8); // 15 bytes
+    byte[] bytes = new byte[head.length + 6];
+    System.arraycopy(head, 0, bytes, 0, head.length);
+    byte[] tail = {'b', (byte) 0xE9, ',', '1', '\n', 'c'}; // Latin-1 'é' at byte offset 16
+    System.arraycopy(tail, 0, bytes, head.length, tail.length);
+    Path latin1 = Files.write(dir.resolve("latin1.csv"), bytes);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextClassificationData.read(latin1, Columns.of("text", "label")));
+    assertEquals(latin1 + ":3: byte offset 16: a byte not UTF-8 (0xE9); UTF-8 is expected", e.getMessage());
+  }
+
+  @Test
+  void aBlankSplitCellAmongNamedSplitsIsRefused() throws IOException {
+    Path f = file("s.csv", "text,label,split\na,0,train\nb,1,\nc,1,validation\n");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextClassificationData.read(f, Columns.of("text", "label")));
+    assertEquals(f + ":3: empty 'split' cell, but 2 of 3 rows name their split; every row needs one of [train, "
+        + "validation, test]", e.getMessage());
+    // a split column that is blank everywhere is no split column
+    Path blank = file("b.csv", "text,label,split\na,0,\nb,1,\n");
+    assertFalse(TextClassificationData.read(blank, Columns.of("text", "label")).hasSplits());
+  }
+
+  @Test
+  void unexpectedSplitValuesAreListedWithTheAcceptedOnes() throws IOException {
+    Path f = file("v.jsonl", "{\"text\":\"a\",\"label\":0,\"split\":\"train\"}\n"
+        + "{\"text\":\"b\",\"label\":1,\"split\":\"val\"}\n{\"text\":\"c\",\"label\":1,\"split\":\"dev\"}\n"
+        + "{\"text\":\"d\",\"label\":0,\"split\":\"val\"}\n");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextClassificationData.read(f, Columns.of("text", "label")));
+    assertEquals(f + ": column 'split' has the unexpected value(s) 'val' (first at line 2), 'dev' (first at line 3); "
+        + "accepted: train, validation, test", e.getMessage());
   }
 
   @Test
@@ -91,12 +133,14 @@ class TextClassificationDataTest {
     Path unclosed = file("d.csv", "text,label\na,0\n\"never closed,1\nb,1\n");
     e = assertThrows(IllegalArgumentException.class,
         () -> TextClassificationData.read(unclosed, Columns.of("text", "label")));
-    assertEquals(unclosed + ":3: a quoted field is never closed", e.getMessage());
+    assertTrue(e.getMessage().startsWith(unclosed + ": bad CSV: ") && e.getMessage().contains("line 3")
+        && e.getMessage().contains("EOF reached before encapsulated token finished"), e.getMessage());
 
-    Path stray = file("e.csv", "text,label\nab\"c,0\n");
+    Path trailing = file("e.csv", "text,label\n\"ab\"c,0\n");
     e = assertThrows(IllegalArgumentException.class,
-        () -> TextClassificationData.read(stray, Columns.of("text", "label")));
-    assertTrue(e.getMessage().startsWith(stray + ":2: a quote inside an unquoted field"), e.getMessage());
+        () -> TextClassificationData.read(trailing, Columns.of("text", "label")));
+    assertTrue(e.getMessage().startsWith(trailing + ": bad CSV: ") && e.getMessage().contains("line: 2"),
+        e.getMessage());
 
     Path empty = file("f.csv", "text,label\na,0\n\"  \",1\n");
     e = assertThrows(IllegalArgumentException.class,
