@@ -70,6 +70,49 @@ public class OutputLockBenchmark {
   }
 
   /**
+   * The same comparison as {@code peftModelOutput} / {@code withoutLock}, robust to a machine whose load drifts: the two
+   * calls alternate (in alternating order), and the median of the per-pair ratios is printed with both medians.
+   * Arguments: batch (default 1), pairs (default 2000); 200 pairs of warm-up first.
+   */
+  public static void main(String[] args) {
+    OutputLockBenchmark b = new OutputLockBenchmark();
+    b.batch = args.length > 0 ? Integer.parseInt(args[0]) : 1;
+    int pairs = args.length > 1 ? Integer.parseInt(args[1]) : 2000;
+    b.setUp();
+    long[] locked = new long[pairs];
+    long[] unlocked = new long[pairs];
+    double[] ratio = new double[pairs];
+    for (int i = -200; i < pairs; i++) {
+      long a;
+      long u;
+      if ((i & 1) == 0) {
+        a = time(b::peftModelOutput);
+        u = time(b::withoutLock);
+      } else {
+        u = time(b::withoutLock);
+        a = time(b::peftModelOutput);
+      }
+      if (i >= 0) {
+        locked[i] = a;
+        unlocked[i] = u;
+        ratio[i] = (double) a / u;
+      }
+    }
+    java.util.Arrays.sort(locked);
+    java.util.Arrays.sort(unlocked);
+    java.util.Arrays.sort(ratio);
+    System.out.printf("batch %d, %d interleaved pairs: PeftModel.output median %.1f us, without lock %.1f us, "
+        + "ratio of medians %.4f, median of pair ratios %.4f%n", b.batch, pairs, locked[pairs / 2] / 1e3,
+        unlocked[pairs / 2] / 1e3, (double) locked[pairs / 2] / unlocked[pairs / 2], ratio[pairs / 2]);
+  }
+
+  private static long time(java.util.function.Supplier<INDArray> call) {
+    long start = System.nanoTime();
+    call.get();
+    return System.nanoTime() - start;
+  }
+
+  /**
    * The lock alone: acquiring and releasing an uncontended read lock, as {@code output} does once a call. Measured
    * apart because on a loaded machine the forward pass's own spread hides a difference this small.
    */
