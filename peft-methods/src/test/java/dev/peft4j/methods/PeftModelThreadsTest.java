@@ -1,6 +1,7 @@
 package dev.peft4j.methods;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.peft4j.AdapterConfig;
@@ -37,6 +38,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * each {@code outputMixed} its single-threaded result — and no exception but the documented refusals (a mixed batch
  * naming the adapter just deleted; a mixed batch while an adapter is merged).
  */
+@org.junit.jupiter.api.Timeout(120) // a deadlock fails the test instead of hanging the build
 class PeftModelThreadsTest {
 
   private static final int READERS = 3;
@@ -215,6 +217,38 @@ class PeftModelThreadsTest {
     assertTrue(statesSeen >= 2, "the readers saw the switches (seed " + seed + "): " + outcomes);
     assertTrue(outcomes.get("outputMixed").get() > 0, outcomes.toString());
     assertTrue(outcomes.get("mutations").get() > 10, outcomes.toString());
+  }
+
+  @org.junit.jupiter.api.Test
+  void aDisableAdaptersScopeKeepsOtherThreadsWaitingUntilItsThreadClosesIt() throws Exception {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);
+    Map<String, INDArray> in = Map.of(Mlp.INPUT, Graphs.batches(sd, 3, 1, 4).get(0).inputs().get(Mlp.INPUT));
+    PeftModel model = Peft.lora(2).target("head").apply(sd);
+    Nd4j.getRandom().setSeed(3);
+    randomise(model, PeftModel.DEFAULT_ADAPTER);
+    INDArray adapted = logits(model, in);
+    java.util.concurrent.ExecutorService other = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      INDArray base;
+      java.util.concurrent.Future<INDArray> waiting;
+      try (var scope = model.disableAdapters()) {
+        base = logits(model, in);
+        waiting = other.submit(() -> logits(model, in));
+        assertThrows(java.util.concurrent.TimeoutException.class,
+            () -> waiting.get(300, java.util.concurrent.TimeUnit.MILLISECONDS), "another thread waits for the scope");
+        IllegalStateException e = assertThrows(java.util.concurrent.ExecutionException.class,
+            () -> other.submit(scope::close).get(30, java.util.concurrent.TimeUnit.SECONDS)).getCause() instanceof IllegalStateException ise ? ise : null;
+        assertTrue(e != null && e.getMessage().contains("close it on the thread that opened it"), String.valueOf(e));
+      }
+      assertTrue(Graphs.relativeError(base, adapted) > 1e-3, "the scope's thread saw the base model");
+      assertEquals(adapted, waiting.get(30, java.util.concurrent.TimeUnit.SECONDS),
+          "the waiting thread ran after the scope closed, with the adapter");
+      try (var only = model.exclusive()) {
+        assertEquals(adapted, logits(model, in), "the write lock's holder may run the model");
+      }
+    } finally {
+      other.shutdownNow();
+    }
   }
 
   private static void documented(RuntimeException e, String expected, Map<String, AtomicInteger> outcomes,
