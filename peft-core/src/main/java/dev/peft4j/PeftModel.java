@@ -56,8 +56,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * The locks are reentrant: the thread holding the write lock may call every method (an evaluation callback of the
  * trainer calls {@code output}), but it must not wait for another thread that calls this model, which would wait
  * for the lock it holds. {@link #sameDiff()} and the {@link Adapter}s themselves are not guarded: used directly,
- * they are outside this contract. Uncontended, the read lock costs under 1% of an MLP forward pass (measured with
- * {@code OutputLockBenchmark} in peft-bench).
+ * they are outside this contract. Uncontended, the read lock costs about 17 ns a call, 0.0007% of a batch-1 forward
+ * of a 4 × 512 MLP ({@code OutputLockBenchmark} in peft-bench).
  */
 public final class PeftModel {
 

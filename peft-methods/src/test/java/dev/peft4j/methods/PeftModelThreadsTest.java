@@ -65,7 +65,7 @@ class PeftModelThreadsTest {
   @MethodSource("cases")
   void inferenceWhileAnotherThreadChangesTheModelGivesSingleThreadedResults(String name, Supplier<SameDiff> graph,
       int rows, List<AdapterConfig> configs) throws Exception {
-    long seed = System.nanoTime();
+    long seed = Long.getLong("peft4j.threadsTestSeed", System.nanoTime()); // -D… repeats a run's data and choices
     System.out.println("PeftModelThreadsTest " + name + " seed " + seed);
     Random random = new Random(seed);
     Nd4j.getRandom().setSeed(seed);
