@@ -108,6 +108,26 @@ public final class GraphRewriter {
     return Set.copyOf(sd.getOps().keySet());
   }
 
+  /**
+   * A snapshot of how every op is wired: op name → its inputs, then {@code "->"}, then its outputs. Comparing two
+   * snapshots shows which ops a change rewired (PeftModel finds the modules two adapters both adapt this way).
+   */
+  public Map<String, List<String>> wiring() {
+    Map<String, List<String>> wiring = new java.util.HashMap<>();
+    sd.getOps().forEach((name, op) -> {
+      List<String> w = new ArrayList<>();
+      if (op.getInputsToOp() != null) {
+        w.addAll(op.getInputsToOp());
+      }
+      w.add("->");
+      if (op.getOutputsOfOp() != null) {
+        w.addAll(op.getOutputsOfOp());
+      }
+      wiring.put(name, w);
+    });
+    return wiring;
+  }
+
   /** Every variable {@code variable} is computed from, however indirectly; empty for an input or a parameter. */
   public Set<String> ancestorsOf(String variable) {
     return find.ancestorsOf(variable);

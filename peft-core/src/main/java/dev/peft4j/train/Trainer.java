@@ -100,13 +100,24 @@ public final class Trainer {
   }
 
   /**
-   * Runs {@code steps} optimizer steps over {@code data} (cycled).
+   * Runs {@code steps} optimizer steps over {@code data} (cycled). Holds the model's exclusive access
+   * ({@link PeftModel#exclusive()}) for the whole run: other threads' {@code output} calls and changes wait until it
+   * returns (the evaluation callback runs on this thread and may call the model; it must not wait for other threads
+   * that do).
    *
    * @throws IllegalStateException if nothing is trainable (every adapter disabled or merged), the graph does not
    *     have exactly one loss variable, or gradient checkpointing is on and the graph declares no layer outputs
    * @throws IllegalArgumentException if {@code data} is empty
    */
   public TrainingHistory fit(Iterable<Batch> data) {
+    // for the whole run rather than per step: between steps the model is in training mode (dropout on), which no
+    // other thread's inference should see
+    try (var exclusive = model.exclusive()) {
+      return fitExclusively(data);
+    }
+  }
+
+  private TrainingHistory fitExclusively(Iterable<Batch> data) {
     SameDiff sd = model.sameDiff();
     TrainableParameterSet trainable = model.trainableParameters();
     checkState(!trainable.isEmpty(), "nothing to train: every adapter is disabled or merged (%s)", model);

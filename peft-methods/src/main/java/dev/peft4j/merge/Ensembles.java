@@ -30,6 +30,12 @@ public final class Ensembles {
    * @throws IllegalArgumentException naming the sources, if they differ in method or in tensor names or shapes
    */
   public static Adapter weightSpace(PeftModel model, List<String> sources, String name) {
+    try (var only = model.exclusive()) { // the sources stay as read until the new adapter is in
+      return weightSpaceExclusively(model, sources, name);
+    }
+  }
+
+  private static Adapter weightSpaceExclusively(PeftModel model, List<String> sources, String name) {
     checkArgument(sources.size() >= 2, "an ensemble needs at least 2 adapters, got %s", sources);
     Adapter first = model.adapter(sources.get(0));
     Map<String, INDArray> sum = new LinkedHashMap<>();
@@ -55,11 +61,19 @@ public final class Ensembles {
 
   /**
    * The mean of {@code output} over the sources, each run as the one active adapter; the active adapters are as
-   * before afterwards.
+   * before afterwards. Holds the model's exclusive access ({@link PeftModel#exclusive()}) while it switches, so other
+   * threads never see the switching.
    */
   public static INDArray outputSpace(PeftModel model, List<String> sources, Map<String, INDArray> inputs,
       String output) {
     checkArgument(!sources.isEmpty(), "no adapters to ensemble");
+    try (var only = model.exclusive()) {
+      return outputSpaceExclusively(model, sources, inputs, output);
+    }
+  }
+
+  private static INDArray outputSpaceExclusively(PeftModel model, List<String> sources, Map<String, INDArray> inputs,
+      String output) {
     List<String> active = model.activeAdapters();
     List<INDArray> outputs = new ArrayList<>();
     try {
@@ -68,8 +82,8 @@ public final class Ensembles {
         outputs.add(model.output(inputs, output).get(output));
       }
     } finally {
-      if (active.size() == 1) {
-        model.setAdapter(active.get(0));
+      if (!active.isEmpty()) {
+        model.setAdapter(active);
       }
     }
     INDArray mean = outputs.get(0).dup();

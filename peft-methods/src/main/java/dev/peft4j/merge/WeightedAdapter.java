@@ -115,6 +115,12 @@ public final class WeightedAdapter {
    *     unequal ranks for the linear family, a density outside (0, 1] where one is needed, a taken name
    */
   public Lora addTo(PeftModel model, String name) {
+    try (var only = model.exclusive()) { // the sources stay as read until the combination is in
+      return addExclusively(model, name);
+    }
+  }
+
+  private Lora addExclusively(PeftModel model, String name) {
     List<Lora> sources = new ArrayList<>();
     weights.forEach((source, w) -> {
       Adapter a = model.adapter(source);
