@@ -6,6 +6,7 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.io.AdapterFiles;
+import dev.peft4j.model.ModelOrigin;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,10 +45,45 @@ public final class PeftModel {
   private final Map<String, Adapter> adapters = new LinkedHashMap<>();
   private final Set<String> frozenBase = new LinkedHashSet<>();
   private boolean training;
+  // written to every saved adapter_config.json, as HF PEFT writes them; from ModelOrigin when the graph has one
+  private String baseModelNameOrPath;
+  private TaskType taskType;
 
   private PeftModel(SameDiff sd) {
     this.sd = sd;
     this.graph = GraphRewriter.of(sd);
+    ModelOrigin.of(sd).ifPresent(o -> {
+      baseModelNameOrPath = o.nameOrPath();
+      taskType = o.taskType();
+    });
+  }
+
+  /**
+   * Sets the {@code base_model_name_or_path} saved adapters carry (Hugging Face's {@code AutoPeftModel…} loads the
+   * base from it); by default the name {@code HfModels} loaded the graph under, else none.
+   */
+  public PeftModel baseModelNameOrPath(String nameOrPath) {
+    this.baseModelNameOrPath = nameOrPath;
+    return this;
+  }
+
+  /** The {@code base_model_name_or_path} saved adapters carry, or null. */
+  public String baseModelNameOrPath() {
+    return baseModelNameOrPath;
+  }
+
+  /**
+   * Sets the {@code task_type} saved adapters carry; by default the task of the head {@code HfModels} or
+   * {@code Heads} built, else none.
+   */
+  public PeftModel taskType(TaskType taskType) {
+    this.taskType = taskType;
+    return this;
+  }
+
+  /** The {@code task_type} saved adapters carry, or null. */
+  public TaskType taskType() {
+    return taskType;
   }
 
   /**
@@ -147,7 +183,8 @@ public final class PeftModel {
   public void save(Path dir) throws IOException {
     for (Adapter a : adapters.values()) {
       Map<String, Object> config = new LinkedHashMap<>(a.config().toHfConfig());
-      config.putIfAbsent("base_model_name_or_path", null);
+      config.put("base_model_name_or_path", baseModelNameOrPath);
+      config.put("task_type", taskType == null ? null : taskType.name());
       AdapterFiles.write(a.name().equals(DEFAULT_ADAPTER) ? dir : dir.resolve(a.name()), config, a.stateDict());
     }
   }

@@ -2,6 +2,7 @@ package dev.peft4j.model;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import dev.peft4j.TaskType;
 import java.util.Random;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -99,6 +100,7 @@ public final class Heads {
     int h = config.hiddenSize();
     SDVariable logits = Layers.linear(sd, w.withDefault(CLASSIFIER, h, numLabels), CLASSIFIER, pooled, h, numLabels,
         true).rename(LOGITS);                             // [b, labels]
+    ModelOrigin.record(sd, null, TaskType.SEQ_CLS);
     return classificationLoss(sd, logits, numLabels);
   }
 
@@ -130,6 +132,7 @@ public final class Heads {
     picked.mul(counted).sum().div(counted.sum()).neg(LOSS);
     sd.setLossVariables(LOSS);
     sd.setOutputs(LOGITS, LOSS);
+    ModelOrigin.record(sd, null, TaskType.TOKEN_CLS);
     return sd;
   }
 
@@ -157,19 +160,21 @@ public final class Heads {
     requireLabels(w, SCORE, numLabels);
     SameDiff sd = SameDiff.create();
     int h = config.hiddenSize();
-    SDVariable last = Llama.decoder(sd, config, w);                                    // [b·s, H]
-    SDVariable rows = Layers.linear(sd, w.withDefault(SCORE, h, numLabels), SCORE, last, h, numLabels,
+    SDVariable normed = Llama.decoder(sd, config, w);                                  // [b·s, H]
+    SDVariable rows = Layers.linear(sd, w.withDefault(SCORE, h, numLabels), SCORE, normed, h, numLabels,
         false);                                                                        // [b·s, labels]
     SDVariable ids = sd.getVariable(Llama.INPUT_IDS);                                  // [b, s]
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
-    SDVariable positions = sd.cumsum(sd.onesLike(ids), false, false, 1).sub(1L);       // [b, s]: t
+    // positions as floats: M2.1's cumsum fails on INT64 (exact up to 2^24 positions)
+    SDVariable positions = sd.cumsum(sd.onesLike(ids).castTo(DataType.FLOAT), false, false, 1).sub(1.0); // [b, s]
     SDVariable candidates = padTokenId == null ? positions
-        : positions.mul(sd.neq(ids, padTokenId.longValue()).castTo(DataType.INT64));   // [b, s]
-    SDVariable chosen = sd.eq(positions, sd.expandDims(sd.argmax(candidates, 1), 1))
-        .castTo(DataType.FLOAT);                                                       // [b, s] one-hot of t*
+        : positions.mul(sd.neq(ids, padTokenId.longValue()).castTo(DataType.FLOAT));   // [b, s]
+    SDVariable last = sd.argmax(candidates, 1).castTo(DataType.FLOAT);                 // [b] = t*
+    SDVariable chosen = sd.eq(positions, sd.expandDims(last, 1)).castTo(DataType.FLOAT); // [b, s] one-hot of t*
     // a multiply and a sum rather than a matmul, so that "score" stays an output head (all-linear skips it)
     SDVariable perToken = sd.reshape(rows, sd.concat(0, Layers.longs(sd, -1), seq, Layers.longs(sd, numLabels)));
     SDVariable logits = perToken.mul(sd.expandDims(chosen, 2)).sum(1).rename(LOGITS);  // [b, labels]
+    ModelOrigin.record(sd, null, TaskType.SEQ_CLS);
     return classificationLoss(sd, logits, numLabels);
   }
 

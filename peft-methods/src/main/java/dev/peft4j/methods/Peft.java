@@ -2,6 +2,7 @@ package dev.peft4j.methods;
 
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.PeftModel;
+import dev.peft4j.TaskType;
 import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
@@ -9,6 +10,7 @@ import dev.peft4j.fourierft.FourierFtConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.io.AdapterFiles;
+import dev.peft4j.io.JsonFields;
 import dev.peft4j.lntuning.LnTuningConfig;
 import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.prefix.PrefixTuningConfig;
@@ -209,7 +211,9 @@ public final class Peft {
 
   /** Loads the adapter in {@code dir} into {@code model} under {@code name}; see {@link #load}. */
   public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
-    AdapterFiles.Read read = AdapterFiles.read(dir);
+    // keys and module lists named after the model class the file was saved on (bert.encoder… for a SEQ_CLS adapter)
+    // are renamed to the graph's; a task head the graph lacks is refused here, before the model is touched
+    AdapterFiles.Read read = TaskAdapterFiles.fit(model.sameDiff(), AdapterFiles.read(dir));
     Set<String> ignored = new TreeSet<>();
     AdapterConfig config;
     try {
@@ -220,7 +224,26 @@ public final class Peft {
     if (!ignored.isEmpty()) {
       LOG.warn("{}: ignoring fields peft4j does not know: {}", dir.resolve(AdapterFiles.CONFIG), ignored);
     }
-    return model.addAdapter(name, config, read.tensors());
+    TaskType task;
+    String baseName;
+    try {
+      JsonFields fields = JsonFields.of(read.config());
+      String taskName = fields.string("task_type", null);
+      task = taskName == null ? null : TaskType.valueOf(taskName);
+      baseName = fields.string("base_model_name_or_path", null);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(String.format("%s: task_type must be null or one of %s (%s)",
+          dir.resolve(AdapterFiles.CONFIG), java.util.Arrays.toString(TaskType.values()), e.getMessage()), e);
+    }
+    model.addAdapter(name, config, read.tensors());
+    // a model that knows its own origin keeps it; otherwise the file's is written back on the next save
+    if (model.taskType() == null) {
+      model.taskType(task);
+    }
+    if (model.baseModelNameOrPath() == null) {
+      model.baseModelNameOrPath(baseName);
+    }
+    return model;
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);

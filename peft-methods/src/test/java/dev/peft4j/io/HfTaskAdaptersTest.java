@@ -1,0 +1,184 @@
+package dev.peft4j.io;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.peft4j.PeftModel;
+import dev.peft4j.TaskType;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.methods.Peft;
+import dev.peft4j.model.Bert;
+import dev.peft4j.model.Heads;
+import dev.peft4j.model.HfCheckpoint;
+import dev.peft4j.model.HfModels;
+import dev.peft4j.model.LlamaConfig;
+import dev.peft4j.testing.Fixtures;
+import dev.peft4j.testing.Graphs;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Task adapters both ways with Hugging Face PEFT 0.21 (scripts/make_adapter_fixtures.py --tasks): SEQ_CLS and
+ * TOKEN_CLS on BERT (keys {@code bert.encoder…}, the classifier in modules_to_save, all-linear with the pooler),
+ * SEQ_CLS on Llama ({@code score}), all-linear on a BERT with a pooler. HF-saved files reproduce HF's logits; files
+ * peft4j saves are written under {@code peft-methods/target/task-check/<fixture>} with peft4j's logits, for
+ * {@code scripts/make_adapter_fixtures.py --check} to load in HF PEFT.
+ */
+class HfTaskAdaptersTest {
+
+  private static final Path CHECK = Path.of("target", "task-check");
+
+  private static Map<String, INDArray> golden(String fixture) throws IOException {
+    Map<String, INDArray> out = new HashMap<>();
+    try (SafetensorsFile f = SafetensorsFile.open(Fixtures.dir(fixture).resolve("golden.safetensors"))) {
+      for (String n : f.names()) {
+        out.put(n, f.read(n));
+      }
+    }
+    return out;
+  }
+
+  private static Map<String, INDArray> inputs(Map<String, INDArray> golden) {
+    Map<String, INDArray> in = new HashMap<>();
+    for (String k : List.of(Bert.INPUT_IDS, Bert.ATTENTION_MASK, Bert.TOKEN_TYPE_IDS)) {
+      if (golden.containsKey(k)) {
+        in.put(k, golden.get(k));
+      }
+    }
+    return in;
+  }
+
+  private static double maxAbsDiff(INDArray a, INDArray b) {
+    INDArray d = a.castTo(b.dataType()).sub(b);
+    return Math.max(d.maxNumber().doubleValue(), -d.minNumber().doubleValue());
+  }
+
+  /** Loads {@code fixture} on the task model of {@code base}, compares logits, saves it for the HF check. */
+  private static PeftModel reproduces(String fixture, String base, String architecture, int labels)
+      throws IOException {
+    return reproduces(fixture, base, HfModels.load(Fixtures.dir(base), architecture, labels).sameDiff());
+  }
+
+  private static PeftModel reproduces(String fixture, String base, SameDiff sd) throws IOException {
+    PeftModel model = Peft.load(sd, Fixtures.dir(fixture));
+    Map<String, INDArray> g = golden(fixture);
+    INDArray logits = model.output(inputs(g), Heads.LOGITS).get(Heads.LOGITS);
+    double diff = g.get("logits").rank() == 3
+        ? Graphs.maxDiffOnRealTokens(logits, g.get("logits"), g.get(Bert.ATTENTION_MASK))
+        : maxAbsDiff(logits, g.get("logits"));
+    assertTrue(diff <= 1e-4, fixture + ": logits differ from HF PEFT's by " + diff);
+
+    Path out = CHECK.resolve(fixture);
+    model.baseModelNameOrPath(base).save(out); // the fixture's name: --check finds the base among the fixtures
+    Map<String, INDArray> mine = new HashMap<>(inputs(g));
+    mine.put("logits", logits);
+    Safetensors.write(out.resolve("golden.safetensors"), mine, Map.of("format", "pt"));
+    return model;
+  }
+
+  @Test
+  void seqClsOnBertWithPoolerAndAllLinearReproducesHf() throws IOException {
+    PeftModel model = reproduces("seq-cls-tiny-bert", "tiny-bert-cls", "BertForSequenceClassification", 3);
+    assertEquals(TaskType.SEQ_CLS, model.taskType());
+    JsonObject saved = savedConfig("seq-cls-tiny-bert");
+    assertEquals("SEQ_CLS", saved.get("task_type").getAsString());
+    assertEquals("tiny-bert-cls", saved.get("base_model_name_or_path").getAsString());
+    try (SafetensorsFile f = SafetensorsFile.open(CHECK.resolve("seq-cls-tiny-bert").resolve(AdapterFiles.WEIGHTS))) {
+      long[] head = f.read("base_model.model.classifier.weight").shape();
+      assertEquals(List.of(3L, 32L), List.of(head[0], head[1]), "the head in PyTorch's [out, in]");
+      assertTrue(f.names().contains("base_model.model.bert.pooler.dense.lora_A.weight"), f.names().toString());
+    }
+  }
+
+  @Test
+  void tokenClsOnBertReproducesHf() throws IOException {
+    reproduces("token-cls-tiny-bert", "tiny-bert-cls", "BertForTokenClassification", 3);
+  }
+
+  /** tiny-llama's config has no pad_token_id; the fixture's task model was built with 0, the golden inputs' pad. */
+  @Test
+  void seqClsOnLlamaReproducesHf() throws IOException {
+    Path dir = Fixtures.dir("tiny-llama");
+    SameDiff sd;
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      sd = Heads.llamaForSequenceClassification(LlamaConfig.read(dir.resolve("config.json")), weights, 2, 0L, 0);
+    }
+    reproduces("seq-cls-tiny-llama", "tiny-llama", sd);
+  }
+
+  @Test
+  void allLinearOnABertWithAPoolerReproducesHf() throws IOException {
+    HfModels.Loaded m = HfModels.load(Fixtures.dir("tiny-bert-cls")); // a BertModel: the checkpoint has a pooler
+    PeftModel model = Peft.load(m.sameDiff(), Fixtures.dir("lora-all-linear-tiny-bert"));
+    Map<String, INDArray> g = golden("lora-all-linear-tiny-bert");
+    Map<String, INDArray> out = model.output(inputs(g), Bert.LAST_HIDDEN_STATE, Bert.POOLER_OUTPUT);
+    double hidden = Graphs.maxDiffOnRealTokens(out.get(Bert.LAST_HIDDEN_STATE), g.get("last_hidden_state"),
+        g.get(Bert.ATTENTION_MASK));
+    double pooled = maxAbsDiff(out.get(Bert.POOLER_OUTPUT), g.get("pooler_output"));
+    assertTrue(hidden <= 1e-4 && pooled <= 1e-4, "last_hidden_state " + hidden + ", pooler_output " + pooled);
+  }
+
+  /** The same SEQ_CLS file on a graph named like BertModel ({@code encoder.…}): the {@code bert.} prefix is mapped. */
+  @Test
+  void aSeqClsAdapterLoadsOnAnUnprefixedEncoderWithAClassifier() throws IOException {
+    SameDiff sd = Heads.sequenceClassification(HfModels.load(Fixtures.dir("tiny-bert-cls")).sameDiff(), 32, 3,
+        Heads.Pooling.CLS, 0);
+    PeftModel model = Peft.load(sd, Fixtures.dir("seq-cls-tiny-bert"));
+    assertEquals(13, model.adapter(PeftModel.DEFAULT_ADAPTER).trainableParameters().names().stream()
+        .filter(n -> n.endsWith("lora_A")).count(), "every linear layer but the classifier, pooler included");
+  }
+
+  @Test
+  void aTaskAdapterForAHeadTheModelLacksIsRefusedAndChangesNothing() throws IOException {
+    SameDiff sd = HfModels.load(Fixtures.dir("tiny-bert-cls")).sameDiff(); // no classifier
+    Map<String, INDArray> before = Graphs.parameters(sd);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Peft.load(sd, Fixtures.dir("seq-cls-tiny-bert")));
+    assertTrue(e.getMessage().contains("head 'classifier' (task_type SEQ_CLS)"), e.getMessage());
+    assertEquals(before, Graphs.parameters(sd));
+    assertEquals(List.of(), GraphRewriter.of(sd).checkLinks());
+  }
+
+  @Test
+  void aHeadOfAnotherLabelCountIsRefusedNamingBothCounts() throws IOException {
+    SameDiff two = HfModels.load(Fixtures.dir("tiny-bert"), "BertForSequenceClassification", 2).sameDiff();
+    Map<String, INDArray> before = Graphs.parameters(two);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Peft.load(two, Fixtures.dir("seq-cls-tiny-bert")));
+    assertTrue(e.getMessage().contains("head 'classifier' has 3 labels; this model's has 2"), e.getMessage());
+    assertEquals(before, Graphs.parameters(two));
+    assertEquals(List.of(), GraphRewriter.of(two).checkLinks());
+  }
+
+  @Test
+  void anUnknownTaskTypeIsRefused(@TempDir Path tmp) throws IOException {
+    Path dir = tmp.resolve("a");
+    Files.createDirectories(dir);
+    for (String f : List.of(AdapterFiles.CONFIG, AdapterFiles.WEIGHTS)) {
+      Files.copy(Fixtures.dir("seq-cls-tiny-bert").resolve(f), dir.resolve(f));
+    }
+    Path config = dir.resolve(AdapterFiles.CONFIG);
+    Files.writeString(config, Files.readString(config).replace("\"SEQ_CLS\"", "\"SEQ_REGRESSION\""));
+    SameDiff sd = HfModels.load(Fixtures.dir("tiny-bert-cls"), "BertForSequenceClassification", 3).sameDiff();
+    IOException e = assertThrows(IOException.class, () -> Peft.load(sd, dir));
+    assertTrue(e.getMessage().contains("task_type must be null or one of"), e.getMessage());
+    assertTrue(GraphRewriter.of(sd).trainableVariables().size() > 10, "nothing frozen");
+  }
+
+  private static JsonObject savedConfig(String fixture) throws IOException {
+    return JsonParser.parseString(Files.readString(CHECK.resolve(fixture).resolve(AdapterFiles.CONFIG),
+        StandardCharsets.UTF_8)).getAsJsonObject();
+  }
+}
