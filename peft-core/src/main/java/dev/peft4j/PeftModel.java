@@ -6,6 +6,7 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.io.AdapterFiles;
+import dev.peft4j.model.ModelInputs;
 import dev.peft4j.model.ModelOrigin;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -44,6 +45,7 @@ public final class PeftModel {
   private final GraphRewriter graph;
   private final Map<String, Adapter> adapters = new LinkedHashMap<>();
   private final Set<String> frozenBase = new LinkedHashSet<>();
+  private final Set<String> frozenAdapters = new LinkedHashSet<>();
   private boolean training;
   // written to every saved adapter_config.json, as HF PEFT writes them; from ModelOrigin when the graph has one
   private String baseModelNameOrPath;
@@ -170,6 +172,7 @@ public final class PeftModel {
         adapters.keySet());
     a.unload();
     adapters.remove(name);
+    frozenAdapters.remove(name);
     if (adapters.isEmpty()) {
       release();
     }
@@ -213,6 +216,28 @@ public final class PeftModel {
     target.enable();
   }
 
+  /**
+   * Freezes adapter {@code name} for inference, as Hugging Face's {@code is_trainable=False} loads one: its
+   * parameters become constants and {@link #trainableParameters()} leaves it out; it still acts on outputs, merges
+   * and unloads. {@link #unfreezeAdapter} undoes it.
+   *
+   * @throws IllegalArgumentException if no adapter has that name
+   */
+  public void freezeAdapter(String name) {
+    Adapter a = adapter(name);
+    if (frozenAdapters.add(name)) {
+      graph.freeze(a.trainableParameters().names());
+    }
+  }
+
+  /** Makes a {@link #freezeAdapter frozen} adapter's parameters train again. */
+  public void unfreezeAdapter(String name) {
+    Adapter a = adapter(name);
+    if (frozenAdapters.remove(name)) {
+      graph.unfreeze(a.trainableParameters().names());
+    }
+  }
+
   /** Names of the enabled adapters (merged ones included), in the order they were added. */
   public List<String> activeAdapters() {
     return adapters.values().stream().filter(Adapter::isEnabled).map(Adapter::name).toList();
@@ -237,7 +262,7 @@ public final class PeftModel {
   public TrainableParameterSet trainableParameters() {
     TrainableParameterSet set = TrainableParameterSet.empty(TrainableParameterSet.parameterCount(sd));
     for (Adapter a : adapters.values()) {
-      if (isActive(a)) {
+      if (isActive(a) && !frozenAdapters.contains(a.name())) {
         set = set.union(a.trainableParameters());
       }
     }
@@ -407,11 +432,15 @@ public final class PeftModel {
 
   /**
    * Runs the graph in its current mode and returns the requested outputs (through a {@link RowMajorArrayCache}, which
-   * spares ND4J M2.1's cache its slow mis-flagged arrays; the values are those of {@code sd.output}).
+   * spares ND4J M2.1's cache its slow mis-flagged arrays; the values are those of {@code sd.output}). A transformer's
+   * missing {@code token_type_ids} are zeros and a missing {@code attention_mask} ones, as in transformers
+   * ({@link ModelInputs}).
+   *
+   * @throws IllegalArgumentException naming both numbers, if {@code input_ids} is longer than the model's positions
    */
   public Map<String, INDArray> output(Map<String, INDArray> inputs, String... outputs) {
     RowMajorArrayCache.install(sd);
-    return sd.output(inputs, outputs);
+    return sd.output(ModelInputs.complete(sd, inputs), outputs);
   }
 
   private static boolean isActive(Adapter a) {

@@ -209,6 +209,38 @@ public final class Peft {
     return loadAdapter(PeftModel.wrap(base), PeftModel.DEFAULT_ADAPTER, dir);
   }
 
+  /**
+   * Hugging Face's {@code PeftModel.from_pretrained(base, dir)}: the adapter in {@code dir} on {@code base}, frozen
+   * for inference ({@code is_trainable=False}: {@link PeftModel#freezeAdapter}, eval mode). Here rather than on
+   * {@link PeftModel}, which lives in peft-core and cannot see the method registry that reads the file.
+   *
+   * <pre>{@code
+   * HfModels.Loaded bert = HfModels.loadTask(Path.of("bert-sst2"));        // BertForSequenceClassification
+   * PeftModel model = Peft.fromPretrained(bert.sameDiff(), Path.of("bert-sst2-lora"));
+   * INDArray logits = model.output(bert.tokenizer().orElseThrow().encode(texts).bertInputs(), Heads.LOGITS)
+   *     .get(Heads.LOGITS);
+   * }</pre>
+   *
+   * @throws IOException as {@link #load}
+   * @throws IllegalArgumentException as {@link #load}; {@code base} is unchanged then
+   */
+  public static PeftModel fromPretrained(SameDiff base, Path dir) throws IOException {
+    return fromPretrained(base, dir, false);
+  }
+
+  /**
+   * {@link #fromPretrained(SameDiff, Path)}, with {@code trainable} as Hugging Face's {@code is_trainable}: true
+   * leaves the adapter's parameters trainable (to train on), false freezes them.
+   */
+  public static PeftModel fromPretrained(SameDiff base, Path dir, boolean trainable) throws IOException {
+    PeftModel model = load(base, dir);
+    if (!trainable) {
+      model.freezeAdapter(PeftModel.DEFAULT_ADAPTER);
+    }
+    model.eval();
+    return model;
+  }
+
   /** Loads the adapter in {@code dir} into {@code model} under {@code name}; see {@link #load}. */
   public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
     // keys and module lists named after the model class the file was saved on (bert.encoder… for a SEQ_CLS adapter)

@@ -27,7 +27,9 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Task adapters both ways with Hugging Face PEFT 0.21 (scripts/make_adapter_fixtures.py --tasks): SEQ_CLS and
@@ -175,6 +177,61 @@ class HfTaskAdaptersTest {
     IOException e = assertThrows(IOException.class, () -> Peft.load(sd, dir));
     assertTrue(e.getMessage().contains("task_type must be null or one of"), e.getMessage());
     assertTrue(GraphRewriter.of(sd).trainableVariables().size() > 10, "nothing frozen");
+  }
+
+  /** HF's {@code PeftModel.from_pretrained(model, dir)}: is_trainable=False by default. */
+  @Test
+  void fromPretrainedFreezesTheAdapterForInferenceUnlessAskedToTrain() throws IOException {
+    HfModels.Loaded task = HfModels.loadTask(Fixtures.dir("tiny-bert-cls")); // architectures: BertForSequence…
+    assertEquals(TaskType.SEQ_CLS, task.taskType());
+    PeftModel frozen = Peft.fromPretrained(task.sameDiff(), Fixtures.dir("seq-cls-tiny-bert"));
+    assertEquals(0, frozen.trainableParameters().count());
+    assertEquals(List.of(), GraphRewriter.of(task.sameDiff()).trainableVariables(), "nothing left to train");
+    Map<String, INDArray> g = golden("seq-cls-tiny-bert");
+    double diff = maxAbsDiff(frozen.output(inputs(g), Heads.LOGITS).get(Heads.LOGITS), g.get("logits"));
+    assertTrue(diff <= 1e-4, "frozen adapter's logits differ by " + diff);
+    frozen.unfreezeAdapter(PeftModel.DEFAULT_ADAPTER);
+    assertTrue(frozen.trainableParameters().count() > 0);
+
+    HfModels.Loaded again = HfModels.loadTask(Fixtures.dir("tiny-bert-cls"));
+    PeftModel trainable = Peft.fromPretrained(again.sameDiff(), Fixtures.dir("seq-cls-tiny-bert"), true);
+    assertEquals(frozen.trainableParameters().count(), trainable.trainableParameters().count());
+  }
+
+  /** transformers' defaults: token_type_ids zeros, attention_mask ones; too long an input is refused up front. */
+  @Test
+  void bertInputsDefaultAndTooLongInputsAreRefusedNamingTheLimit() throws IOException {
+    HfModels.Loaded task = HfModels.loadTask(Fixtures.dir("tiny-bert-cls"));
+    PeftModel model = Peft.load(task.sameDiff(), Fixtures.dir("seq-cls-tiny-bert"));
+    Map<String, INDArray> g = golden("seq-cls-tiny-bert");
+    INDArray ids = g.get(Bert.INPUT_IDS).getRow(0).reshape(1, -1);   // row 0: every token real
+    INDArray full = model.output(Map.of(Bert.INPUT_IDS, ids, Bert.ATTENTION_MASK,
+        Nd4j.ones(DataType.INT64, 1, ids.size(1)), Bert.TOKEN_TYPE_IDS, Nd4j.zeros(DataType.INT64, 1, ids.size(1))),
+        Heads.LOGITS).get(Heads.LOGITS);
+    assertEquals(full, model.output(Map.of(Bert.INPUT_IDS, ids), Heads.LOGITS).get(Heads.LOGITS));
+    INDArray tooLong = Nd4j.ones(DataType.INT64, 1, 65);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> model.output(Map.of(Bert.INPUT_IDS, tooLong), Heads.LOGITS));
+    assertTrue(e.getMessage().contains("input_ids has 65 tokens per row; the model has 64 positions"), e.getMessage());
+  }
+
+  @Test
+  void typedModelsAndUnsupportedArchitectures(@TempDir Path tmp) throws IOException {
+    assertEquals(32, HfModels.loadEncoder(Fixtures.dir("tiny-bert")).config().hiddenSize(), "typed, no cast");
+    assertEquals(64, HfModels.loadDecoder(Fixtures.dir("tiny-llama")).config().hiddenSize());
+    IOException notDecoder = assertThrows(IOException.class, () -> HfModels.loadDecoder(Fixtures.dir("tiny-bert")));
+    assertTrue(notDecoder.getMessage().contains("model_type 'bert' is not a decoder"), notDecoder.getMessage());
+    Path dir = tmp.resolve("bert-qa");
+    Files.createDirectories(dir);
+    for (String f : List.of("config.json", "model.safetensors")) {
+      Files.copy(Fixtures.dir("tiny-bert-cls").resolve(f), dir.resolve(f));
+    }
+    Path config = dir.resolve("config.json");
+    Files.writeString(config, Files.readString(config).replace("BertForSequenceClassification",
+        "BertForQuestionAnswering"));
+    IOException e = assertThrows(IOException.class, () -> HfModels.loadTask(dir));
+    assertTrue(e.getMessage().contains("architecture 'BertForQuestionAnswering' is not supported; supported: "
+        + "BertForSequenceClassification, BertForTokenClassification, LlamaForSequenceClassification"), e.getMessage());
   }
 
   private static JsonObject savedConfig(String fixture) throws IOException {
