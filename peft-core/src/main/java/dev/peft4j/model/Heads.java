@@ -11,8 +11,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Task heads added on top of an architecture's graph. A head's module ({@code classifier}) is meant to be trained in
- * full beside an adapter: pass it to {@code modulesToSave(...)}, as Hugging Face PEFT users do.
+ * Task models: Hugging Face's, module names included, so that their checkpoints and SEQ_CLS / TOKEN_CLS adapters load
+ * ({@link #bertForSequenceClassification}, {@link #bertForTokenClassification},
+ * {@link #llamaForSequenceClassification}; one method per transformers class, another architecture's head is one more
+ * method), and peft4j's own pooled head on any encoder graph ({@link #sequenceClassification}). A head's module
+ * ({@code classifier}, {@code score}) is meant to be trained in full beside an adapter: pass it to
+ * {@code modulesToSave(...)}, as Hugging Face PEFT's task types do.
  */
 public final class Heads {
 
@@ -72,6 +76,8 @@ public final class Heads {
     SDVariable w = sd.var(CLASSIFIER + ".weight", normal(random, 0.02, hiddenSize, numLabels));
     SDVariable b = sd.var(CLASSIFIER + ".bias", Nd4j.zeros(DataType.FLOAT, numLabels));
     SDVariable logits = pooled.mmul(w).add(b).rename(LOGITS);                          // [b, labels]
+    // not a transformers task model: no task_type, so HF does not rebuild a head whose names differ from this one's
+    ModelOrigin.of(sd).ifPresent(o -> ModelOrigin.record(sd, o.nameOrPath(), null));
     return classificationLoss(sd, logits, numLabels);
   }
 

@@ -200,10 +200,14 @@ public final class Peft {
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
    * {@value PeftModel#DEFAULT_ADAPTER}. Both files are read and validated completely before the model is touched.
+   * An adapter saved on another class of the same model loads too: keys and module lists named
+   * {@code bert.encoder…} (a {@code BertForSequenceClassification}) fit a graph named {@code encoder…} and the other
+   * way round; the file's {@code task_type} and {@code base_model_name_or_path} are kept for the next save when the
+   * model knows neither.
    *
    * @throws IOException naming the file and the problem (missing, corrupt or truncated files, an unknown peft_type)
-   * @throws IllegalArgumentException if the adapter does not fit {@code base} (naming the module and both shapes);
-   *     {@code base} is unchanged then
+   * @throws IllegalArgumentException if the adapter does not fit {@code base} (naming the module and both shapes; a
+   *     task head the model lacks; a head of another label count, naming both); {@code base} is unchanged then
    */
   public static PeftModel load(SameDiff base, Path dir) throws IOException {
     return loadAdapter(PeftModel.wrap(base), PeftModel.DEFAULT_ADAPTER, dir);

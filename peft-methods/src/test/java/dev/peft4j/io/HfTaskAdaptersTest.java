@@ -15,6 +15,7 @@ import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfCheckpoint;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.LlamaConfig;
+import dev.peft4j.model.Tokenizer;
 import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import java.io.IOException;
@@ -225,6 +226,13 @@ class HfTaskAdaptersTest {
     Files.createDirectories(dir);
     for (String f : List.of("config.json", "model.safetensors")) {
       Files.copy(Fixtures.dir("tiny-bert-cls").resolve(f), dir.resolve(f));
+    }
+    try (java.io.InputStream tokenizer = HfModels.class.getResourceAsStream("/all-minilm-l6-v2-tokenizer.json")) {
+      Files.copy(tokenizer, dir.resolve("tokenizer.json"));
+    }
+    try (Tokenizer t = HfModels.load(dir).tokenizer().orElseThrow()) {
+      assertEquals(64, t.maxLength(), "tokenizer.json read, truncating at max_position_embeddings");
+      assertEquals(2, t.encode(List.of("a b c", "d")).inputIds().size(0));
     }
     Path config = dir.resolve("config.json");
     Files.writeString(config, Files.readString(config).replace("BertForSequenceClassification",
