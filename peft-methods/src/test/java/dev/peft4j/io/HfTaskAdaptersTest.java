@@ -180,6 +180,32 @@ class HfTaskAdaptersTest {
     assertTrue(GraphRewriter.of(sd).trainableVariables().size() > 10, "nothing frozen");
   }
 
+  /**
+   * An adapter peft4j trains itself (LoRA on all-linear, the classifier in modules_to_save) on a task model built
+   * from a base checkpoint, saved to {@code target/task-check/trained-seq-cls-tiny-bert} with its logits for
+   * {@code make_adapter_fixtures.py --check} (HF builds BertForSequenceClassification from tiny-bert-cls and takes
+   * the classifier from the file).
+   */
+  @Test
+  void anAdapterTrainedByPeft4jIsSavedForHf() throws IOException {
+    HfModels.Loaded task = HfModels.loadTask(Fixtures.dir("tiny-bert-cls"));
+    PeftModel model = Peft.lora(2).alpha(4).target("all-linear").modulesToSave("classifier").apply(task.sameDiff());
+    Map<String, INDArray> g = golden("seq-cls-tiny-bert");
+    Map<String, INDArray> batch = new HashMap<>(inputs(g));
+    batch.put(Heads.LABELS, Nd4j.createFromArray(0L, 2L, 1L));
+    dev.peft4j.train.Trainer.builder(model).steps(5).learningRate(0.05).progress(null).build()
+        .fit(List.of(new dev.peft4j.train.Batch(batch, 21)));
+    INDArray logits = model.output(inputs(g), Heads.LOGITS).get(Heads.LOGITS);
+    Path out = CHECK.resolve("trained-seq-cls-tiny-bert");
+    model.baseModelNameOrPath("tiny-bert-cls").save(out);
+    Map<String, INDArray> mine = new HashMap<>(inputs(g));
+    mine.put("logits", logits);
+    Safetensors.write(out.resolve("golden.safetensors"), mine, Map.of("format", "pt"));
+    PeftModel reloaded = Peft.load(HfModels.loadTask(Fixtures.dir("tiny-bert-cls")).sameDiff(), out);
+    assertEquals(logits, reloaded.output(inputs(g), Heads.LOGITS).get(Heads.LOGITS));
+    assertTrue(maxAbsDiff(logits, g.get("logits")) > 1e-3, "trained away from the fixture's adapter");
+  }
+
   /** HF's {@code PeftModel.from_pretrained(model, dir)}: is_trainable=False by default. */
   @Test
   void fromPretrainedFreezesTheAdapterForInferenceUnlessAskedToTrain() throws IOException {
