@@ -51,6 +51,17 @@ class HeadsTest {
     }
   }
 
+  @Test
+  void allLinearLeavesTheDecodersScore() throws IOException {
+    Path dir = Fixtures.dir("tiny-llama");
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      List<String> all = allLinear(Heads.llamaForSequenceClassification(LlamaConfig.read(dir.resolve("config.json")),
+          weights, 2, 0L, 0));
+      assertEquals(14, all.size(), "q, k, v, o, gate, up, down × 2 layers, no score: " + all);
+      assertFalse(all.contains(Heads.SCORE), all.toString());
+    }
+  }
+
   private static List<String> allLinear(SameDiff sd) {
     return Targets.names(Targets.ALL_LINEAR).selectLinear(GraphRewriter.of(sd), "LoRA").stream()
         .map(LinearModule::name).toList();

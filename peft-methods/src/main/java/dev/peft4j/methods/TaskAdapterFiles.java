@@ -3,6 +3,7 @@ package dev.peft4j.methods;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.io.AdapterFiles;
 import java.util.HashSet;
@@ -47,7 +48,7 @@ final class TaskAdapterFiles {
       if (config.has(field) && config.get(field).isJsonArray()) {
         JsonArray renamed = new JsonArray();
         for (JsonElement e : config.getAsJsonArray(field)) {
-          renamed.add(e.isJsonPrimitive() ? f.entry(e.getAsString()) : e.toString());
+          renamed.add(e.isJsonPrimitive() ? new JsonPrimitive(f.entry(e.getAsString())) : e); // the reader refuses e
         }
         config.add(field, renamed);
       }

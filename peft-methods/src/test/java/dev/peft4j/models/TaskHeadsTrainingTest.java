@@ -40,6 +40,17 @@ class TaskHeadsTrainingTest {
     lossFalls(sd, new String[] {"query", "value"}, Graphs.tinyBertBatch(11), 0.05);
   }
 
+  /**
+   * A checkpoint with a pooler under peft4j's mean-pooled head: all-linear adapts the pooler too (HF's rule), which
+   * the loss does not read; training must still run.
+   */
+  @Test
+  void allLinearTrainsWhenThePoolerIsUnused() throws IOException {
+    SameDiff sd = Heads.sequenceClassification(HfModels.load(Fixtures.dir("tiny-bert-cls")).sameDiff(), 32, 2,
+        Heads.Pooling.MEAN, 3);
+    lossFalls(sd, new String[] {"all-linear"}, Graphs.tinyBertBatch(11), 0.05);
+  }
+
   @Test
   void bertForSequenceClassificationTrains() throws IOException {
     SameDiff sd = HfModels.load(Fixtures.dir("tiny-bert"), "BertForSequenceClassification", 2).sameDiff();
