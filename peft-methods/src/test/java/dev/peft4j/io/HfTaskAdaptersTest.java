@@ -143,6 +143,19 @@ class HfTaskAdaptersTest {
         .filter(n -> n.endsWith("lora_A")).count(), "every linear layer but the classifier, pooler included");
   }
 
+  /** The other way: an adapter saved on BertModel ({@code encoder.…}) loads on a task graph ({@code bert.encoder.…}). */
+  @Test
+  void aBertModelAdapterLoadsOnTheTaskModel() throws IOException {
+    HfModels.Loaded task = HfModels.load(Fixtures.dir("tiny-bert"), "BertForSequenceClassification", 2);
+    PeftModel model = Peft.load(task.sameDiff(), Fixtures.dir("lora-tiny-bert"));
+    Map<String, INDArray> g = golden("lora-tiny-bert");
+    double diff = Graphs.maxDiffOnRealTokens(model.output(inputs(g), Bert.LAST_HIDDEN_STATE)
+        .get(Bert.LAST_HIDDEN_STATE), g.get("last_hidden_state"), g.get(Bert.ATTENTION_MASK));
+    assertTrue(diff <= 1e-4, "last_hidden_state differs from HF PEFT's by " + diff);
+    assertTrue(model.trainableParameters().names().stream().filter(n -> n.contains("lora_A"))
+        .allMatch(n -> n.contains("bert.encoder.layer.")), model.trainableParameters().names().toString());
+  }
+
   @Test
   void aTaskAdapterForAHeadTheModelLacksIsRefusedAndChangesNothing() throws IOException {
     SameDiff sd = HfModels.load(Fixtures.dir("tiny-bert-cls")).sameDiff(); // no classifier
