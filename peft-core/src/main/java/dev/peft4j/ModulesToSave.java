@@ -1,13 +1,14 @@
 package dev.peft4j;
 
-import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import com.google.common.collect.ImmutableMap;
+import com.google.common.collect.ImmutableSet;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.GraphRewriter.Built;
 import dev.peft4j.graph.GraphRewriter.Created;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,28 +27,36 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class ModulesToSave {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ModulesToSave.class);
+
   private final SameDiff sd;
   private final GraphRewriter graph;
   private final ImmutableMap<String, String> copies; // original parameter → trainable copy
+  // originals that are the [in, out] weight of a linear layer, found before their readers were pointed at the
+  // copies: afterwards the layer reads the copy, so looking the originals up at save time finds none of them
+  private final ImmutableSet<String> linearWeights;
   private final Created created;
   private boolean active = true;
 
-  private ModulesToSave(SameDiff sd, ImmutableMap<String, String> copies, Created created) {
+  private ModulesToSave(SameDiff sd, ImmutableMap<String, String> copies, ImmutableSet<String> linearWeights,
+      Created created) {
     this.sd = sd;
     this.graph = GraphRewriter.of(sd);
     this.copies = copies;
+    this.linearWeights = linearWeights;
     this.created = created;
   }
 
   /** Nothing to save. */
   public static ModulesToSave none(SameDiff sameDiff) {
-    return new ModulesToSave(sameDiff, ImmutableMap.of(), new Created(Set.of(), Set.of()));
+    return new ModulesToSave(sameDiff, ImmutableMap.of(), ImmutableSet.of(), new Created(Set.of(), Set.of()));
   }
 
   /**
    * Makes trainable copies of every parameter of {@code modules} and points their readers at them.
    *
-   * @throws IllegalArgumentException listing the modules that exist, if a name matches no module
+   * A name that matches no module is skipped with a warning, as Hugging Face PEFT skips it: its SEQ_CLS and
+   * TOKEN_CLS adapters list both {@code classifier} (encoders) and {@code score} (decoders), and a model has one.
    */
   public static ModulesToSave apply(SameDiff sameDiff, String adapterName, List<String> modules) {
     if (modules.isEmpty()) {
@@ -55,6 +64,9 @@ public final class ModulesToSave {
     }
     GraphRewriter g = GraphRewriter.of(sameDiff);
     List<String> parameters = parametersOf(sameDiff, modules);
+    Set<String> linear = new HashSet<>();
+    g.linearModules().forEach(m -> linear.add(m.weight()));
+    linear.retainAll(parameters);
     Built<Map<String, String>> copies = g.build(() -> {
       Map<String, String> made = new LinkedHashMap<>(); // original → copy
       for (String p : parameters) {
@@ -65,7 +77,8 @@ public final class ModulesToSave {
       return made;
     });
     copies.value().forEach((original, copy) -> g.redirect(original, copy, Set.of()));
-    return new ModulesToSave(sameDiff, ImmutableMap.copyOf(copies.value()), copies.created());
+    return new ModulesToSave(sameDiff, ImmutableMap.copyOf(copies.value()), ImmutableSet.copyOf(linear),
+        copies.created());
   }
 
   /** Every array-backed parameter {@code <module>.<p>} of the named modules (exact or {@code .name} suffix). */
@@ -74,8 +87,10 @@ public final class ModulesToSave {
     List<String> parameters = new ArrayList<>();
     for (String module : modules) {
       List<String> matched = existing.stream().filter(m -> m.equals(module) || m.endsWith("." + module)).toList();
-      checkArgument(!matched.isEmpty(), "modules_to_save entry '%s' matches no module. Modules that exist: %s",
-          module, existing);
+      if (matched.isEmpty()) {
+        LOG.warn("modules_to_save entry '{}' matches no module; skipped, as Hugging Face PEFT skips it. Modules "
+            + "that exist: {}", module, existing);
+      }
       for (SDVariable v : sameDiff.variables()) {
         boolean array = v.getVariableType() == VariableType.VARIABLE || v.getVariableType() == VariableType.CONSTANT;
         int dot = v.name().lastIndexOf('.');
@@ -102,7 +117,6 @@ public final class ModulesToSave {
    * of linear modules in PyTorch's {@code [out, in]}.
    */
   public Map<String, INDArray> stateDict() {
-    Set<String> linearWeights = linearWeights();
     Map<String, INDArray> out = new LinkedHashMap<>();
     copies.forEach((original, copy) -> {
       INDArray value = sd.getArrForVarName(copy);
@@ -113,18 +127,10 @@ public final class ModulesToSave {
 
   /** Assigns tensors laid out as {@link #stateDict()}, already checked for keys and shapes. */
   public void load(Map<String, INDArray> tensors) {
-    Set<String> linearWeights = linearWeights();
     copies.forEach((original, copy) -> {
       INDArray value = tensors.get(original);
       sd.getArrForVarName(copy).assign(linearWeights.contains(original) ? value.transpose() : value);
     });
-  }
-
-  /** Weights of linear modules: stored [in, out] here, [out, in] in Hugging Face's files. */
-  private Set<String> linearWeights() {
-    Set<String> out = new java.util.HashSet<>();
-    graph.linearModules().forEach(m -> out.add(m.weight()));
-    return out;
   }
 
   /** Readers use the trained copies. */

@@ -6,6 +6,8 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.io.AdapterFiles;
+import dev.peft4j.model.ModelInputs;
+import dev.peft4j.model.ModelOrigin;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -68,13 +70,49 @@ public final class PeftModel {
   private final GraphRewriter graph;
   private final Map<String, Adapter> adapters = new LinkedHashMap<>();
   private final Set<String> frozenBase = new LinkedHashSet<>();
+  private final Set<String> frozenAdapters = new LinkedHashSet<>();
   private volatile boolean training;
+  // written to every saved adapter_config.json, as HF PEFT writes them; from ModelOrigin when the graph has one
+  private volatile String baseModelNameOrPath;
+  private volatile TaskType taskType;
   // read: output; write: every change of the graph, the adapters' states or the adapter map (see the class Javadoc)
   private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
 
   private PeftModel(SameDiff sd) {
     this.sd = sd;
     this.graph = GraphRewriter.of(sd);
+    ModelOrigin.of(sd).ifPresent(o -> {
+      baseModelNameOrPath = o.nameOrPath();
+      taskType = o.taskType();
+    });
+  }
+
+  /**
+   * Sets the {@code base_model_name_or_path} saved adapters carry (Hugging Face's {@code AutoPeftModel…} loads the
+   * base from it); by default the name {@code HfModels} loaded the graph under, else none.
+   */
+  public PeftModel baseModelNameOrPath(String nameOrPath) {
+    this.baseModelNameOrPath = nameOrPath;
+    return this;
+  }
+
+  /** The {@code base_model_name_or_path} saved adapters carry, or null. */
+  public String baseModelNameOrPath() {
+    return baseModelNameOrPath;
+  }
+
+  /**
+   * Sets the {@code task_type} saved adapters carry; by default the task of the head {@code HfModels} or
+   * {@code Heads} built, else none.
+   */
+  public PeftModel taskType(TaskType taskType) {
+    this.taskType = taskType;
+    return this;
+  }
+
+  /** The {@code task_type} saved adapters carry, or null. */
+  public TaskType taskType() {
+    return taskType;
   }
 
   /**
@@ -177,6 +215,7 @@ public final class PeftModel {
           adapters.keySet());
       a.unload();
       adapters.remove(name);
+      frozenAdapters.remove(name);
       if (adapters.isEmpty()) {
         release();
       }
@@ -201,7 +240,8 @@ public final class PeftModel {
       Map<String, AdapterFiles.Contents> contents = new LinkedHashMap<>();
       for (Adapter a : adapters.values()) {
         Map<String, Object> config = new LinkedHashMap<>(a.config().toHfConfig());
-        config.putIfAbsent("base_model_name_or_path", null);
+        config.put("base_model_name_or_path", baseModelNameOrPath);
+        config.put("task_type", taskType == null ? null : taskType.name());
         contents.put(a.name(), new AdapterFiles.Contents(config, a.stateDict()));
       }
       AdapterFiles.writeAll(dir, contents);
@@ -310,6 +350,38 @@ public final class PeftModel {
     }
   }
 
+  /**
+   * Freezes adapter {@code name} for inference, as Hugging Face's {@code is_trainable=False} loads one: its
+   * parameters become constants and {@link #trainableParameters()} leaves it out; it still acts on outputs, merges
+   * and unloads. {@link #unfreezeAdapter} undoes it.
+   *
+   * @throws IllegalArgumentException if no adapter has that name
+   */
+  public void freezeAdapter(String name) {
+    lock.writeLock().lock();
+    try {
+      Adapter a = adapter(name);
+      if (frozenAdapters.add(name)) {
+        graph.freeze(a.trainableParameters().names());
+      }
+    } finally {
+      lock.writeLock().unlock();
+    }
+  }
+
+  /** Makes a {@link #freezeAdapter frozen} adapter's parameters train again. */
+  public void unfreezeAdapter(String name) {
+    lock.writeLock().lock();
+    try {
+      Adapter a = adapter(name);
+      if (frozenAdapters.remove(name)) {
+        graph.unfreeze(a.trainableParameters().names());
+      }
+    } finally {
+      lock.writeLock().unlock();
+    }
+  }
+
   /** Names of the enabled adapters (merged ones included), in the order they were added. */
   public List<String> activeAdapters() {
     lock.readLock().lock();
@@ -356,7 +428,7 @@ public final class PeftModel {
     try {
       TrainableParameterSet set = TrainableParameterSet.empty(TrainableParameterSet.parameterCount(sd));
       for (Adapter a : adapters.values()) {
-        if (isActive(a)) {
+        if (isActive(a) && !frozenAdapters.contains(a.name())) {
           set = set.union(a.trainableParameters());
         }
       }
@@ -645,14 +717,18 @@ public final class PeftModel {
 
   /**
    * Runs the graph in its current mode and returns the requested outputs (through a {@link RowMajorArrayCache}, which
-   * spares ND4J M2.1's cache its slow mis-flagged arrays; the values are those of {@code sd.output}). Safe to call
-   * from several threads at once, also while others change the model (see the class Javadoc).
+   * spares ND4J M2.1's cache its slow mis-flagged arrays; the values are those of {@code sd.output}). A transformer's
+   * missing {@code token_type_ids} are zeros and a missing {@code attention_mask} ones, as in transformers
+   * ({@link ModelInputs}). Safe to call from several threads at once, also while others change the model (see the
+   * class Javadoc).
+   *
+   * @throws IllegalArgumentException naming both numbers, if {@code input_ids} is longer than the model's positions
    */
   public Map<String, INDArray> output(Map<String, INDArray> inputs, String... outputs) {
     lock.readLock().lock();
     try {
       RowMajorArrayCache.install(sd); // the calling thread's own session: SameDiff keeps one per thread
-      return sd.output(inputs, outputs);
+      return sd.output(ModelInputs.complete(sd, inputs), outputs);
     } finally {
       lock.readLock().unlock();
     }

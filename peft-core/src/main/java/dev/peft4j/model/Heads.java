@@ -2,6 +2,7 @@ package dev.peft4j.model;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import dev.peft4j.TaskType;
 import java.util.Random;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -10,8 +11,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Task heads added on top of an architecture's graph. A head's module ({@code classifier}) is meant to be trained in
- * full beside an adapter: pass it to {@code modulesToSave(...)}, as Hugging Face PEFT users do.
+ * Task models: Hugging Face's, module names included, so that their checkpoints and SEQ_CLS / TOKEN_CLS adapters load
+ * ({@link #bertForSequenceClassification}, {@link #bertForTokenClassification},
+ * {@link #llamaForSequenceClassification}; one method per transformers class, another architecture's head is one more
+ * method), and peft4j's own pooled head on any encoder graph ({@link #sequenceClassification}). A head's module
+ * ({@code classifier}, {@code score}) is meant to be trained in full beside an adapter: pass it to
+ * {@code modulesToSave(...)}, as Hugging Face PEFT's task types do.
  */
 public final class Heads {
 
@@ -22,6 +27,10 @@ public final class Heads {
   public static final String LOSS = "loss";
   /** The classification head's module name, as in {@code BertForSequenceClassification}. */
   public static final String CLASSIFIER = "classifier";
+  /** The decoders' classification head, as in {@code LlamaForSequenceClassification}; no bias. */
+  public static final String SCORE = "score";
+  /** The encoder's module prefix in Hugging Face's BERT task models. */
+  public static final String BERT = "bert.";
 
   /** How a sequence becomes one vector. */
   public enum Pooling {
@@ -52,7 +61,9 @@ public final class Heads {
     SameDiff sd = encoder;
     SDVariable hidden = sd.getVariable(Bert.LAST_HIDDEN_STATE);                         // [b, s, H]
     SDVariable pooled = switch (pooling) {
-      case CLS -> sd.reshape(sd.gather(hidden, new int[] {0}, 1), -1, hiddenSize);    // [b, H]
+      // a strided slice, not gather: M2.1's gather gradient with constant indices fails on its rank-1 index array
+      // ("cannot get size of dimension 1 for rank 1 NDArray")
+      case CLS -> firstToken(sd, hidden, hiddenSize);                                 // [b, H]
       case MEAN -> {
         SDVariable mask = sd.getVariable(Bert.ATTENTION_MASK).castTo(DataType.FLOAT);    // [b, s]
         // Σₜ as a batched matmul [b, 1, s]·[b, s, H]: ND4J M2.1's gradient of the broadcast multiply h·mask[b, s, 1]
@@ -65,6 +76,116 @@ public final class Heads {
     SDVariable w = sd.var(CLASSIFIER + ".weight", normal(random, 0.02, hiddenSize, numLabels));
     SDVariable b = sd.var(CLASSIFIER + ".bias", Nd4j.zeros(DataType.FLOAT, numLabels));
     SDVariable logits = pooled.mmul(w).add(b).rename(LOGITS);                          // [b, labels]
+    // not a transformers task model: no task_type, so HF does not rebuild a head whose names differ from this one's
+    ModelOrigin.of(sd).ifPresent(o -> ModelOrigin.record(sd, o.nameOrPath(), null));
+    return classificationLoss(sd, logits, numLabels);
+  }
+
+  /**
+   * Hugging Face's {@code BertForSequenceClassification}, module names included: the encoder under {@code bert.},
+   * its pooler and a {@code classifier}.
+   * <pre>
+   *   pooled = tanh(h[:, 0] · Wp + bp)        module "bert.pooler.dense"      [b, H]
+   *   logits = pooled · Wc + bc               module "classifier"             [b, labels]
+   *   loss   = mean cross-entropy(logits, labels)                             labels: [b] INT64 placeholder
+   * </pre>
+   * Weights come from {@code weights} (a task checkpoint, or a bare {@code BertModel} one: names are looked up with
+   * and without {@code bert.}); a pooler or classifier the checkpoint lacks starts as transformers initialises it,
+   * W normal(0, 0.02) drawn from {@code seed} and b zero. The classifier's dropout is left out: peft4j's heads run
+   * deterministically, and at inference (where HF's logits are compared) dropout is the identity.
+   *
+   * @throws IllegalArgumentException naming both label counts, if the checkpoint's classifier has another
+   */
+  public static SameDiff bertForSequenceClassification(BertConfig config, Weights weights, int numLabels, long seed) {
+    checkArgument(numLabels >= 1, "num_labels must be at least 1, got %s", numLabels);
+    InitialisedWeights w = new InitialisedWeights(new PrefixedWeights(BERT, weights), new Random(seed));
+    SameDiff sd = Bert.encoder(config, w.withDefault(BERT + Bert.POOLER, config.hiddenSize(), config.hiddenSize()),
+        BERT, true);
+    SDVariable pooled = sd.getVariable(Bert.POOLER_OUTPUT);                            // [b, H]
+    requireLabels(w, CLASSIFIER, numLabels);
+    int h = config.hiddenSize();
+    SDVariable logits = Layers.linear(sd, w.withDefault(CLASSIFIER, h, numLabels), CLASSIFIER, pooled, h, numLabels,
+        true).rename(LOGITS);                             // [b, labels]
+    ModelOrigin.record(sd, null, TaskType.SEQ_CLS);
+    return classificationLoss(sd, logits, numLabels);
+  }
+
+  /**
+   * Hugging Face's {@code BertForTokenClassification}: the encoder under {@code bert.} (no pooler, as transformers
+   * builds this task model) and a {@code classifier} on every token.
+   * <pre>
+   *   logits = h · Wc + bc                    module "classifier"             [b, s, labels]
+   *   loss   = mean cross-entropy over tokens whose label is not −100         labels: [b, s] INT64 placeholder
+   * </pre>
+   * Weights as in {@link #bertForSequenceClassification}; a pooler in the checkpoint is not used.
+   *
+   * @throws IllegalArgumentException naming both label counts, if the checkpoint's classifier has another
+   */
+  public static SameDiff bertForTokenClassification(BertConfig config, Weights weights, int numLabels, long seed) {
+    checkArgument(numLabels >= 1, "num_labels must be at least 1, got %s", numLabels);
+    InitialisedWeights w = new InitialisedWeights(new PrefixedWeights(BERT, weights), new Random(seed));
+    SameDiff sd = Bert.encoder(config, w, BERT, false);
+    requireLabels(w, CLASSIFIER, numLabels);
+    int h = config.hiddenSize();
+    SDVariable rows = Layers.linear(sd, w.withDefault(CLASSIFIER, h, numLabels), CLASSIFIER,
+        sd.getVariable(Bert.HIDDEN_ROWS), h, numLabels, true);                                                           // [b·s, labels]
+    SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
+    sd.reshape(LOGITS, rows, sd.concat(0, Layers.longs(sd, -1), seq, Layers.longs(sd, numLabels))); // [b, s, labels]
+    SDVariable labels = sd.reshape(sd.placeHolder(LABELS, DataType.INT64, -1, -1), -1); // [b·s]
+    SDVariable counted = sd.neq(labels, Llama.IGNORE_INDEX).castTo(DataType.FLOAT);    // [b·s]
+    SDVariable safe = labels.mul(counted.castTo(DataType.INT64));                      // −100 → 0
+    SDVariable picked = logSoftmax(sd, rows).mul(sd.oneHot(safe, numLabels, -1, 1.0, 0.0, DataType.FLOAT)).sum(1);
+    picked.mul(counted).sum().div(counted.sum()).neg(LOSS);
+    sd.setLossVariables(LOSS);
+    sd.setOutputs(LOGITS, LOSS);
+    ModelOrigin.record(sd, null, TaskType.TOKEN_CLS);
+    return sd;
+  }
+
+  /**
+   * Hugging Face's {@code LlamaForSequenceClassification} (and Mistral's, Qwen2's, Qwen3's): the decoder under
+   * {@code model.} and a bias-free {@code score} read at each row's last non-padding token, found as transformers
+   * 5.x finds it.
+   * <pre>
+   *   rows   = RMSNorm(decoder(x)) · Ws         module "score", no bias        [b·s, labels]
+   *   t*     = argmaxₜ t · [input_ids[:, t] ≠ pad_token_id]   (the rightmost non-pad token; left or right padding)
+   *   logits = rows[:, t*]                                                     [b, labels]
+   *   loss   = mean cross-entropy(logits, labels)                              labels: [b] INT64 placeholder
+   * </pre>
+   * Without a {@code pad_token_id} transformers takes the last position and accepts only batches of one; peft4j
+   * takes the last position for every row. A {@code score} the checkpoint lacks starts normal(0, 0.02) from
+   * {@code seed}.
+   *
+   * @param padTokenId {@code config.json}'s {@code pad_token_id}, or null
+   * @throws IllegalArgumentException naming both label counts, if the checkpoint's score has another
+   */
+  public static SameDiff llamaForSequenceClassification(LlamaConfig config, Weights weights, int numLabels,
+      Long padTokenId, long seed) {
+    checkArgument(numLabels >= 1, "num_labels must be at least 1, got %s", numLabels);
+    InitialisedWeights w = new InitialisedWeights(weights, new Random(seed));
+    requireLabels(w, SCORE, numLabels);
+    SameDiff sd = SameDiff.create();
+    int h = config.hiddenSize();
+    SDVariable normed = Llama.decoder(sd, config, w);                                  // [b·s, H]
+    SDVariable rows = Layers.linear(sd, w.withDefault(SCORE, h, numLabels), SCORE, normed, h, numLabels,
+        false);                                                                        // [b·s, labels]
+    SDVariable ids = sd.getVariable(Llama.INPUT_IDS);                                  // [b, s]
+    SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
+    // positions as floats: M2.1's cumsum fails on INT64 (exact up to 2^24 positions)
+    SDVariable positions = sd.cumsum(sd.onesLike(ids).castTo(DataType.FLOAT), false, false, 1).sub(1.0); // [b, s]
+    SDVariable candidates = padTokenId == null ? positions
+        : positions.mul(sd.neq(ids, padTokenId.longValue()).castTo(DataType.FLOAT));   // [b, s]
+    SDVariable last = sd.argmax(candidates, 1).castTo(DataType.FLOAT);                 // [b] = t*
+    SDVariable chosen = sd.eq(positions, sd.expandDims(last, 1)).castTo(DataType.FLOAT); // [b, s] one-hot of t*
+    // a multiply and a sum rather than a matmul, so that "score" stays an output head (all-linear skips it)
+    SDVariable perToken = sd.reshape(rows, sd.concat(0, Layers.longs(sd, -1), seq, Layers.longs(sd, numLabels)));
+    SDVariable logits = perToken.mul(sd.expandDims(chosen, 2)).sum(1).rename(LOGITS);  // [b, labels]
+    ModelOrigin.record(sd, null, TaskType.SEQ_CLS);
+    return classificationLoss(sd, logits, numLabels);
+  }
+
+  /** Softmax, the labels placeholder {@code [b]} and the mean cross-entropy of {@code [b, labels]} logits. */
+  private static SameDiff classificationLoss(SameDiff sd, SDVariable logits, int numLabels) {
     sd.nn.softmax(PROBABILITIES, logits, 1);
     SDVariable labels = sd.placeHolder(LABELS, DataType.INT64, -1);                     // [b]
     SDVariable picked = logSoftmax(sd, logits).mul(sd.oneHot(labels, numLabels, -1, 1.0, 0.0, DataType.FLOAT))
@@ -73,6 +194,21 @@ public final class Heads {
     sd.setLossVariables(LOSS);
     sd.setOutputs(LOGITS, PROBABILITIES, LOSS);
     return sd;
+  }
+
+  /** {@code hidden[:, 0]} of {@code [b, s, H]} as {@code [b, H]}. */
+  static SDVariable firstToken(SameDiff sd, SDVariable hidden, int hiddenSize) {
+    return sd.reshape(sd.stridedSlice(hidden, new long[] {0, 0, 0}, new long[] {0, 1, 0}, new long[] {1, 1, 1},
+        5, 5, 0, 0, 0), -1, hiddenSize);
+  }
+
+  /** Refuses a checkpoint head of another label count than asked for, naming both. */
+  private static void requireLabels(Weights w, String module, int numLabels) {
+    if (w.has(module + ".weight")) {
+      long found = w.tensor(module + ".weight").shape()[0];
+      checkArgument(found == numLabels, "the checkpoint's '%s' has %s labels; %s were asked for", module, found,
+          numLabels);
+    }
   }
 
   /**
@@ -84,7 +220,7 @@ public final class Heads {
     return shifted.sub(sd.math.log(sd.math.exp(shifted).sum(true, 1)));
   }
 
-  private static INDArray normal(Random random, double std, long rows, long cols) {
+  static INDArray normal(Random random, double std, long rows, long cols) {
     float[] values = new float[Math.toIntExact(rows * cols)];
     for (int i = 0; i < values.length; i++) {
       values[i] = (float) (random.nextGaussian() * std);

@@ -115,6 +115,21 @@ final class JsonConfig {
     return 0;
   }
 
+  /** Whether {@code field} is present and JSON null. */
+  boolean isNull(String field) {
+    return has(field) && fields.get(field).isJsonNull();
+  }
+
+  /** A list of strings; empty when absent or null. */
+  java.util.List<String> strings(String field) throws IOException {
+    return read(f -> f.strings(field));
+  }
+
+  /** The number of entries of object {@code field} ({@code id2label}). */
+  int size(String field) throws IOException {
+    return read(f -> f.object(field).size());
+  }
+
   /** Whether {@code field} holds a JSON object. */
   boolean isObject(String field) {
     return has(field) && fields.get(field).isJsonObject();

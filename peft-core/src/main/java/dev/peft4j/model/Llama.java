@@ -42,6 +42,7 @@ public final class Llama {
   public static final String LOSS = "loss";
   /** The label value that contributes nothing to the loss (padding, prompt tokens). */
   public static final long IGNORE_INDEX = -100;
+  private static final String EMBED_TOKENS = "model.embed_tokens";
 
   private Llama() {}
 
@@ -52,6 +53,25 @@ public final class Llama {
    */
   public static SameDiff causalLm(LlamaConfig c, Weights weights) {
     SameDiff sd = SameDiff.create();
+    SDVariable last = decoder(sd, c, weights);                                          // [b·s, H]
+    SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
+    int h = c.hiddenSize();
+    SDVariable logitRows = c.tieWordEmbeddings()
+        ? sd.mmul(last, sd.getVariable(EMBED_TOKENS + ".weight"), false, true, false)    // [b·s, V]
+        : linear(sd, weights, "lm_head", last, h, c.vocabSize(), false);
+    sd.reshape(LOGITS, logitRows, sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())));
+    causalLmLoss(sd, logitRows, seq, c.vocabSize());
+    sd.setOutputs(LOGITS, LOSS);
+    return sd;
+  }
+
+  /**
+   * The decoder without a head ({@code LlamaModel}): placeholders, embeddings, layers and the final norm, the hooks
+   * declared.
+   *
+   * @return the final norm's output rows {@code [b·s, H]}
+   */
+  static SDVariable decoder(SameDiff sd, LlamaConfig c, Weights weights) {
     int h = c.hiddenSize();
     int nh = c.numHeads();
     int nkv = c.numKvHeads();
@@ -61,7 +81,7 @@ public final class Llama {
     SDVariable seq = dimension(sd, sd.shape(ids), 1).rename(Hooks.SEQ_LEN);             // [1] = s
     SDVariable offset = sd.zerosLike(Hooks.POSITION_OFFSET, seq);                       // [1] = 0
 
-    SDVariable embedding = param(sd, weights, "model.embed_tokens.weight", c.vocabSize(), h);
+    SDVariable embedding = param(sd, weights, EMBED_TOKENS + ".weight", c.vocabSize(), h);
     SDVariable rows = sd.gather(embedding, sd.reshape(ids, -1), 0);                      // [b·s, H]
     // Gemma's embedding module scales its own output, so virtual tokens spliced after it are not scaled (as in HF)
     SDVariable x = (c.gemma() ? rows.mul(Math.sqrt(h)) : rows).rename(Hooks.INPUTS_EMBEDS); // [b·s, H]
@@ -115,15 +135,8 @@ public final class Llama {
         x = x.rename(p + Hooks.LAYER_OUTPUT);                                            // [b·s, H]
       }
     }
-    SDVariable last = rmsNorm(sd, weights, "model.norm", x, h, c.rmsNormEps(), c.gemma()); // [b·s, H]
-    SDVariable logitRows = c.tieWordEmbeddings()
-        ? sd.mmul(last, embedding, false, true, false)                                  // [b·s, V]
-        : linear(sd, weights, "lm_head", last, h, c.vocabSize(), false);
-    sd.reshape(LOGITS, logitRows, sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())));
-    causalLmLoss(sd, logitRows, seq, c.vocabSize());
-    sd.setOutputs(LOGITS, LOSS);
     Hooks.declare(sd, new Hooks.Dims(c.numLayers(), nh, nkv, d, h, c.maxPositions()));
-    return sd;
+    return rmsNorm(sd, weights, "model.norm", x, h, c.rmsNormEps(), c.gemma());         // [b·s, H]
   }
 
   /** Next-token cross-entropy: row t predicts label t+1; labels equal to −100 (and the last position) count 0. */

@@ -36,6 +36,12 @@ final class PostLnLayers {
     static final Names DISTILBERT = new Names("transformer.layer", "attention.q_lin", "attention.k_lin",
         "attention.v_lin", "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm",
         "attention.key_states", "attention.value_states");
+
+    /** These names inside a task model that puts the encoder under {@code prefix} (e.g. {@code bert.}). */
+    Names under(String prefix) {
+      return prefix.isEmpty() ? this : new Names(prefix + layers, query, key, value, attentionOut, attentionNorm,
+          ffnIn, ffnOut, outputNorm, keyStates, valueStates);
+    }
   }
 
   private PostLnLayers() {}

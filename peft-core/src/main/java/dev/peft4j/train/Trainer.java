@@ -6,6 +6,7 @@ import static com.google.common.base.Preconditions.checkState;
 import dev.peft4j.BackendCheck;
 import dev.peft4j.PeftModel;
 import dev.peft4j.TrainableParameterSet;
+import dev.peft4j.model.ModelInputs;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -181,13 +182,14 @@ public final class Trainer {
   /** One micro-batch's loss and gradients: through checkpointed segments, data-parallel replicas, or in one pass. */
   private static OutAndGrad lossAndGradients(SameDiff sd, Batch batch, String loss, List<String> names,
       CheckpointedGradients checkpointed, DataParallel parallel) {
+    Map<String, INDArray> inputs = ModelInputs.complete(sd, batch.inputs()); // transformers' defaults, length check
     if (checkpointed != null) {
-      return checkpointed.compute(batch.inputs(), loss, names);
+      return checkpointed.compute(inputs, loss, names);
     }
     if (parallel != null) {
-      return parallel.gradients(batch.inputs(), loss, names);
+      return parallel.gradients(inputs, loss, names);
     }
-    return Gradients.of(sd, batch.inputs(), List.of(loss), names);
+    return Gradients.of(sd, inputs, List.of(loss), names);
   }
 
   /**

@@ -2,6 +2,7 @@ package dev.peft4j.methods;
 
 import dev.peft4j.AdapterConfig;
 import dev.peft4j.PeftModel;
+import dev.peft4j.TaskType;
 import dev.peft4j.adalora.AdaLoraConfig;
 import dev.peft4j.bitfit.BitFitConfig;
 import dev.peft4j.bottleneck.BottleneckConfig;
@@ -9,6 +10,7 @@ import dev.peft4j.fourierft.FourierFtConfig;
 import dev.peft4j.hybrid.HybridConfig;
 import dev.peft4j.ia3.Ia3Config;
 import dev.peft4j.io.AdapterFiles;
+import dev.peft4j.io.JsonFields;
 import dev.peft4j.lntuning.LnTuningConfig;
 import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.prefix.PrefixTuningConfig;
@@ -198,18 +200,56 @@ public final class Peft {
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
    * {@value PeftModel#DEFAULT_ADAPTER}. Both files are read and validated completely before the model is touched.
+   * An adapter saved on another class of the same model loads too: keys and module lists named
+   * {@code bert.encoder…} (a {@code BertForSequenceClassification}) fit a graph named {@code encoder…} and the other
+   * way round; the file's {@code task_type} and {@code base_model_name_or_path} are kept for the next save when the
+   * model knows neither.
    *
    * @throws IOException naming the file and the problem (missing, corrupt or truncated files, an unknown peft_type)
-   * @throws IllegalArgumentException if the adapter does not fit {@code base} (naming the module and both shapes);
-   *     {@code base} is unchanged then
+   * @throws IllegalArgumentException if the adapter does not fit {@code base} (naming the module and both shapes; a
+   *     task head the model lacks; a head of another label count, naming both); {@code base} is unchanged then
    */
   public static PeftModel load(SameDiff base, Path dir) throws IOException {
     return loadAdapter(PeftModel.wrap(base), PeftModel.DEFAULT_ADAPTER, dir);
   }
 
+  /**
+   * Hugging Face's {@code PeftModel.from_pretrained(base, dir)}: the adapter in {@code dir} on {@code base}, frozen
+   * for inference ({@code is_trainable=False}: {@link PeftModel#freezeAdapter}, eval mode). Here rather than on
+   * {@link PeftModel}, which lives in peft-core and cannot see the method registry that reads the file.
+   *
+   * <pre>{@code
+   * HfModels.Loaded bert = HfModels.loadTask(Path.of("bert-sst2"));        // BertForSequenceClassification
+   * PeftModel model = Peft.fromPretrained(bert.sameDiff(), Path.of("bert-sst2-lora"));
+   * INDArray logits = model.output(bert.tokenizer().orElseThrow().encode(texts).bertInputs(), Heads.LOGITS)
+   *     .get(Heads.LOGITS);
+   * }</pre>
+   *
+   * @throws IOException as {@link #load}
+   * @throws IllegalArgumentException as {@link #load}; {@code base} is unchanged then
+   */
+  public static PeftModel fromPretrained(SameDiff base, Path dir) throws IOException {
+    return fromPretrained(base, dir, false);
+  }
+
+  /**
+   * {@link #fromPretrained(SameDiff, Path)}, with {@code trainable} as Hugging Face's {@code is_trainable}: true
+   * leaves the adapter's parameters trainable (to train on), false freezes them.
+   */
+  public static PeftModel fromPretrained(SameDiff base, Path dir, boolean trainable) throws IOException {
+    PeftModel model = load(base, dir);
+    if (!trainable) {
+      model.freezeAdapter(PeftModel.DEFAULT_ADAPTER);
+    }
+    model.eval();
+    return model;
+  }
+
   /** Loads the adapter in {@code dir} into {@code model} under {@code name}; see {@link #load}. */
   public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
-    AdapterFiles.Read read = AdapterFiles.read(dir);
+    // keys and module lists named after the model class the file was saved on (bert.encoder… for a SEQ_CLS adapter)
+    // are renamed to the graph's; a task head the graph lacks is refused here, before the model is touched
+    AdapterFiles.Read read = TaskAdapterFiles.fit(model.sameDiff(), AdapterFiles.read(dir));
     Set<String> ignored = new TreeSet<>();
     AdapterConfig config;
     try {
@@ -220,7 +260,26 @@ public final class Peft {
     if (!ignored.isEmpty()) {
       LOG.warn("{}: ignoring fields peft4j does not know: {}", dir.resolve(AdapterFiles.CONFIG), ignored);
     }
-    return model.addAdapter(name, config, read.tensors());
+    TaskType task;
+    String baseName;
+    try {
+      JsonFields fields = JsonFields.of(read.config());
+      String taskName = fields.string("task_type", null);
+      task = taskName == null ? null : TaskType.valueOf(taskName);
+      baseName = fields.string("base_model_name_or_path", null);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(String.format("%s: task_type must be null or one of %s (%s)",
+          dir.resolve(AdapterFiles.CONFIG), java.util.Arrays.toString(TaskType.values()), e.getMessage()), e);
+    }
+    model.addAdapter(name, config, read.tensors());
+    // a model that knows its own origin keeps it; otherwise the file's is written back on the next save
+    if (model.taskType() == null) {
+      model.taskType(task);
+    }
+    if (model.baseModelNameOrPath() == null) {
+      model.baseModelNameOrPath(baseName);
+    }
+    return model;
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);

@@ -256,6 +256,37 @@ class AdapterContractTest {
     assertEquals(c.config().get().toHfConfig(), loaded.adapter(PeftModel.DEFAULT_ADAPTER).config().toHfConfig());
   }
 
+  /**
+   * Every linear module's weight a file holds (a modules_to_save head, full fine-tuning's copies) is in PyTorch's
+   * {@code [out, in]}, as Hugging Face PEFT loads it; it used to be written {@code [in, out]} for modules_to_save.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource(ALL)
+  void linearWeightsAreSavedOutIn(Case c, @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws java.io.IOException {
+    Map<String, long[]> inOut = new java.util.HashMap<>();
+    GraphRewriter.of(c.base()).linearModules().forEach(m -> inOut.put(m.weight(), new long[] {m.inFeatures(), m.outFeatures()}));
+    apply(c, c.base()).save(dir);
+    int checked = 0;
+    try (dev.peft4j.io.SafetensorsFile f =
+        dev.peft4j.io.SafetensorsFile.open(dir.resolve(dev.peft4j.io.AdapterFiles.WEIGHTS))) {
+      for (String key : f.names()) {
+        String module = key.substring(dev.peft4j.io.AdapterFiles.PREFIX.length());
+        long[] shape = inOut.get(module);
+        if (shape != null) {
+          assertEquals(List.of(shape[1], shape[0]), java.util.Arrays.stream(f.read(key).shape()).boxed().toList(),
+              key + " as [out, in]");
+          checked++;
+        }
+      }
+    }
+    if (c.config().get().modulesToSave().isEmpty()) {
+      assumeTrue(checked > 0, "this case saves no linear weight");
+    } else {
+      assertTrue(checked > 0, "every case's modules_to_save head is a linear layer, saved whole");
+    }
+  }
+
   static void assertNoAdapterLeft(SameDiff sd) {
     sd.getVariables().keySet().forEach(n -> assertFalse(n.startsWith("peft/"), "left over variable " + n));
     sd.getOps().keySet().forEach(n -> assertFalse(n.startsWith("peft/"), "left over op " + n));

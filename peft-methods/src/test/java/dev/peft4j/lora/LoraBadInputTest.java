@@ -67,10 +67,21 @@ class LoraBadInputTest {
         "not linear layers", "layers.0.norm", "layers.1.norm", "Linear layers that exist");
   }
 
+  /**
+   * As in Hugging Face PEFT, whose SEQ_CLS adapters list both {@code classifier} and {@code score} for a model that has
+   * one of them: an entry that matches no module is skipped (with a warning), the others are saved.
+   */
   @Test
-  void modulesToSaveMustExistAndNotBeTargets() {
-    rejects(IllegalArgumentException.class, sd -> Peft.lora(4).target("q_proj").modulesToSave("classifier").apply(sd),
-        "'classifier' matches no module", "lm_head");
+  void modulesToSaveThatMatchNoModuleAreSkippedAsHuggingFaceSkipsThem() {
+    SameDiff sd = ToyModels.attention(DataType.FLOAT);
+    PeftModel model = Peft.lora(4).target("q_proj").modulesToSave("classifier", "lm_head").apply(sd);
+    assertEquals(java.util.List.of("peft/default/modules_to_save/lm_head.bias",
+        "peft/default/modules_to_save/lm_head.weight"),
+        model.trainableParameters().names().stream().filter(n -> n.contains("modules_to_save")).toList());
+  }
+
+  @Test
+  void modulesToSaveMustNotBeTargets() {
     rejects(IllegalArgumentException.class, sd -> Peft.lora(4).target("q_proj", "lm_head").modulesToSave("lm_head")
         .apply(sd), "both a LoRA target and in modules_to_save");
   }

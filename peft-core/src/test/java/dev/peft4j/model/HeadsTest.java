@@ -1,0 +1,92 @@
+package dev.peft4j.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.peft4j.Targets;
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.LinearModule;
+import dev.peft4j.testing.Fixtures;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/** Hugging Face's task heads against transformers' logits (scripts/make_adapter_fixtures.py, tiny-bert-cls). */
+class HeadsTest {
+
+  @Test
+  void bertForSequenceClassificationMatchesTransformers() throws IOException {
+    Path dir = Fixtures.dir("tiny-bert-cls");
+    SameDiff sd;
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      sd = Heads.bertForSequenceClassification(BertConfig.read(dir.resolve("config.json")), weights, 3, 0);
+      assertEquals(List.of(), List.copyOf(weights.unused()), "pooler and classifier come from the checkpoint");
+    }
+    Map<String, INDArray> g = HfModelsTest.golden("tiny-bert-cls");
+    INDArray logits = sd.output(Map.of(Bert.INPUT_IDS, g.get("input_ids"), Bert.ATTENTION_MASK,
+        g.get("attention_mask"), Bert.TOKEN_TYPE_IDS, g.get("token_type_ids")), Heads.LOGITS).get(Heads.LOGITS);
+    double diff = Math.abs(logits.sub(g.get("logits")).maxNumber().doubleValue());
+    diff = Math.max(diff, Math.abs(logits.sub(g.get("logits")).minNumber().doubleValue()));
+    assertTrue(diff <= 1e-4, "logits differ by " + diff);
+  }
+
+  @Test
+  void allLinearTakesThePoolerAndLeavesTheClassifierAsHfPeftDoes() throws IOException {
+    Path dir = Fixtures.dir("tiny-bert-cls");
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      BertConfig config = BertConfig.read(dir.resolve("config.json"));
+      List<String> seq = allLinear(Heads.bertForSequenceClassification(config, weights, 3, 0));
+      assertEquals(13, seq.size(), "6 per layer × 2 + the pooler, as PEFT 0.21 expands all-linear: " + seq);
+      assertTrue(seq.contains("bert.pooler.dense"), seq.toString());
+      assertFalse(seq.contains(Heads.CLASSIFIER), seq.toString());
+      List<String> token = allLinear(Heads.bertForTokenClassification(config, weights, 3, 0));
+      assertEquals(12, token.size(), "no pooler in BertForTokenClassification: " + token);
+      assertTrue(token.stream().allMatch(m -> m.startsWith("bert.encoder.")), token.toString());
+    }
+  }
+
+  @Test
+  void allLinearLeavesTheDecodersScore() throws IOException {
+    Path dir = Fixtures.dir("tiny-llama");
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      List<String> all = allLinear(Heads.llamaForSequenceClassification(LlamaConfig.read(dir.resolve("config.json")),
+          weights, 2, 0L, 0));
+      assertEquals(14, all.size(), "q, k, v, o, gate, up, down × 2 layers, no score: " + all);
+      assertFalse(all.contains(Heads.SCORE), all.toString());
+    }
+  }
+
+  private static List<String> allLinear(SameDiff sd) {
+    return Targets.names(Targets.ALL_LINEAR).selectLinear(GraphRewriter.of(sd), "LoRA").stream()
+        .map(LinearModule::name).toList();
+  }
+
+  @Test
+  void aCheckpointHeadOfAnotherLabelCountIsRefusedNamingBothCounts() throws IOException {
+    Path dir = Fixtures.dir("tiny-bert-cls");
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      BertConfig config = BertConfig.read(dir.resolve("config.json"));
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> Heads.bertForSequenceClassification(config, weights, 5, 0));
+      assertTrue(e.getMessage().contains("'classifier' has 3 labels; 5 were asked for"), e.getMessage());
+    }
+  }
+
+  @Test
+  void aBaseCheckpointGetsAFreshHeadAndPooler() throws IOException {
+    Path dir = Fixtures.dir("tiny-bert");
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      SameDiff sd = Heads.bertForSequenceClassification(BertConfig.read(dir.resolve("config.json")), weights, 2, 7);
+      assertEquals(List.of(32L, 2L), List.of(sd.getArrForVarName("classifier.weight").shape()[0],
+          sd.getArrForVarName("classifier.weight").shape()[1]));
+      double std = sd.getArrForVarName("bert.pooler.dense.weight").stdNumber().doubleValue();
+      assertEquals(0.02, std, 0.004, "pooler initialised normal(0, 0.02)");
+    }
+  }
+}
