@@ -197,30 +197,74 @@ public final class Peft {
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
-   * {@value PeftModel#DEFAULT_ADAPTER}. Both files are read and validated completely before the model is touched.
+   * {@value PeftModel#DEFAULT_ADAPTER}. Both files are read and validated completely, and the adapter's size is
+   * checked against {@code base} and the file, before the model is touched.
    *
-   * @throws IOException naming the file and the problem (missing, corrupt or truncated files, an unknown peft_type)
-   * @throws IllegalArgumentException if the adapter does not fit {@code base} (naming the module and both shapes);
-   *     {@code base} is unchanged then
+   * <p>The exception contract: every refusal is one of the two exceptions below, its message names the file, field or
+   * tensor, what was found and what was expected, and {@code base} is left exactly as it was (same graph, same
+   * values, same outputs).
+   * <ul>
+   *   <li>{@link IOException}: the files themselves — a missing file or a directory in its place, a config that is
+   *       oversized (over 4 MiB), not UTF-8, not strict JSON, nested over 64 deep, or has a field of the wrong JSON
+   *       type or value (a number given as {@code [4]}, {@code "8"} or {@code true}; an unknown {@code peft_type}); a
+   *       corrupt or truncated safetensors file.
+   *   <li>{@link IllegalArgumentException}: a well-formed adapter that does not fit {@code base} — targets that match
+   *       nothing, a size ({@code r}, {@code bottleneck_size}, virtual tokens, …) that needs more values on this
+   *       model than the file's tensors could hold (more than twice their values plus 2²⁰, checked before anything is
+   *       allocated), missing or unexpected tensors, a tensor of another shape, or of another dtype
+   *       than the model stores (an I32 tensor where floats are expected; F32, F16 and BF16 load as floats).
+   * </ul>
+   *
+   * @throws IOException              for a file that cannot be read as an adapter (see above)
+   * @throws IllegalArgumentException for an adapter that does not fit {@code base} (see above)
    */
   public static PeftModel load(SameDiff base, Path dir) throws IOException {
     return loadAdapter(PeftModel.wrap(base), PeftModel.DEFAULT_ADAPTER, dir);
   }
 
-  /** Loads the adapter in {@code dir} into {@code model} under {@code name}; see {@link #load}. */
+  /**
+   * Loads the adapter in {@code dir} into {@code model} under {@code name}, with {@link #load}'s checks and exception
+   * contract; also {@link IllegalArgumentException} if the name is invalid or taken.
+   */
   public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
     AdapterFiles.Read read = AdapterFiles.read(dir);
+    Path configFile = dir.resolve(AdapterFiles.CONFIG);
     Set<String> ignored = new TreeSet<>();
     AdapterConfig config;
     try {
       config = PeftMethods.read(read.config(), ignored);
     } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
-      throw new IOException(dir.resolve(AdapterFiles.CONFIG) + ": " + e.getMessage(), e);
+      throw new IOException(configFile + ": " + e.getMessage(), e);
     }
     if (!ignored.isEmpty()) {
-      LOG.warn("{}: ignoring fields peft4j does not know: {}", dir.resolve(AdapterFiles.CONFIG), ignored);
+      LOG.warn("{}: ignoring fields peft4j does not know: {}", configFile, ignored);
     }
+    requireSizeFitsFile(model.sameDiff(), config, read, dir);
     return model.addAdapter(name, config, read.tensors());
+  }
+
+  /**
+   * Values an adapter may create on the model beyond twice what its file holds before the file's tensors are compared
+   * with it one by one: 2²⁰ (4 MiB of floats), so that a small mismatch still gets the exact message naming the tensor
+   * and both shapes, from a build that takes milliseconds.
+   */
+  private static final long BUILD_SLACK_VALUES = 1L << 20;
+
+  /**
+   * Before anything is built: the values the config creates on this model (its closed-form count, computed from
+   * shapes without allocating) must be within a budget set by the file, since a loaded adapter's trainable values are
+   * all saved. This refuses {@code r = 100000000} or {@code bottleneck_size = 1048576} beside small tensors in
+   * milliseconds, instead of allocating and initialising the adapter first.
+   */
+  private static void requireSizeFitsFile(SameDiff sd, AdapterConfig config, AdapterFiles.Read read, Path dir) {
+    long needed = config.parameterCount(sd);
+    long held = read.tensors().values().stream().mapToLong(t -> t.length()).sum();
+    long budget = held + Math.max(held, BUILD_SLACK_VALUES);
+    if (needed > budget) {
+      throw new IllegalArgumentException(String.format("%s: the config (%s) needs %,d values on this model, but %s "
+          + "holds %,d: the config does not match its tensors or this model", dir.resolve(AdapterFiles.CONFIG),
+          config.peftType(), needed, AdapterFiles.WEIGHTS, held));
+    }
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);
