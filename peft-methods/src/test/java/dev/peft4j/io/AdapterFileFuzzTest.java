@@ -66,6 +66,9 @@ class AdapterFileFuzzTest {
   private static final Gson GSON = new GsonBuilder().serializeNulls().create();
   /** Stands for a raw JSON text in a serialised config, replaced after serialising. */
   private static final String RAW = "@@raw@@";
+  /** The test thread's CPU time, a measure of the fuzzer's cost that other processes on the machine do not inflate. */
+  private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory
+      .getThreadMXBean();
 
   /** What happened to one case. */
   enum Outcome {
@@ -89,6 +92,7 @@ class AdapterFileFuzzTest {
     int cases = Integer.getInteger("peft4j.fuzz.cases", DEFAULT_CASES);
     System.out.println("AdapterFileFuzzTest: seed " + seed + ", " + cases + " cases");
     long start = System.nanoTime();
+    long cpuStart = CPU.getCurrentThreadCpuTime();
     List<Source> sources = sources(tmp.resolve("saved"));
     long setup = System.nanoTime();
     Random random = new Random(seed);
@@ -117,15 +121,16 @@ class AdapterFileFuzzTest {
         written[1] = weights;
       }
       String where = String.format("seed %s, case %s (%s, %s)", seed, i, s.name, m);
-      long t0 = System.nanoTime();
+      long t0 = CPU.getCurrentThreadCpuTime();
       Outcome outcome = run(s, dir, where);
-      nanos.merge(outcome, System.nanoTime() - t0, Long::sum);
+      nanos.merge(outcome, CPU.getCurrentThreadCpuTime() - t0, Long::sum);
       counts.computeIfAbsent(m, k -> new EnumMap<>(Outcome.class)).merge(outcome, 1, Integer::sum);
       perSource.merge(s.name, 1, Integer::sum);
     }
     long end = System.nanoTime();
-    report(seed, cases, counts, perSource.size(), (setup - start) / 1e9, (end - setup) / 1e9);
-    System.out.println("seconds per outcome: " + nanos.entrySet().stream()
+    report(seed, cases, counts, perSource.size(), (setup - start) / 1e9, (end - setup) / 1e9,
+        (CPU.getCurrentThreadCpuTime() - cpuStart) / 1e9);
+    System.out.println("CPU seconds per outcome: " + nanos.entrySet().stream()
         .map(e -> e.getKey() + " " + String.format("%.1f", e.getValue() / 1e9)).collect(Collectors.joining(", ")));
     Map<Outcome, Integer> total = totals(counts);
     assertEquals(cases, total.values().stream().mapToInt(Integer::intValue).sum());
@@ -467,9 +472,10 @@ class AdapterFileFuzzTest {
   }
 
   private static void report(long seed, int cases, Map<Mutation, Map<Outcome, Integer>> counts, int methods,
-      double setupSeconds, double fuzzSeconds) {
+      double setupSeconds, double fuzzSeconds, double cpuSeconds) {
     StringBuilder b = new StringBuilder(String.format("AdapterFileFuzzTest: seed %s, %s cases over %s methods, setup "
-        + "%.1f s, fuzzing %.1f s%n", seed, cases, methods, setupSeconds, fuzzSeconds));
+        + "%.1f s, fuzzing %.1f s (wall); %.1f s of the test thread's CPU time%n", seed, cases, methods, setupSeconds,
+        fuzzSeconds, cpuSeconds));
     Function<Map<Outcome, Integer>, String> row = byOutcome -> java.util.Arrays.stream(Outcome.values())
         .map(o -> String.format("%8d", byOutcome.getOrDefault(o, 0))).collect(Collectors.joining());
     b.append(String.format("%-18s", "mutation")).append(java.util.Arrays.stream(Outcome.values())
