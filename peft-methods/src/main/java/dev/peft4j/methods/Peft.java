@@ -224,7 +224,9 @@ public final class Peft {
 
   /**
    * Loads the adapter in {@code dir} into {@code model} under {@code name}, with {@link #load}'s checks and exception
-   * contract; also {@link IllegalArgumentException} if the name is invalid or taken.
+   * contract; also {@link IllegalArgumentException} if the name is invalid or taken. A problem of {@code model}'s own
+   * state rather than of the files (see {@link PeftModel#addAdapter(String, AdapterConfig)}) is an
+   * {@link IllegalStateException}, as there; {@link #load} onto a fresh base never meets one.
    */
   public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
     AdapterFiles.Read read = AdapterFiles.read(dir);
