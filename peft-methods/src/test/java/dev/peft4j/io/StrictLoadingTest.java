@@ -204,4 +204,14 @@ class StrictLoadingTest {
     assertTrue(e.getMessage().contains("field 'prompt_tuning_init' must be one of [RANDOM, SAMPLE_VOCAB, TEXT], got "
         + "\"SOMETHING\""), e.getMessage());
   }
+
+  @Test
+  void loraOptionsThatChangeTheForwardPassAreRefusedNotIgnored() throws IOException {
+    Path dir = lora();
+    replaceInConfig(dir, "\"r\": 2", "\"r\": 2, \"layer_replication\": [[0, 1], [0, 1]]");
+    refused(dir, IOException.class, "layer_replication is not supported; only null, got [[0,1],[0,1]]");
+    Path other = saved("qalora", Peft.lora(2).alpha(4).target("fc").build());
+    replaceInConfig(other, "\"r\": 2", "\"r\": 2, \"use_qalora\": \"yes\"");
+    refused(other, IOException.class, "field 'use_qalora' must be true or false, got \"yes\"");
+  }
 }
