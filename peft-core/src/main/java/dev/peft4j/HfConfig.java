@@ -24,11 +24,19 @@ public final class HfConfig {
 
   /**
    * The fields of {@code json}, with every field that is neither common nor one of {@code methodFields} (fields of
-   * newer PEFT versions) added to {@code ignored}.
+   * newer PEFT versions) added to {@code ignored}. The common bookkeeping fields peft4j does not use are still
+   * type-checked, so that a file with {@code "inference_mode": [1]} is refused rather than half-understood.
+   *
+   * @throws IllegalArgumentException naming a common field of the wrong JSON type
    */
   public static JsonFields read(JsonObject json, Set<String> ignored, Set<String> methodFields) {
     JsonFields f = JsonFields.of(json);
     f.unknown(COMMON_FIELDS).stream().filter(k -> !methodFields.contains(k)).forEach(ignored::add);
+    for (String field : List.of("peft_type", "task_type", "base_model_name_or_path", "revision", "peft_version")) {
+      f.string(field, (String) null);
+    }
+    f.bool("inference_mode", true);
+    f.object("auto_mapping");
     return f;
   }
 

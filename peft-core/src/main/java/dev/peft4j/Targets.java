@@ -72,12 +72,21 @@ public final class Targets {
   }
 
   /**
+   * The longest target regex accepted. Hugging Face's are a few hundred characters; java.util.regex compiles a long
+   * literal in quadratic time (5 s for 65,536 characters), which a file must not be able to demand.
+   */
+  public static final int MAX_REGEX_CHARS = 4096;
+
+  /**
    * Modules whose whole name matches {@code regex}.
    *
-   * @throws IllegalArgumentException if the pattern does not compile
+   * @throws IllegalArgumentException if the pattern is longer than {@value #MAX_REGEX_CHARS} characters or does not
+   *     compile
    */
   public static Targets regex(String regex) {
     checkArgument(regex != null && !regex.isBlank(), "target regex must not be blank");
+    checkArgument(regex.length() <= MAX_REGEX_CHARS, "target regex has %s characters; at most %s are supported",
+        regex.length(), MAX_REGEX_CHARS);
     try {
       return new Targets(ImmutableList.of(), Pattern.compile(regex), ImmutableList.of(), ImmutableSortedSet.of());
     } catch (PatternSyntaxException e) {

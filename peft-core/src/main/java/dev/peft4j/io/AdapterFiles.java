@@ -1,14 +1,10 @@
 package dev.peft4j.io;
 
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -158,15 +154,19 @@ public final class AdapterFiles {
 
   /**
    * Reads and validates an adapter directory completely (the config as JSON, every safetensors header and tensor)
-   * before anything is applied to a model.
+   * before anything is applied to a model. The config is read within {@code BoundedJson}'s limits: at most 4 MiB of
+   * strict UTF-8 JSON, nested at most 64 deep, strings at most 65,536 characters.
    *
-   * @throws IOException naming the file and the problem: a missing file, invalid JSON, a corrupt or truncated
-   *     safetensors file, a tensor key without the {@code base_model.model.} prefix; for a peft4j save, files that
-   *     differ from its {@value #MANIFEST} (parts of two saves, or edited by hand: delete the manifest to read them
-   *     as they are), or a save by another process into the directory while it was being read (a save in this
-   *     JVM is waited for)
+   * @throws IOException naming the file and the problem: a missing file or a directory in its place, an oversized,
+   *     non-UTF-8 (with the byte offset), invalid or too deeply nested config, a corrupt or truncated safetensors
+   *     file, a tensor key without the {@code base_model.model.} prefix; for a peft4j save, files that differ from
+   *     its {@value #MANIFEST} (parts of two saves, or edited by hand: delete the manifest to read them as they are),
+   *     or a save by another process into the directory while it was being read (a save in this JVM is waited for)
    */
   public static Read read(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      throw new IOException(dir + (Files.exists(dir) ? ": is a file; expected an adapter directory" : ": not found"));
+    }
     return DirectorySave.whileNotSaving(dir, () -> {
       SaveManifest save = SaveManifest.verify(dir); // a peft4j save: the files must be the ones it recorded
       Read read = readFiles(dir);
@@ -176,35 +176,27 @@ public final class AdapterFiles {
   }
 
   private static Read readFiles(Path dir) throws IOException {
-    Path configFile = dir.resolve(CONFIG);
-    JsonObject config;
-    try {
-      JsonElement parsed = JsonParser.parseString(Files.readString(configFile, StandardCharsets.UTF_8));
-      if (!parsed.isJsonObject()) {
-        throw new IOException(configFile + ": not a JSON object");
-      }
-      config = parsed.getAsJsonObject();
-    } catch (NoSuchFileException e) {
-      throw new IOException(configFile + ": no such file", e);
-    } catch (JsonParseException e) {
-      throw new IOException(configFile + ": not valid JSON (" + e.getMessage() + ")", e);
-    }
+    JsonObject config = BoundedJson.readObject(dir.resolve(CONFIG));
     Path weights = dir.resolve(WEIGHTS);
-    if (!Files.isRegularFile(weights)) {
-      throw new IOException(weights + ": no such file");
+    if (Files.isDirectory(weights)) {
+      throw new IOException(weights + ": is a directory; expected a safetensors file");
+    }
+    if (!Files.exists(weights)) {
+      throw new IOException(weights + ": not found");
     }
     Map<String, INDArray> tensors = new LinkedHashMap<>();
     try (SafetensorsFile file = SafetensorsFile.open(weights)) {
       for (String name : file.names()) {
-        if (UNPREFIXED.contains(name)) {
-          tensors.put(name, file.read(name));
-          continue;
-        }
-        if (!name.startsWith(TUNER_PREFIX)) {
+        if (!UNPREFIXED.contains(name) && !name.startsWith(TUNER_PREFIX)) {
           throw new IOException(String.format("%s: tensor '%s' lacks the '%s' prefix of a PEFT adapter", weights,
               name, PREFIX));
         }
-        tensors.put(name.startsWith(PREFIX) ? name.substring(PREFIX.length()) : name, file.read(name));
+        String key = name.startsWith(PREFIX) ? name.substring(PREFIX.length()) : name;
+        if (tensors.containsKey(key)) { // "prompt_embeddings" beside "base_model.model.prompt_embeddings"
+          throw new IOException(String.format("%s: tensor '%s' appears twice, with and without the '%s' prefix",
+              weights, key, PREFIX));
+        }
+        tensors.put(key, file.read(name));
       }
     }
     return new Read(config, tensors);

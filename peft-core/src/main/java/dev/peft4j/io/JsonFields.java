@@ -56,12 +56,31 @@ public final class JsonFields {
     }
     JsonElement e = json.get(field);
     checkArgument(e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean(), "field '%s' must be true or false, "
-        + "got %s", field, e);
+        + "got %s", field, shown(e));
     return e.getAsBoolean();
   }
 
   public String string(String field, String fallback) {
     return has(field) ? string(field, json.get(field)) : fallback;
+  }
+
+  /**
+   * The constant of {@code type} named by the string in {@code field}; {@code fallback} when absent or {@code null}.
+   *
+   * @throws IllegalArgumentException naming the field, the value and the constants, if it is not one of them
+   */
+  public <E extends Enum<E>> E constant(String field, Class<E> type, E fallback) {
+    String name = string(field, (String) null);
+    if (name == null) {
+      return fallback;
+    }
+    for (E e : type.getEnumConstants()) {
+      if (e.name().equals(name)) {
+        return e;
+      }
+    }
+    throw new IllegalArgumentException(String.format("field '%s' must be one of %s, got \"%s\"", field,
+        java.util.Arrays.toString(type.getEnumConstants()), shown(name)));
   }
 
   /**
@@ -90,7 +109,7 @@ public final class JsonFields {
       return v.longValueExact();
     } catch (ArithmeticException e) {
       throw new IllegalArgumentException(String.format("field '%s' must be an integer in [%d, %d], got %s", field,
-          Long.MIN_VALUE, Long.MAX_VALUE, json.get(field)));
+          Long.MIN_VALUE, Long.MAX_VALUE, shown(json.get(field))));
     }
   }
 
@@ -100,7 +119,7 @@ public final class JsonFields {
       return fallback;
     }
     double v = number(field, json.get(field)).doubleValue();
-    checkArgument(Double.isFinite(v), "field '%s' must be a finite number, got %s", field, json.get(field));
+    checkArgument(Double.isFinite(v), "field '%s' must be a finite number, got %s", field, shown(json.get(field)));
     return v;
   }
 
@@ -110,7 +129,7 @@ public final class JsonFields {
       return List.of();
     }
     JsonElement e = json.get(field);
-    checkArgument(e.isJsonArray(), "field '%s' must be a list of strings, got %s", field, e);
+    checkArgument(e.isJsonArray(), "field '%s' must be a list of strings, got %s", field, shown(e));
     List<String> out = new ArrayList<>();
     for (JsonElement item : e.getAsJsonArray()) {
       out.add(string(field, item));
@@ -140,13 +159,13 @@ public final class JsonFields {
       return null;
     }
     JsonElement e = json.get(field);
-    checkArgument(e.isJsonObject(), "field '%s' must be a JSON object, got %s", field, e);
+    checkArgument(e.isJsonObject(), "field '%s' must be a JSON object, got %s", field, shown(e));
     return e.getAsJsonObject();
   }
 
   private static String string(String field, JsonElement e) {
     checkArgument(e.isJsonPrimitive() && e.getAsJsonPrimitive().isString(), "field '%s' must be a string, got %s",
-        field, e);
+        field, shown(e));
     return e.getAsString();
   }
 
@@ -156,21 +175,28 @@ public final class JsonFields {
       return v.intValueExact();
     } catch (ArithmeticException ex) {
       throw new IllegalArgumentException(String.format("field '%s' must be an integer in [%d, %d], got %s", field,
-          Integer.MIN_VALUE, Integer.MAX_VALUE, e));
+          Integer.MIN_VALUE, Integer.MAX_VALUE, shown(e)));
     }
   }
 
   private static BigDecimal number(String field, JsonElement e) {
     checkArgument(e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber(), "field '%s' must be a number, got %s",
-        field, e);
+        field, shown(e));
     JsonPrimitive p = e.getAsJsonPrimitive();
     try {
       BigDecimal v = new BigDecimal(p.getAsString());
       // an exponent like 1e999999999 would make the exact conversions below build a billion-digit integer
-      checkArgument(Math.abs(v.scale()) <= 400, "field '%s' must be a number of ordinary size, got %s", field, e);
+      checkArgument(Math.abs(v.scale()) <= 400, "field '%s' must be a number of ordinary size, got %s", field,
+          shown(e));
       return v;
     } catch (NumberFormatException ex) {
-      throw new IllegalArgumentException(String.format("field '%s' must be a number, got %s", field, e));
+      throw new IllegalArgumentException(String.format("field '%s' must be a number, got %s", field, shown(e)));
     }
+  }
+
+  /** A value as a message shows it: its JSON text, cut after 100 characters (a file may hold 64 KiB strings). */
+  static String shown(Object value) {
+    String text = String.valueOf(value);
+    return text.length() <= 100 ? text : text.substring(0, 100) + "… (" + text.length() + " characters)";
   }
 }

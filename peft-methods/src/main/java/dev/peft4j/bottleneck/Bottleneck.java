@@ -47,6 +47,9 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
     super(name, config);
   }
 
+  /** The most values one initialised matrix may hold: the largest Java array, 2³¹ − 9. */
+  private static final long MAX_INIT_VALUES = Integer.MAX_VALUE - 8;
+
   @Override
   protected void build(SameDiff sameDiff, GraphRewriter g) {
     List<LinearModule> modules = select(config(), g);
@@ -60,6 +63,11 @@ public final class Bottleneck extends AbstractAdapter<BottleneckConfig> {
       checkState(!m.output().startsWith("peft/"), "module '%s' already carries an adapter branch ('%s'); a bottleneck "
           + "adapter goes after a module no enabled adapter (nor another part of a hybrid) adapts", m.name(),
           m.output());
+    }
+    for (LinearModule m : modules) { // the init is drawn into one Java array: refuse by name, not by overflow
+      checkArgument((long) config().size() * m.outFeatures() <= MAX_INIT_VALUES, "bottleneck_size %s on module '%s' "
+          + "(width %s) needs %s values in adapter_down; at most %s are supported", config().size(), m.name(),
+          m.outFeatures(), (long) config().size() * m.outFeatures(), MAX_INIT_VALUES);
     }
     Random random = new Random(config().seed());
     for (LinearModule m : modules) {

@@ -154,8 +154,9 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
 
   /**
    * Refuses the fields of Hugging Face's LoraConfig (and of configs built on it, as AdaLoRA's) that peft4j does not
-   * implement: trained biases, lora_bias, per-module values in {@code patternFields}, and a missing target_modules.
-   * ({@code fan_in_fan_out} is read by each method that honours it and refused by the others.)
+   * implement: trained biases, lora_bias, QA-LoRA, layer replication, trainable token indices, aLoRA invocation
+   * tokens, per-module values in {@code patternFields}, and a missing target_modules. ({@code fan_in_fan_out} is read
+   * by each method that honours it and refused by the others.)
    *
    * @throws IllegalArgumentException naming the field
    */
@@ -163,6 +164,11 @@ public record LoraConfig(int r, double alpha, double dropout, boolean rsLora, bo
     checkArgument(f.string("bias", "none").equals("none"), "bias '%s' is not supported; only 'none'",
         f.string("bias", "none"));
     checkArgument(!f.bool("lora_bias", false), "lora_bias: true is not supported");
+    // options that change the forward pass; HF writes null / false when they are off
+    checkArgument(!f.bool("use_qalora", false), "use_qalora: true is not supported");
+    for (String field : List.of("layer_replication", "trainable_token_indices", "alora_invocation_tokens")) {
+      checkArgument(!f.has(field), "%s is not supported; only null, got %s", field, f.get(field));
+    }
     for (String pattern : patternFields) {
       JsonObject values = f.object(pattern);
       checkArgument(values == null || values.size() == 0, "%s: per-module values are not supported", pattern);

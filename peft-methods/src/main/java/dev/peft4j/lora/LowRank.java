@@ -64,6 +64,9 @@ final class LowRank {
     }
   }
 
+  /** The most values one initialised matrix may hold: the largest Java array, 2³¹ − 9. */
+  static final long MAX_INIT_VALUES = Integer.MAX_VALUE - 8;
+
   /**
    * Creates {@code scope/lora_A}, {@code scope/lora_B}, the dropout mask (when {@code dropout > 0}) and the update
    * {@code s · (x·A)·B}, reading the dropped input when {@code training}. Call inside a name scope and a capture.
@@ -71,6 +74,10 @@ final class LowRank {
   public static LowRank build(SameDiff sd, String scope, LinearModule m, int r, double scaling, double dropout,
       Random random, boolean training) {
     DataType dataType = sd.getVariable(m.weight()).dataType();
+    // A's init is drawn into one Java array: refuse a size beyond it by name, not by an overflow or OutOfMemoryError
+    checkArgument((long) r * m.inFeatures() <= MAX_INIT_VALUES, "r = %s on module '%s' (in %s) needs r·in = %s "
+        + "values in lora_A; at most %s are supported", r, m.name(), m.inFeatures(), (long) r * m.inFeatures(),
+        MAX_INIT_VALUES);
     INDArray a0 = kaimingUniform(random, m.inFeatures(), r, dataType);
     SDVariable x = sd.getVariable(m.input());                                               // [n, in]
     SDVariable a = sd.var(scope + "/lora_A", a0);                                          // [in, r]

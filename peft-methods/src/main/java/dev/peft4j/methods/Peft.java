@@ -199,15 +199,31 @@ public final class Peft {
 
   /**
    * Loads an adapter saved by Hugging Face PEFT or by {@link PeftModel#save} onto {@code base} as the adapter
-   * {@value PeftModel#DEFAULT_ADAPTER}. Both files are read and validated completely before the model is touched.
-   * An adapter saved on another class of the same model loads too: keys and module lists named
-   * {@code bert.encoder…} (a {@code BertForSequenceClassification}) fit a graph named {@code encoder…} and the other
-   * way round; the file's {@code task_type} and {@code base_model_name_or_path} are kept for the next save when the
-   * model knows neither.
+   * {@value PeftModel#DEFAULT_ADAPTER}. Both files are read and validated completely, and the adapter's size is
+   * checked against {@code base} and the file, before the model is touched. An adapter saved on another class of the
+   * same model loads too: keys and module lists named {@code bert.encoder…} (a {@code BertForSequenceClassification})
+   * fit a graph named {@code encoder…} and the other way round; the file's {@code task_type} and
+   * {@code base_model_name_or_path} are kept for the next save when the model knows neither.
    *
-   * @throws IOException naming the file and the problem (missing, corrupt or truncated files, an unknown peft_type)
-   * @throws IllegalArgumentException if the adapter does not fit {@code base} (naming the module and both shapes; a
-   *     task head the model lacks; a head of another label count, naming both); {@code base} is unchanged then
+   * <p>The exception contract: every refusal is one of the two exceptions below, its message names the file, field or
+   * tensor, what was found and what was expected, and {@code base} is left exactly as it was (same graph, same
+   * values, same outputs).
+   * <ul>
+   *   <li>{@link IOException}: the files themselves — a missing file or a directory in its place, a config that is
+   *       oversized (over 4 MiB), not UTF-8, not strict JSON, nested over 64 deep, or has a field of the wrong JSON
+   *       type or value (a number given as {@code [4]}, {@code "8"} or {@code true}; an unknown {@code peft_type} or
+   *       {@code task_type}); a corrupt or truncated safetensors file; a peft4j save whose files differ from its
+   *       manifest.
+   *   <li>{@link IllegalArgumentException}: a well-formed adapter that does not fit {@code base} — targets that match
+   *       nothing, a size ({@code r}, {@code bottleneck_size}, virtual tokens, …) that needs more values on this
+   *       model than the file's tensors could hold (more than twice their values plus 2²⁰, checked before anything is
+   *       allocated), missing or unexpected tensors, a tensor of another shape, or of another dtype
+   *       than the model stores (an I32 tensor where floats are expected; F32, F16 and BF16 load as floats), a task
+   *       head the model lacks, a head of another label count (naming both).
+   * </ul>
+   *
+   * @throws IOException              for a file that cannot be read as an adapter (see above)
+   * @throws IllegalArgumentException for an adapter that does not fit {@code base} (see above)
    */
   public static PeftModel load(SameDiff base, Path dir) throws IOException {
     return loadAdapter(PeftModel.wrap(base), PeftModel.DEFAULT_ADAPTER, dir);
@@ -245,21 +261,28 @@ public final class Peft {
     return model;
   }
 
-  /** Loads the adapter in {@code dir} into {@code model} under {@code name}; see {@link #load}. */
+  /**
+   * Loads the adapter in {@code dir} into {@code model} under {@code name}, with {@link #load}'s checks and exception
+   * contract; also {@link IllegalArgumentException} if the name is invalid or taken. A problem of {@code model}'s own
+   * state rather than of the files (see {@link PeftModel#addAdapter(String, AdapterConfig)}) is an
+   * {@link IllegalStateException}, as there; {@link #load} onto a fresh base never meets one.
+   */
   public static PeftModel loadAdapter(PeftModel model, String name, Path dir) throws IOException {
     // keys and module lists named after the model class the file was saved on (bert.encoder… for a SEQ_CLS adapter)
     // are renamed to the graph's; a task head the graph lacks is refused here, before the model is touched
     AdapterFiles.Read read = TaskAdapterFiles.fit(model.sameDiff(), AdapterFiles.read(dir));
+    Path configFile = dir.resolve(AdapterFiles.CONFIG);
     Set<String> ignored = new TreeSet<>();
     AdapterConfig config;
     try {
       config = PeftMethods.read(read.config(), ignored);
     } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
-      throw new IOException(dir.resolve(AdapterFiles.CONFIG) + ": " + e.getMessage(), e);
+      throw new IOException(configFile + ": " + e.getMessage(), e);
     }
     if (!ignored.isEmpty()) {
-      LOG.warn("{}: ignoring fields peft4j does not know: {}", dir.resolve(AdapterFiles.CONFIG), ignored);
+      LOG.warn("{}: ignoring fields peft4j does not know: {}", configFile, ignored);
     }
+    requireSizeFitsFile(model.sameDiff(), config, read, dir);
     TaskType task;
     String baseName;
     try {
@@ -269,7 +292,7 @@ public final class Peft {
       baseName = fields.string("base_model_name_or_path", null);
     } catch (IllegalArgumentException e) {
       throw new IOException(String.format("%s: task_type must be null or one of %s (%s)",
-          dir.resolve(AdapterFiles.CONFIG), java.util.Arrays.toString(TaskType.values()), e.getMessage()), e);
+          configFile, java.util.Arrays.toString(TaskType.values()), e.getMessage()), e);
     }
     model.addAdapter(name, config, read.tensors());
     // a model that knows its own origin keeps it; otherwise the file's is written back on the next save
@@ -280,6 +303,30 @@ public final class Peft {
       model.baseModelNameOrPath(baseName);
     }
     return model;
+  }
+
+  /**
+   * Values an adapter may create on the model beyond twice what its file holds before the file's tensors are compared
+   * with it one by one: 2²⁰ (4 MiB of floats), so that a small mismatch still gets the exact message naming the tensor
+   * and both shapes, from a build that takes milliseconds.
+   */
+  private static final long BUILD_SLACK_VALUES = 1L << 20;
+
+  /**
+   * Before anything is built: the values the config creates on this model (its closed-form count, computed from
+   * shapes without allocating) must be within a budget set by the file, since a loaded adapter's trainable values are
+   * all saved. This refuses {@code r = 100000000} or {@code bottleneck_size = 1048576} beside small tensors in
+   * milliseconds, instead of allocating and initialising the adapter first.
+   */
+  private static void requireSizeFitsFile(SameDiff sd, AdapterConfig config, AdapterFiles.Read read, Path dir) {
+    long needed = config.parameterCount(sd);
+    long held = read.tensors().values().stream().mapToLong(t -> t.length()).sum();
+    long budget = held + Math.max(held, BUILD_SLACK_VALUES);
+    if (needed > budget) {
+      throw new IllegalArgumentException(String.format("%s: the config (%s) needs %,d values on this model, but %s "
+          + "holds %,d: the config does not match its tensors or this model", dir.resolve(AdapterFiles.CONFIG),
+          config.peftType(), needed, AdapterFiles.WEIGHTS, held));
+    }
   }
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Peft.class);

@@ -106,6 +106,9 @@ public final class PromptLearning {
     @Override
     public B readHf(JsonFields f) {
       tokenDim = f.optionalInteger("token_dim");
+      // HF records the model's heads and layers; peft4j takes them from the graph, but still checks their type
+      f.optionalInteger("num_attention_heads");
+      f.optionalInteger("num_layers");
       Integer submodules = f.optionalInteger("num_transformer_submodules");
       checkArgument(submodules == null || submodules == 1, "num_transformer_submodules: %s is not supported (peft4j "
           + "has no encoder-decoder models); only 1", submodules);

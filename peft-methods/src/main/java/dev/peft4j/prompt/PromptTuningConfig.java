@@ -122,9 +122,9 @@ public record PromptTuningConfig(int numVirtualTokens, PromptInit init, String i
   public static PromptTuningConfig fromHf(JsonObject json, Set<String> ignored) {
     JsonFields f = PromptLearning.read(json, ignored, KNOWN_FIELDS);
     Builder b = builder(PromptLearning.numVirtualTokens(f)).readHf(f);
-    String init = f.string("prompt_tuning_init", null);
-    b.init = init == null ? null : PromptInit.valueOf(init);
+    b.init = f.constant("prompt_tuning_init", PromptInit.class, null);
     b.initText = f.string("prompt_tuning_init_text", null);
+    f.object("tokenizer_kwargs"); // unused (peft4j's tokenizers take no options) but type-checked all the same
     b.tokenizer = f.string("tokenizer_name_or_path", null);
     return b.build();
   }

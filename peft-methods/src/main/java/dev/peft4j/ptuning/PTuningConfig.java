@@ -139,8 +139,7 @@ public record PTuningConfig(int numVirtualTokens, Encoder encoder, Integer encod
   public static PTuningConfig fromHf(JsonObject json, Set<String> ignored) {
     JsonFields f = PromptLearning.read(json, ignored, KNOWN_FIELDS);
     Builder b = builder(PromptLearning.numVirtualTokens(f)).readHf(f);
-    String encoder = f.string("encoder_reparameterization_type", null);
-    b.encoder = encoder == null ? null : Encoder.valueOf(encoder);
+    b.encoder = f.constant("encoder_reparameterization_type", Encoder.class, null);
     b.encoderHiddenSize = f.optionalInteger("encoder_hidden_size");
     b.encoderNumLayers = f.optionalInteger("encoder_num_layers");
     b.encoderDropout = f.number("encoder_dropout", 0.0);

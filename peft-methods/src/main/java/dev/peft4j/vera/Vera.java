@@ -1,5 +1,6 @@
 package dev.peft4j.vera;
 
+import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.AbstractMergeableAdapter;
@@ -46,6 +47,9 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
     super(name, config);
   }
 
+  /** The most values one projection may hold: the largest Java array, 2³¹ − 9. */
+  private static final long MAX_INIT_VALUES = Integer.MAX_VALUE - 8;
+
   @Override
   protected void build(SameDiff sameDiff, GraphRewriter g) {
     List<LinearModule> modules = config().targets().selectLinear(g, "VeRA");
@@ -56,6 +60,10 @@ public final class Vera extends AbstractMergeableAdapter<VeraConfig> {
     long maxIn = modules.stream().mapToLong(LinearModule::inFeatures).max().orElseThrow();
     long maxOut = modules.stream().mapToLong(LinearModule::outFeatures).max().orElseThrow();
     DataType type = sameDiff.getVariable(modules.get(0).weight()).dataType();
+    long widest = Math.max(maxIn, maxOut); // each projection is drawn into one Java array: refuse by name, not overflow
+    checkArgument((long) config().r() * widest <= MAX_INIT_VALUES, "VeRA r = %s needs r·%s = %s values in a shared "
+        + "projection; at most %s are supported", config().r(), widest, (long) config().r() * widest,
+        MAX_INIT_VALUES);
     INDArray[] ab = projections(config().projectionSeed(), config().r(), maxIn, maxOut);
     String scope = scope("vera") + TrainableParameterSet.BUFFER_SCOPE; // buffers, as in torch: not parameters
     shared = g.capture(() -> {
