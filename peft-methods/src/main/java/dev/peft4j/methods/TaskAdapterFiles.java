@@ -99,6 +99,10 @@ final class TaskAdapterFiles {
     return name;
   }
 
+  private static boolean isString(JsonElement e) {
+    return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isString();
+  }
+
   private boolean matches(String name) {
     return modules.stream().anyMatch(m -> m.equals(name) || m.endsWith("." + name));
   }
@@ -111,9 +115,12 @@ final class TaskAdapterFiles {
     if (!config.has("modules_to_save") || !config.get("modules_to_save").isJsonArray()) {
       return;
     }
-    String task = config.has("task_type") && !config.get("task_type").isJsonNull()
-        ? config.get("task_type").getAsString() : "none";
+    // the fields' types are checked by the method's reader after this; anything but a string is left to it here
+    String task = isString(config.get("task_type")) ? config.get("task_type").getAsString() : "none";
     for (JsonElement e : config.getAsJsonArray("modules_to_save")) {
+      if (!isString(e)) {
+        continue;
+      }
       String head = e.getAsString();
       String weight = head + ".weight";
       if (!tensors.containsKey(weight)) {
