@@ -108,6 +108,9 @@ class HeadsTest {
         Roberta.ATTENTION_MASK, Nd4j.createFromArray(new long[][] {{1, 1, 1}, {1, 1, 0}})), Heads.LOGITS)
         .get(Heads.LOGITS);
     assertEquals(List.of(2L, 4L), List.of(logits.shape()[0], logits.shape()[1]));
+    List<String> all = allLinear(sd);
+    assertEquals(12, all.size(), "6 per layer × 2; the classifier (dense and out_proj) left out, as PEFT 0.21: " + all);
+    assertTrue(all.stream().allMatch(n -> n.startsWith("roberta.encoder.")), all.toString());
   }
 
   @Test
