@@ -28,6 +28,9 @@ Task adapters (`--tasks` writes only these), as `get_peft_model(..., task_type=.
                           pad_token_id 0) on tiny-llama; the new `score` saved; golden logits [3, 2].
   lora-all-linear-tiny-bert/  LoRA all-linear on BertModel with its pooler (from tiny-bert-cls), no task type:
                           pooler.dense adapted; golden last_hidden_state and pooler_output.
+  seq-cls-tiny-xlm-roberta/  LoRA r=4, alpha=8 on query, value, task_type SEQ_CLS on tiny-xlm-roberta
+                          (XLMRobertaForSequenceClassification, 3 labels): keys roberta.…, the classifier saved whole
+                          (classifier.dense and classifier.out_proj); golden logits [3, 3]. `--only` writes just it.
 
 Also checks an adapter written by peft4j when given one: `--check DIR` loads DIR with PeftModel.from_pretrained
 (on tiny-llama for a plain adapter, on `--base tiny-gpt2` for a GPT-2 one; on the task model of its task_type, built from the fixture its
@@ -144,6 +147,8 @@ def task_model(base_name, task_type, num_labels=None):
         cls = (transformers.BertForSequenceClassification if task_type == "SEQ_CLS"
                else transformers.BertForTokenClassification)
         return cls.from_pretrained(path, **kw).eval()
+    if kind in ("roberta", "xlm-roberta"):  # the checkpoint has its head (classifier.dense, classifier.out_proj)
+        return transformers.AutoModelForSequenceClassification.from_pretrained(path, **kw).eval()
     # decoders: a new score head, pad_token_id 0 (the golden inputs are right-padded with 0)
     torch.manual_seed(0)
     return transformers.LlamaForSequenceClassification.from_pretrained(path, num_labels=num_labels or 2,
@@ -271,6 +276,14 @@ def make_tasks():
                                                                  target_modules=["q_proj", "v_proj"],
                                                                  init_lora_weights=False), num_labels=2)
     make_bert_all_linear("lora-all-linear-tiny-bert")
+    make_roberta_seq_cls()
+
+
+def make_roberta_seq_cls():
+    """SEQ_CLS on XLM-RoBERTa: keys roberta.…, the two-linear classifier (dense, out_proj) saved whole."""
+    make_task("seq-cls-tiny-xlm-roberta", "tiny-xlm-roberta",
+              peft.LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules=["query", "value"],
+                              init_lora_weights=False))
 
 
 def make_gpt2(tag, config):
@@ -337,6 +350,9 @@ def main():
                                                init_lora_weights=False))
     if args.only == gpt2[0]:
         make_gpt2(*gpt2)
+        return
+    if args.only == "seq-cls-tiny-xlm-roberta":
+        make_roberta_seq_cls()
         return
     if args.tasks:
         make_tasks()

@@ -81,12 +81,27 @@ public final class ModulesToSave {
         copies.created());
   }
 
-  /** Every array-backed parameter {@code <module>.<p>} of the named modules (exact or {@code .name} suffix). */
+  /**
+   * Whether graph module {@code m} is {@code module} (exact or {@code .name} suffix, HF's rule) or one of its
+   * sub-modules: RoBERTa's {@code classifier} is {@code classifier.dense} and {@code classifier.out_proj}, and HF
+   * saves the whole module.
+   */
+  public static boolean within(String m, String module) {
+    for (int end = m.length(); end > 0; end = m.lastIndexOf('.', end - 1)) {
+      String head = m.substring(0, end);
+      if (head.equals(module) || head.endsWith("." + module)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Every array-backed parameter {@code <module>.<p>} of the named modules and their sub-modules. */
   private static List<String> parametersOf(SameDiff sameDiff, List<String> modules) {
     List<String> existing = GraphRewriter.of(sameDiff).moduleNames();
     List<String> parameters = new ArrayList<>();
     for (String module : modules) {
-      List<String> matched = existing.stream().filter(m -> m.equals(module) || m.endsWith("." + module)).toList();
+      List<String> matched = existing.stream().filter(m -> within(m, module)).toList();
       if (matched.isEmpty()) {
         LOG.warn("modules_to_save entry '{}' matches no module; skipped, as Hugging Face PEFT skips it. Modules "
             + "that exist: {}", module, existing);

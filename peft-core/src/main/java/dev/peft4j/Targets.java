@@ -26,7 +26,8 @@ import java.util.stream.Collectors;
  *       {@code "." + entry}; {@code names("q_proj")} matches {@code layers.3.self_attn.q_proj}. Every entry must
  *       match at least one module.
  *   <li>{@link #regex(String)}: the pattern must match the whole module name.
- *   <li>{@code names("all-linear")}: every linear module except the output head (a linear with no linear after it).
+ *   <li>{@code names("all-linear")}: every linear module except the output head (a linear with no linear after it;
+ *       when that is a top-level module's sub-linear, {@code classifier.out_proj}, the whole {@code classifier}).
  *   <li>{@link #exclude(String...)} removes modules by the same list rule; {@link #layers(int...)} keeps only
  *       modules inside the given layer indices ({@code layers.<i>.}, {@code layer.<i>.}, {@code h.<i>.},
  *       {@code block.<i>.} or {@code blocks.<i>.}, as HF's {@code layers_to_transform}).
@@ -149,7 +150,12 @@ public final class Targets {
     List<String> selected = new ArrayList<>();
     if (isAllLinear()) {
       Set<String> heads = graph.outputHeads();
-      linear.stream().map(LinearModule::name).filter(n -> !heads.contains(n)).forEach(selected::add);
+      // a top-level head of several linears (RoBERTa's classifier.dense → classifier.out_proj) is left out whole, as
+      // PEFT leaves out a SEQ_CLS model's classifier module
+      Set<String> headModules = heads.stream().filter(h -> h.indexOf('.') > 0 && h.indexOf('.') == h.lastIndexOf('.'))
+          .map(h -> h.substring(0, h.indexOf('.') + 1)).collect(Collectors.toSet());
+      linear.stream().map(LinearModule::name)
+          .filter(n -> !heads.contains(n) && headModules.stream().noneMatch(n::startsWith)).forEach(selected::add);
     } else if (regex != null) {
       modules.stream().filter(m -> regex.matcher(m).matches()).forEach(selected::add);
       checkArgument(!selected.isEmpty(), "target regex '%s' matches no module. Modules that exist: %s",

@@ -31,6 +31,10 @@ public final class Heads {
   public static final String SCORE = "score";
   /** The encoder's module prefix in Hugging Face's BERT task models. */
   public static final String BERT = "bert.";
+  /** The encoder's module prefix in Hugging Face's RoBERTa task models. */
+  public static final String ROBERTA = "roberta.";
+  private static final String ROBERTA_DENSE = CLASSIFIER + ".dense";
+  private static final String ROBERTA_OUT = CLASSIFIER + ".out_proj";
 
   /** How a sequence becomes one vector. */
   public enum Pooling {
@@ -209,6 +213,35 @@ public final class Heads {
       checkArgument(found == numLabels, "the checkpoint's '%s' has %s labels; %s were asked for", module, found,
           numLabels);
     }
+  }
+
+  /**
+   * Hugging Face's {@code RobertaForSequenceClassification} / {@code XLMRobertaForSequenceClassification}: the encoder
+   * under {@code roberta.} ({@link Roberta#encoder}) and its two-linear head on the first ({@code <s>}) token.
+   * <pre>
+   *   logits = tanh(h[:, 0] · Wd + bd) · Wo + bo     modules "classifier.dense" [H, H], "classifier.out_proj"
+   *                                                  [H, labels]                                      [b, labels]
+   *   loss = mean over the batch of −log softmax(logits)[labels]                                          scalar
+   * </pre>
+   * Checkpoint names are matched with and without {@code roberta.}; a head the checkpoint lacks (a bare
+   * {@code RobertaModel}) starts as transformers initialises it, W normal(0, 0.02) drawn from {@code seed}, b zero.
+   *
+   * @throws IllegalArgumentException naming both label counts, if the checkpoint's {@code classifier.out_proj} has
+   *     another
+   */
+  public static SameDiff robertaForSequenceClassification(RobertaConfig config, Weights weights, int numLabels,
+      long seed) {
+    checkArgument(numLabels >= 1, "num_labels must be at least 1, got %s", numLabels);
+    int h = config.hiddenSize();
+    InitialisedWeights w = new InitialisedWeights(new PrefixedWeights(ROBERTA, weights), new Random(seed));
+    requireLabels(w, ROBERTA_OUT, numLabels);
+    w = w.withDefault(ROBERTA_DENSE, h, h).withDefault(ROBERTA_OUT, h, numLabels);
+    RobertaConfig withHead = new RobertaConfig(config.modelType(), config.vocabSize(), h, config.numLayers(),
+        config.numHeads(), config.intermediateSize(), config.maxPositions(), config.typeVocabSize(),
+        config.layerNormEps(), config.padTokenId(), numLabels);
+    SameDiff sd = Roberta.encoder(withHead, w, ROBERTA);
+    ModelOrigin.record(sd, null, TaskType.SEQ_CLS);
+    return classificationLoss(sd, sd.getVariable(LOGITS), numLabels);
   }
 
   /**

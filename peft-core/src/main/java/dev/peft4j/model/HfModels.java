@@ -189,12 +189,11 @@ public final class HfModels {
             : token ? Heads.bertForTokenClassification(b, weights, numLabels, 0) : Bert.encoder(b, weights);
         task = sequence ? TaskType.SEQ_CLS : token ? TaskType.TOKEN_CLS : TaskType.FEATURE_EXTRACTION;
       } else if (config instanceof RobertaConfig r) {
-        if (architecture != null && architecture.endsWith("ForSequenceClassification") && r.numLabels() == 0) {
-          throw new IOException(String.format("%s: %s needs a checkpoint with its classification head (peft4j builds "
-              + "RoBERTa's head from the checkpoint's classifier tensors only)", configJson, architecture));
-        }
-        sd = Roberta.encoder(r, weights); // its head follows config.json's architectures
-        task = r.numLabels() > 0 ? TaskType.SEQ_CLS : TaskType.FEATURE_EXTRACTION;
+        // load(dir) builds the head when config.json's architectures names one; load(dir, architecture, n) asks
+        boolean sequence = architecture == null ? r.numLabels() > 0 : architecture.endsWith("ForSequenceClassification");
+        sd = sequence ? Heads.robertaForSequenceClassification(r, weights, architecture == null ? r.numLabels()
+            : numLabels, 0) : Roberta.encoder(r.numLabels() == 0 ? r : withoutHead(r), weights);
+        task = sequence ? TaskType.SEQ_CLS : TaskType.FEATURE_EXTRACTION;
       } else if (config instanceof DistilBertConfig d) {
         sd = DistilBert.encoder(d, weights);
         task = TaskType.FEATURE_EXTRACTION;
@@ -220,6 +219,11 @@ public final class HfModels {
     return config instanceof BertConfig b ? new Encoder(sd, b, unused, tokenizer, name, task)
         : config instanceof LlamaConfig l ? new Decoder(sd, l, unused, tokenizer, name, task)
         : new OtherModel(sd, config, unused, tokenizer, name, task);
+  }
+
+  private static RobertaConfig withoutHead(RobertaConfig r) {
+    return new RobertaConfig(r.modelType(), r.vocabSize(), r.hiddenSize(), r.numLayers(), r.numHeads(),
+        r.intermediateSize(), r.maxPositions(), r.typeVocabSize(), r.layerNormEps(), r.padTokenId(), 0);
   }
 
   private static Optional<Tokenizer> tokenizer(Path dir, int maxLength) throws IOException {

@@ -43,6 +43,16 @@ public final class Roberta {
    * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
    */
   public static SameDiff encoder(RobertaConfig config, Weights weights) {
+    return encoder(config, weights, "");
+  }
+
+  /**
+   * Builds the encoder with its modules named {@code prefix + <name>} ({@code roberta.encoder…}, as
+   * {@code RobertaForSequenceClassification} names them, so adapter files carry Hugging Face's keys); the head stays
+   * {@code classifier.dense}, {@code classifier.out_proj}.
+   */
+  static SameDiff encoder(RobertaConfig config, Weights checkpoint, String prefix) {
+    Weights weights = prefix.isEmpty() ? checkpoint : new PrefixedWeights(prefix, checkpoint);
     SameDiff sd = SameDiff.create();
     int h = config.hiddenSize();
     SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT64, -1, -1);                // [b, s]
@@ -52,18 +62,19 @@ public final class Roberta {
     SDVariable real = sd.neq(ids, (double) config.padTokenId()).castTo(DataType.FLOAT); // [b, s]
     SDVariable positionIds = sd.cumsum(real, false, false, 1).mul(real).add(config.padTokenId())
         .castTo(DataType.INT64);                                                       // [b, s]
-    SDVariable words = sd.gather(param(sd, weights, "embeddings.word_embeddings.weight", config.vocabSize(), h),
+    SDVariable words = sd.gather(param(sd, weights, prefix + "embeddings.word_embeddings.weight", config.vocabSize(),
+        h),
         sd.reshape(ids, -1), 0);                                                       // [b·s, H]
-    SDVariable positions = sd.gather(param(sd, weights, "embeddings.position_embeddings.weight",
+    SDVariable positions = sd.gather(param(sd, weights, prefix + "embeddings.position_embeddings.weight",
         config.maxPositions(), h), sd.reshape(positionIds, -1), 0);                    // [b·s, H]
-    SDVariable typeZero = sd.slice(param(sd, weights, "embeddings.token_type_embeddings.weight",
+    SDVariable typeZero = sd.slice(param(sd, weights, prefix + "embeddings.token_type_embeddings.weight",
         config.typeVocabSize(), h), new int[] {0, 0}, 1, h);                          // [1, H]
-    SDVariable x = layerNorm(sd, weights, "embeddings.LayerNorm", words.add(positions).add(typeZero), h,
+    SDVariable x = layerNorm(sd, weights, prefix + "embeddings.LayerNorm", words.add(positions).add(typeZero), h,
         config.layerNormEps());                                                        // [b·s, H]
 
     SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);          // [b, s]
-    x = PostLnLayers.apply(sd, weights, PostLnLayers.Names.BERT, config.numLayers(), h, config.numHeads(),
-        config.intermediateSize(), config.layerNormEps(), x, PostLnLayers.additiveKeyMask(sd, keyMask), seq);
+    x = PostLnLayers.apply(sd, weights, PostLnLayers.Names.BERT.under(prefix), config.numLayers(), h,
+        config.numHeads(), config.intermediateSize(), config.layerNormEps(), x, PostLnLayers.additiveKeyMask(sd, keyMask), seq);
     SDVariable hidden = sd.reshape(LAST_HIDDEN_STATE, x, sd.concat(0, longs(sd, -1), seq, longs(sd, h))); // [b,s,H]
     if (config.numLabels() == 0) {
       sd.setOutputs(LAST_HIDDEN_STATE);

@@ -16,6 +16,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /** Hugging Face's task heads against transformers' logits (scripts/make_adapter_fixtures.py, tiny-bert-cls). */
 class HeadsTest {
@@ -88,5 +89,34 @@ class HeadsTest {
       double std = sd.getArrForVarName("bert.pooler.dense.weight").stdNumber().doubleValue();
       assertEquals(0.02, std, 0.004, "pooler initialised normal(0, 0.02)");
     }
+  }
+
+  /** HF's RobertaForSequenceClassification.from_pretrained on a bare RobertaModel: a fresh two-linear head. */
+  @Test
+  void aBareRobertaCheckpointGetsAFreshHead() throws IOException {
+    HfModels.Loaded m = HfModels.load(Fixtures.dir("tiny-roberta"), "RobertaForSequenceClassification", 4);
+    assertEquals(dev.peft4j.TaskType.SEQ_CLS, m.taskType());
+    SameDiff sd = m.sameDiff();
+    assertEquals(List.of(32L, 32L), List.of(sd.getArrForVarName("classifier.dense.weight").shape()[0],
+        sd.getArrForVarName("classifier.dense.weight").shape()[1]));
+    INDArray out = sd.getArrForVarName("classifier.out_proj.weight");
+    assertEquals(List.of(32L, 4L), List.of(out.shape()[0], out.shape()[1]), "[in, labels]");
+    assertEquals(0.02, out.stdNumber().doubleValue(), 0.006, "normal(0, 0.02)");
+    assertEquals(0.0, sd.getArrForVarName("classifier.out_proj.bias").amaxNumber().doubleValue());
+    assertTrue(sd.hasVariable("roberta.encoder.layer.0.attention.self.query.weight"), "named as HF's task model");
+    INDArray logits = sd.output(Map.of(Roberta.INPUT_IDS, Nd4j.createFromArray(new long[][] {{0, 9, 2}, {0, 5, 1}}),
+        Roberta.ATTENTION_MASK, Nd4j.createFromArray(new long[][] {{1, 1, 1}, {1, 1, 0}})), Heads.LOGITS)
+        .get(Heads.LOGITS);
+    assertEquals(List.of(2L, 4L), List.of(logits.shape()[0], logits.shape()[1]));
+    List<String> all = allLinear(sd);
+    assertEquals(12, all.size(), "6 per layer × 2; the classifier (dense and out_proj) left out, as PEFT 0.21: " + all);
+    assertTrue(all.stream().allMatch(n -> n.startsWith("roberta.encoder.")), all.toString());
+  }
+
+  @Test
+  void aRobertaHeadOfAnotherLabelCountIsRefusedNamingBothCounts() throws IOException {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> HfModels.load(Fixtures.dir("tiny-xlm-roberta"), "XLMRobertaForSequenceClassification", 5));
+    assertTrue(e.getMessage().contains("'classifier.out_proj' has 3 labels; 5 were asked for"), e.getMessage());
   }
 }

@@ -52,6 +52,9 @@ final class LinearLayers {
         linears.add(new Linear(p + "mlp.down_proj", shape.ffn(), h, shape.biases()));
       }
     }
+    if (shape.pooler()) {
+      linears.add(new Linear("pooler.dense", h, h, true)); // tanh(h[:, 0] · W + b)
+    }
     if (shape.labels() > 0) {
       head = "classifier";
       linears.add(new Linear(head, h, shape.labels(), true));

@@ -92,10 +92,12 @@ public final class ParameterBudget {
    * @param qkNorm       Qwen3's per-head q_norm/k_norm
    * @param tiedHead     the LM head reuses the embedding matrix (no lm_head parameters)
    * @param labels       a classification head {@code classifier} of this many labels, or 0 for none
+   * @param pooler       BERT's {@code pooler.dense} (H → H with bias), built when the checkpoint has one; all-linear
+   *                     adapts it, as Hugging Face PEFT does
    */
   public record Shape(Architecture architecture, int hidden, int layers, int ffn, int heads, int kvHeads,
       int headDim, int vocab, int maxPositions, int typeVocab, boolean biases, boolean qkvBias, NormKind norm,
-      boolean qkNorm, boolean tiedHead, int labels) {
+      boolean qkNorm, boolean tiedHead, int labels, boolean pooler) {
 
     /** @throws IllegalArgumentException naming the value, if a size is not positive or heads do not divide */
     public Shape {
@@ -107,41 +109,51 @@ public final class ParameterBudget {
       }
       checkArgument(heads % kvHeads == 0, "heads (%s) must be a multiple of kvHeads (%s)", heads, kvHeads);
       checkArgument(typeVocab >= 0 && labels >= 0, "typeVocab (%s) and labels (%s) must be >= 0", typeVocab, labels);
+      checkArgument(!pooler || architecture == Architecture.BERT, "only BERT has a pooler");
     }
 
     /** A BERT encoder without a head, as {@code Bert.encoder} builds it. */
     public static Shape of(BertConfig c) {
       return new Shape(Architecture.BERT, c.hiddenSize(), c.numLayers(), c.intermediateSize(), c.numHeads(),
           c.numHeads(), c.hiddenSize() / c.numHeads(), c.vocabSize(), c.maxPositions(), c.typeVocabSize(), true, true,
-          NormKind.LAYER_NORM, false, false, 0);
+          NormKind.LAYER_NORM, false, false, 0, false);
     }
 
     /** A Llama-family decoder, as {@code Llama.causalLm} builds it. */
     public static Shape of(LlamaConfig c) {
       return new Shape(Architecture.LLAMA, c.hiddenSize(), c.numLayers(), c.intermediateSize(), c.numHeads(),
           c.numKvHeads(), c.headDim(), c.vocabSize(), c.maxPositions(), 0, c.mlpBias(), c.qkvBias(),
-          NormKind.RMS_NORM, c.qkNorm(), c.tieWordEmbeddings(), 0);
+          NormKind.RMS_NORM, c.qkNorm(), c.tieWordEmbeddings(), 0, false);
     }
 
     /** A Llama decoder by hand: no biases, RMSNorm, an untied lm_head, headDim = hidden / heads. */
     public static Shape llama(int hidden, int layers, int ffn, int heads, int kvHeads, int vocab, int maxPositions) {
       checkArgument(heads > 0 && hidden % heads == 0, "hidden (%s) must be a multiple of heads (%s)", hidden, heads);
       return new Shape(Architecture.LLAMA, hidden, layers, ffn, heads, kvHeads, hidden / heads, vocab, maxPositions,
-          0, false, false, NormKind.RMS_NORM, false, false, 0);
+          0, false, false, NormKind.RMS_NORM, false, false, 0, false);
     }
 
     /** A BERT encoder by hand: biases everywhere, LayerNorm, 2 token types, no head. */
     public static Shape bert(int hidden, int layers, int ffn, int heads, int vocab, int maxPositions) {
       checkArgument(heads > 0 && hidden % heads == 0, "hidden (%s) must be a multiple of heads (%s)", hidden, heads);
       return new Shape(Architecture.BERT, hidden, layers, ffn, heads, heads, hidden / heads, vocab, maxPositions, 2,
-          true, true, NormKind.LAYER_NORM, false, false, 0);
+          true, true, NormKind.LAYER_NORM, false, false, 0, false);
     }
 
     /** This shape with a {@code classifier} head of {@code labels} labels (as {@code Heads.sequenceClassification}). */
     public Shape withClassifier(int labels) {
       checkArgument(labels >= 2, "a classifier needs at least 2 labels, got %s", labels);
       return new Shape(architecture, hidden, layers, ffn, heads, kvHeads, headDim, vocab, maxPositions, typeVocab,
-          biases, qkvBias, norm, qkNorm, tiedHead, labels);
+          biases, qkvBias, norm, qkNorm, tiedHead, labels, pooler);
+    }
+
+    /**
+     * This BERT shape with its {@code pooler.dense}, as {@code Bert.encoder} builds it for a checkpoint that has one
+     * ({@code Shape.of(BertConfig)} cannot know: the config does not say).
+     */
+    public Shape withPooler() {
+      return new Shape(architecture, hidden, layers, ffn, heads, kvHeads, headDim, vocab, maxPositions, typeVocab,
+          biases, qkvBias, norm, qkNorm, tiedHead, labels, true);
     }
   }
 

@@ -4,6 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+import dev.peft4j.ModulesToSave;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.io.AdapterFiles;
 import java.util.HashSet;
@@ -103,8 +104,9 @@ final class TaskAdapterFiles {
     return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isString();
   }
 
+  /** Whether a module of the graph is {@code name} (exact or {@code .name} suffix) or lies under it. */
   private boolean matches(String name) {
-    return modules.stream().anyMatch(m -> m.equals(name) || m.endsWith("." + name));
+    return modules.stream().anyMatch(m -> ModulesToSave.within(m, name));
   }
 
   /**
@@ -122,21 +124,26 @@ final class TaskAdapterFiles {
         continue;
       }
       String head = e.getAsString();
-      String weight = head + ".weight";
-      if (!tensors.containsKey(weight)) {
+      // its linear weights: <head>.weight (BERT's classifier, Llama's score) or <head>.<sub>.weight (RoBERTa's
+      // classifier.dense, classifier.out_proj)
+      List<String> weights = tensors.keySet().stream()
+          .filter(k -> k.equals(head + ".weight") || k.startsWith(head + ".") && k.endsWith(".weight")).toList();
+      if (weights.isEmpty()) {
         continue;
       }
       if (!matches(head)) {
         throw new IllegalArgumentException(String.format("the adapter trains a head '%s' (task_type %s) that this "
             + "model does not have; load it on the task model (HfModels.loadTask, Heads.bertForSequenceClassification, "
-            + "Heads.llamaForSequenceClassification, …)", head, task));
+            + "Heads.robertaForSequenceClassification, Heads.llamaForSequenceClassification, …)", head, task));
       }
-      long[] saved = tensors.get(weight).shape();                        // [labels, in], PyTorch's layout
-      INDArray own = sd.hasVariable(weight) ? sd.getArrForVarName(weight) : null;  // [in, labels]
-      if (own != null && saved.length == 2 && own.rank() == 2 && saved[1] == own.size(0)
-          && saved[0] != own.size(1)) {
-        throw new IllegalArgumentException(String.format("the adapter's head '%s' has %s labels; this model's has %s",
-            head, saved[0], own.size(1)));
+      for (String weight : weights) {
+        long[] saved = tensors.get(weight).shape();                        // [labels, in], PyTorch's layout
+        INDArray own = sd.hasVariable(weight) ? sd.getArrForVarName(weight) : null;  // [in, labels]
+        if (own != null && saved.length == 2 && own.rank() == 2 && saved[1] == own.size(0)
+            && saved[0] != own.size(1)) {
+          throw new IllegalArgumentException(String.format("the adapter's head '%s' has %s labels; this model's has %s",
+              head, saved[0], own.size(1)));
+        }
       }
     }
   }

@@ -219,6 +219,81 @@ class HfTaskAdaptersTest {
     assertTrue(maxAbsDiff(logits, g.get("logits")) > 1e-3, "trained away from the fixture's adapter");
   }
 
+  /**
+   * SEQ_CLS on XLM-RoBERTa from PEFT 0.21: keys {@code roberta.encoder…}, and the classifier is a module with two
+   * linears ({@code classifier.dense}, {@code classifier.out_proj}) saved whole in PyTorch's {@code [out, in]}.
+   */
+  @Test
+  void seqClsOnXlmRobertaReproducesHfBothWays() throws IOException {
+    HfModels.Loaded task = HfModels.loadTask(Fixtures.dir("tiny-xlm-roberta"));
+    assertEquals(TaskType.SEQ_CLS, task.taskType());
+    PeftModel model = reproduces("seq-cls-tiny-xlm-roberta", "tiny-xlm-roberta", task.sameDiff());
+    assertEquals(List.of("classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias",
+        "classifier.out_proj.weight"), model.trainableParameters().names().stream()
+        .filter(n -> n.contains("modules_to_save")).map(n -> n.substring(n.lastIndexOf('/') + 1)).sorted().toList());
+    try (SafetensorsFile f = SafetensorsFile.open(CHECK.resolve("seq-cls-tiny-xlm-roberta")
+        .resolve(AdapterFiles.WEIGHTS))) {
+      long[] out = f.read("base_model.model.classifier.out_proj.weight").shape();
+      assertEquals(List.of(3L, 32L), List.of(out[0], out[1]), "out_proj in PyTorch's [out, in]");
+      assertTrue(f.names().contains("base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight"),
+          f.names().toString());
+    }
+
+    HfModels.Loaded again = HfModels.loadTask(Fixtures.dir("tiny-xlm-roberta"));
+    PeftModel frozen = Peft.fromPretrained(again.sameDiff(), Fixtures.dir("seq-cls-tiny-xlm-roberta"));
+    Map<String, INDArray> g = golden("seq-cls-tiny-xlm-roberta");
+    double diff = maxAbsDiff(frozen.output(inputs(g), Heads.LOGITS).get(Heads.LOGITS), g.get("logits"));
+    assertTrue(diff <= 1e-4, "fromPretrained: logits differ by " + diff);
+  }
+
+  /**
+   * peft4j trains LoRA and RoBERTa's two-linear classifier, saves them to
+   * {@code target/task-check/trained-seq-cls-tiny-xlm-roberta} with its logits for
+   * {@code make_adapter_fixtures.py --check}.
+   */
+  @Test
+  void aRobertaAdapterTrainedByPeft4jIsSavedForHf() throws IOException {
+    HfModels.Loaded task = HfModels.loadTask(Fixtures.dir("tiny-xlm-roberta"));
+    PeftModel model = Peft.lora(2).alpha(4).target("query", "value").modulesToSave("classifier")
+        .apply(task.sameDiff());
+    Map<String, INDArray> g = golden("seq-cls-tiny-xlm-roberta");
+    Map<String, INDArray> batch = new HashMap<>(inputs(g));
+    batch.put(Heads.LABELS, Nd4j.createFromArray(0L, 2L, 1L));
+    dev.peft4j.train.Trainer.builder(model).steps(5).learningRate(0.05).progress(null).build()
+        .fit(List.of(new dev.peft4j.train.Batch(batch, 22)));
+    INDArray logits = model.output(inputs(g), Heads.LOGITS).get(Heads.LOGITS);
+    INDArray base = HfModels.loadTask(Fixtures.dir("tiny-xlm-roberta")).sameDiff()
+        .output(inputs(g), Heads.LOGITS).get(Heads.LOGITS);
+    assertTrue(maxAbsDiff(logits, base) > 1e-3, "training moved the logits");
+    Path out = CHECK.resolve("trained-seq-cls-tiny-xlm-roberta");
+    model.baseModelNameOrPath("tiny-xlm-roberta").save(out);
+    Map<String, INDArray> mine = new HashMap<>(inputs(g));
+    mine.put("logits", logits);
+    Safetensors.write(out.resolve("golden.safetensors"), mine, Map.of("format", "pt"));
+    PeftModel reloaded = Peft.load(HfModels.loadTask(Fixtures.dir("tiny-xlm-roberta")).sameDiff(), out);
+    assertTrue(maxAbsDiff(logits, reloaded.output(inputs(g), Heads.LOGITS).get(Heads.LOGITS)) <= 1e-6);
+  }
+
+  @Test
+  void aRobertaSeqClsAdapterOntoTheBareEncoderOrAnotherLabelCountIsRefused() throws IOException {
+    SameDiff bare = HfModels.load(Fixtures.dir("tiny-roberta")).sameDiff(); // RobertaModel: no classifier
+    Map<String, INDArray> before = Graphs.parameters(bare);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Peft.load(bare, Fixtures.dir("seq-cls-tiny-xlm-roberta")));
+    assertTrue(e.getMessage().contains("head 'classifier' (task_type SEQ_CLS)"), e.getMessage());
+    assertEquals(before, Graphs.parameters(bare));
+    assertEquals(List.of(), GraphRewriter.of(bare).checkLinks());
+
+    SameDiff two = HfModels.load(Fixtures.dir("tiny-roberta"), "RobertaForSequenceClassification", 2).sameDiff();
+    Map<String, INDArray> beforeTwo = Graphs.parameters(two);
+    IllegalArgumentException labels = assertThrows(IllegalArgumentException.class,
+        () -> Peft.load(two, Fixtures.dir("seq-cls-tiny-xlm-roberta")));
+    assertTrue(labels.getMessage().contains("head 'classifier' has 3 labels; this model's has 2"),
+        labels.getMessage());
+    assertEquals(beforeTwo, Graphs.parameters(two));
+    assertEquals(List.of(), GraphRewriter.of(two).checkLinks());
+  }
+
   /** HF's {@code PeftModel.from_pretrained(model, dir)}: is_trainable=False by default. */
   @Test
   void fromPretrainedFreezesTheAdapterForInferenceUnlessAskedToTrain() throws IOException {

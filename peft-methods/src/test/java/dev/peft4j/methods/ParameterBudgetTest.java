@@ -145,4 +145,22 @@ class ParameterBudgetTest {
     sameAsBuilt(sd, Peft.lnTuning().build(), b.lnTuning());
     sameAsBuilt(sd, Peft.fullFineTuning().build(), b.fullFineTuning());
   }
+
+  /**
+   * A BERT checkpoint with a pooler, as its task model (tiny-bert-cls: BertForSequenceClassification, 3 labels):
+   * all-linear adapts pooler.dense too and leaves the classifier, as PEFT 0.21 does (seq-cls-tiny-bert).
+   */
+  @Test
+  void equalsTheBuiltTinyBertWithAPoolerAndAClassifier() throws IOException {
+    HfModels.Loaded loaded = HfModels.loadTask(Fixtures.dir("tiny-bert-cls"));
+    SameDiff sd = loaded.sameDiff();
+    Shape shape = Shape.of((BertConfig) loaded.config()).withClassifier(3);
+    ParameterBudget b = ParameterBudget.of(shape.withPooler());
+    assertEquals(TrainableParameterSet.parameterCount(sd), b.totalParameters(), "every parameter, the pooler's too");
+    assertEquals(ParameterBudget.of(shape).lora(2, "all-linear") + 2L * (32 + 32), b.lora(2, "all-linear"),
+        "the pooler's A and B: r·(H + H)");
+    sameAsBuilt(sd, Peft.lora(2).target("all-linear").build(), b.lora(2, "all-linear"));
+    sameAsBuilt(sd, Peft.fullFineTuning().build(), b.fullFineTuning());
+    sameAsBuilt(sd, Peft.linearProbe().build(), b.headOnly());
+  }
 }

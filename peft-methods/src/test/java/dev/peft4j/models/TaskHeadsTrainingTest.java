@@ -8,6 +8,7 @@ import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
+import dev.peft4j.model.Roberta;
 import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.train.Batch;
@@ -70,6 +71,19 @@ class TaskHeadsTrainingTest {
     labels.muli(b.inputs().get(Bert.ATTENTION_MASK)).addi(b.inputs().get(Bert.ATTENTION_MASK).rsub(1).muli(-100));
     inputs.put(Heads.LABELS, labels);                                                 // padding: −100
     lossFalls(sd, new String[] {"query", "value"}, new Batch(inputs, b.tokens()), 0.05);
+  }
+
+  /** A bare RobertaModel checkpoint (tiny-roberta, pad id 1) with the head HF would initialise for it. */
+  @Test
+  void robertaForSequenceClassificationOnABaseCheckpointTrains() throws IOException {
+    SameDiff sd = HfModels.load(Fixtures.dir("tiny-roberta"), "RobertaForSequenceClassification", 2).sameDiff();
+    Map<String, INDArray> inputs = new HashMap<>();
+    inputs.put(Roberta.INPUT_IDS, Nd4j.createFromArray(new long[][] {{0, 9, 17, 2}, {0, 44, 2, 1}, {0, 7, 2, 1},
+        {0, 12, 30, 2}}));
+    inputs.put(Roberta.ATTENTION_MASK, Nd4j.createFromArray(new long[][] {{1, 1, 1, 1}, {1, 1, 1, 0}, {1, 1, 1, 0},
+        {1, 1, 1, 1}}));
+    inputs.put(Heads.LABELS, Nd4j.createFromArray(0L, 1L, 0L, 1L));
+    lossFalls(sd, new String[] {"query", "value"}, new Batch(inputs, 14), 0.05);
   }
 
   @Test
