@@ -64,7 +64,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 public final class PeftModel {
 
   /** The adapter name {@link AdapterConfig#apply(SameDiff)} uses, as in Hugging Face PEFT. */
-  public static final String DEFAULT_ADAPTER = "default";
+  public static final String DEFAULT_ADAPTER = AdapterFiles.DEFAULT_ADAPTER;
 
   private final SameDiff sd;
   private final GraphRewriter graph;
@@ -157,7 +157,7 @@ public final class PeftModel {
 
     Adapter adapter = config.newAdapter(name);
     List<Adapter> active = adapters.values().stream()
-        .filter(a -> a.isEnabled() && !(a instanceof MergeableAdapter m && m.isMerged())).toList();
+        .filter(PeftModel::isActive).toList();
     active.forEach(Adapter::disable); // the new branches must read the base modules, not another adapter's output
     try {
       adapter.apply(sd); // validates before it rewrites: a failure leaves the graph as it was
@@ -654,8 +654,8 @@ public final class PeftModel {
       }
     }
     for (Adapter a : adapters.values()) {
-      checkState(!(a instanceof MergeableAdapter m && m.isMerged()),
-          "adapter '%s' is merged into the base weights; unmerge it for mixed batches", a.name());
+      checkState(!isMerged(a), "adapter '%s' is merged into the base weights; unmerge it for mixed batches",
+          a.name());
     }
     List<Adapter> wasActive = adapters.values().stream().filter(Adapter::isEnabled).toList();
     Map<String, INDArray> result = new LinkedHashMap<>();

@@ -103,20 +103,32 @@ public final class HfModels {
 
   /** {@link #load}, refusing a checkpoint that is not BERT; {@code config()} is a {@link BertConfig}. */
   public static Encoder loadEncoder(Path dir) throws IOException {
-    if (load(dir) instanceof Encoder e) {
-      return e;
-    }
-    throw new IOException(dir.resolve("config.json") + ": model_type '" + JsonConfig.read(dir.resolve("config.json"))
-        .modelType() + "' is not an encoder; supported: bert");
+    requireModelType(dir, ENCODER_TYPES, "an encoder");
+    return (Encoder) load(dir);
   }
 
   /** {@link #load}, refusing a checkpoint that is not a decoder; {@code config()} is a {@link LlamaConfig}. */
   public static Decoder loadDecoder(Path dir) throws IOException {
-    if (load(dir) instanceof Decoder d) {
-      return d;
+    requireModelType(dir, DECODER_TYPES, "a decoder");
+    return (Decoder) load(dir);
+  }
+
+  private static final List<String> ENCODER_TYPES = List.of("bert");
+  private static final List<String> DECODER_TYPES = List.of("llama", "mistral", "qwen2", "qwen3", "gemma");
+
+  /**
+   * Refuses a checkpoint of another kind from its {@code config.json} alone, before any weight is read; without a
+   * {@code config.json}, {@link #load} says so.
+   */
+  private static void requireModelType(Path dir, List<String> types, String kind) throws IOException {
+    Path configJson = dir.resolve("config.json");
+    if (Files.isRegularFile(configJson)) {
+      String type = JsonConfig.read(configJson).modelType();
+      if (!types.contains(type)) {
+        throw new IOException(String.format("%s: model_type '%s' is not %s; supported: %s", configJson, type, kind,
+            String.join(", ", types)));
+      }
     }
-    throw new IOException(dir.resolve("config.json") + ": model_type '" + JsonConfig.read(dir.resolve("config.json"))
-        .modelType() + "' is not a decoder; supported: llama, mistral, qwen2, qwen3");
   }
 
   /**
