@@ -1,0 +1,2 @@
+/** PEFT training and adapter inference on Apache Spark. */
+package dev.peft4j.spark;
