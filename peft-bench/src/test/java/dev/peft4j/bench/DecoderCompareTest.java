@@ -137,6 +137,28 @@ class DecoderCompareTest {
     throw new AssertionError("no test text is shorter than the longest");
   }
 
+  /** Whatever id the tokenizer padded with, a decoder's padding positions carry the pad id its head skips. */
+  @Test
+  void aDecodersPaddingPositionsAreRewrittenToItsPadId() throws IOException {
+    try (Tokenizer tokenizer = Compare.tokenizer(options.model(), 24)) {
+      Tokenizer.Encoded encoded = tokenizer.encode(List.of("the movie was very good, good", "bad"));
+      Map<String, INDArray> inputs = Compare.inputs(encoded, 7L);
+      assertEquals(List.of(Llama.ATTENTION_MASK, Llama.INPUT_IDS), inputs.keySet().stream().sorted().toList(),
+          "no token_type_ids for a decoder");
+      INDArray ids = inputs.get(Llama.INPUT_IDS);
+      INDArray mask = encoded.attentionMask();
+      int padded = 0;
+      for (int r = 0; r < 2; r++) {
+        for (int t = 0; t < ids.size(1); t++) {
+          boolean real = mask.getLong(r, t) == 1;
+          assertEquals(real ? encoded.inputIds().getLong(r, t) : 7L, ids.getLong(r, t), "row " + r + ", token " + t);
+          padded += real ? 0 : 1;
+        }
+      }
+      assertTrue(padded > 0, "the short row is padded");
+    }
+  }
+
   /** Without pad_token_id the EOS token pads, as Hugging Face recipes do; with neither, the model is refused. */
   @Test
   void aDecoderWithoutPadTokenIdPadsWithEosAndOneWithNeitherIsRefused() throws IOException {
