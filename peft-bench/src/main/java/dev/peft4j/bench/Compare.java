@@ -6,7 +6,10 @@ import dev.peft4j.bench.CompareMethods.Method;
 import dev.peft4j.bench.TextClassificationData.Example;
 import dev.peft4j.model.BertConfig;
 import dev.peft4j.model.Heads;
+import dev.peft4j.model.HfCheckpoint;
 import dev.peft4j.model.HfModels;
+import dev.peft4j.model.Llama;
+import dev.peft4j.model.LlamaConfig;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.model.Tokenizer;
 import dev.peft4j.train.Batch;
@@ -36,7 +39,7 @@ import picocli.CommandLine.Option;
 
 /**
  * The method comparison: fine-tunes a BERT encoder (the bundled all-MiniLM-L6-v2 by default) with a classification
- * head once per method of {@link CompareMethods}, each from the same pretrained weights and the same data, and reports
+ * head, or a Llama-family decoder with Hugging Face's {@code score} head on the last non-padding token, once per method of {@link CompareMethods}, each from the same pretrained weights and the same data, and reports
  * the test split's accuracy, macro-F1, F1 of a stated positive class and ROC AUC (mean ± std over seeds) beside a
  * majority-class baseline, with trainable parameters, time, tokens/s and peak resident memory, as a terminal table
  * and as {@code results.md}, {@code results.csv}, {@code results.json} and {@code results.png}; each method's adapter
@@ -293,8 +296,12 @@ public final class Compare {
    * @throws IllegalArgumentException naming a bad input (data file and line, model, sequence length, out directory)
    */
   public static Runs run(Options options, PrintStream log) throws IOException {
-    List<Method> methods = CompareMethods.named(options.methods());
+    List<Method> named = CompareMethods.named(options.methods());
     ModelOptions.checkSequenceLength(options.model(), options.seqLength());
+    Map<String, String> skipped = notOnThisModel(options.model(), named);
+    List<Method> methods = named.stream().filter(m -> !skipped.containsKey(m.name())).toList();
+    checkArgument(!methods.isEmpty(), "none of the methods %s runs on the decoder %s: %s", options.methods(),
+        options.model(), skipped);
     TextClassificationData file = TextClassificationData.read(options.data(),
         new TextClassificationData.Columns(options.textColumn(), options.labelColumn(), options.splitColumn()));
     CompareData prepared = CompareData.of(file, options.data(), new CompareData.Limits(options.trainRows(),
@@ -310,6 +317,10 @@ public final class Compare {
     data.write(dataFile);
     int stepsPerEpoch = (data.train().size() + options.batch() - 1) / options.batch();
     Map<String, Object> settings = settings(options, prepared, positive, stepsPerEpoch);
+    if (!skipped.isEmpty()) {
+      settings.put("not run on this decoder", skipped.entrySet().stream().map(e -> e.getKey() + " (" + e.getValue()
+          + ")").collect(java.util.stream.Collectors.joining("; ")));
+    }
     int trialsPerMethod = (options.sweep() ? SWEEP.length : 1) + options.seeds() - 1;
     int totalTrials = methods.size() * trialsPerMethod;
     log.printf(Locale.ROOT, "compare: %d methods on %s; %d train / %d validation / %d test rows; up to %d epochs × "
@@ -320,6 +331,7 @@ public final class Compare {
         options.seeds(), totalTrials, options.workers(), Runtime.getRuntime().availableProcessors(),
         System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"), labelNames.get(positive));
     prepared.notes().forEach(n -> log.println("  " + n));
+    skipped.forEach((m, why) -> log.println("  not run on this decoder: " + m + " (" + why + ")"));
 
     String aucName = Metrics.aucName(labelNames.size());
     int[] testLabels = data.test().stream().mapToInt(Example::label).toArray();
@@ -357,6 +369,21 @@ public final class Compare {
     }
     deleteTree(work);
     return new Runs(results, baseline, probabilities, testLabels, labelNames.get(positive), aucName);
+  }
+
+  /** The methods of {@code methods} that cannot run on {@code model} (none but on a decoder), with why. */
+  private static Map<String, String> notOnThisModel(Path model, List<Method> methods) throws IOException {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (ModelOptions.family(model) == ModelFamily.DECODER) {
+      LlamaConfig config = LlamaConfig.read(model.resolve("config.json"));
+      for (Method m : methods) {
+        String why = CompareMethods.notOnDecoder(m, config);
+        if (why != null) {
+          out.put(m.name(), why);
+        }
+      }
+    }
+    return out;
   }
 
   /** The label index of {@code --positive-label}, or the training split's minority class (ties: the last). */
@@ -480,6 +507,14 @@ public final class Compare {
       seeds.add(options.seed() + i);
     }
     s.put("seeds", seeds.toString());
+    if (ModelOptions.family(options.model()) == ModelFamily.DECODER) {
+      s.put("decoder head", "a new score linear (no bias, normal(0, 0.02) from the trial's seed, as transformers "
+          + "initialises it) read at each row's last token that is not the padding token, as "
+          + "…ForSequenceClassification");
+      s.put("padding", "on the right with token " + ModelOptions.decoderPad(options.model()).source());
+      s.put("targets", "BERT's query, key, value, output.dense of the method descriptions are the decoder's "
+          + String.join(", ", ModelFamily.DECODER.modules("query", "key", "value", "output.dense")));
+    }
     s.put("optimizer", "AdamW, weight decay 0.01, 10% linear warm-up then linear decay, clip 1.0");
     s.put("threads", "OMP_NUM_THREADS=" + System.getenv().getOrDefault("OMP_NUM_THREADS", "unset") + ", "
         + options.workers() + " data-parallel worker(s) per trial, " + Runtime.getRuntime().availableProcessors()
@@ -515,13 +550,23 @@ public final class Compare {
     CompareChart.write(runs.results(), runs.baseline(), out.resolve("results.png"), CHART_WIDTH, CHART_HEIGHT);
   }
 
-  /** A fresh encoder with a classification head; the same weights and head initialisation for the same seed. */
+  /**
+   * A fresh encoder with a classification head, or a decoder with its {@value Heads#SCORE} head; the same weights and
+   * head initialisation for the same seed.
+   */
   static SameDiff classifier(Path model, int seqLength, int numLabels, long seed) throws IOException {
     if (model == null) {
       PretrainedModels.Encoder encoder = PretrainedModels.miniLm(seqLength);
       encoder.tokenizer().close();
       return Heads.sequenceClassification(encoder.sameDiff(), encoder.config().hiddenSize(), numLabels,
           Heads.Pooling.MEAN, seed);
+    }
+    if (ModelOptions.family(model) == ModelFamily.DECODER) {
+      LlamaConfig config = LlamaConfig.read(model.resolve("config.json"));
+      try (HfCheckpoint weights = HfCheckpoint.open(model)) {
+        return Heads.llamaForSequenceClassification(config, weights, numLabels, ModelOptions.decoderPad(model).id(),
+            seed);
+      }
     }
     HfModels.Loaded loaded = HfModels.load(model);
     checkArgument(loaded.config() instanceof BertConfig, "%s: compare needs a BERT encoder, got %s", model,
@@ -542,15 +587,44 @@ public final class Compare {
   }
 
   static List<Batch> batches(Tokenizer tokenizer, List<Example> examples, int size) {
+    return batches(tokenizer, examples, size, null);
+  }
+
+  /** Labelled batches of {@code size} rows; {@code decoderPad}: as {@link #inputs}. */
+  static List<Batch> batches(Tokenizer tokenizer, List<Example> examples, int size, Long decoderPad) {
     List<Batch> out = new ArrayList<>();
     for (int i = 0; i < examples.size(); i += size) {
       List<Example> part = examples.subList(i, Math.min(examples.size(), i + size));
       Tokenizer.Encoded encoded = tokenizer.encode(part.stream().map(Example::text).toList());
-      Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
+      Map<String, INDArray> inputs = new HashMap<>(inputs(encoded, decoderPad));
       inputs.put(Heads.LABELS, Nd4j.createFromArray(part.stream().mapToLong(Example::label).toArray()));
       out.add(new Batch(inputs, encoded.tokens()));
     }
     return out;
+  }
+
+  /**
+   * The graph inputs of an encoded batch: BERT's, or with {@code decoderPad} a decoder's {@code input_ids} (every
+   * padding position, attention mask 0, set to {@code decoderPad}: the score head finds the last real token by that
+   * id, whatever id the tokenizer padded with) and {@code attention_mask}.
+   */
+  static Map<String, INDArray> inputs(Tokenizer.Encoded encoded, Long decoderPad) {
+    if (decoderPad == null) {
+      return encoded.bertInputs();
+    }
+    long[][] ids = encoded.inputIds().toLongMatrix();                                  // [b, s]
+    long[][] mask = encoded.attentionMask().toLongMatrix();                            // [b, s]
+    for (int r = 0; r < ids.length; r++) {
+      for (int t = 0; t < ids[r].length; t++) {
+        ids[r][t] = mask[r][t] == 0 ? decoderPad : ids[r][t];
+      }
+    }
+    return Map.of(Llama.INPUT_IDS, Nd4j.createFromArray(ids), Llama.ATTENTION_MASK, encoded.attentionMask());
+  }
+
+  /** The pad id {@link #inputs} needs for {@code model}: a decoder's, null for an encoder. */
+  static Long decoderPad(Path model) throws IOException {
+    return ModelOptions.family(model) == ModelFamily.DECODER ? ModelOptions.decoderPad(model).id() : null;
   }
 
   /** Class probabilities of every example, {@code [n][labels]}, in inference mode. */
