@@ -52,7 +52,8 @@ import picocli.CommandLine.Option;
  * {@link #SWEEP} times its recommended learning rate and keeps the one of the lowest validation loss; the kept setting
  * is run over {@code --seeds} seeds; the test split is scored only at the end and never chooses anything. Every trial
  * runs in its own JVM ({@link TrialProcess}: its time and peak memory are its own). Presets: {@code --quick}, the default, {@code --full}
- * ({@link Preset}).
+ * ({@link Preset}). Each finished trial is recorded under {@code trials/} ({@link TrialRecord}) and the run's options
+ * in {@link RunFile}, so {@code --resume} continues a run in later sessions.
  */
 public final class Compare {
 
@@ -100,8 +101,7 @@ public final class Compare {
   public record Options(Preset preset, List<String> methods, int trainRows, int validationRows, int testRows,
       int epochs, int patience, int seeds, boolean sweep, int batch, int seqLength, Path data, String textColumn,
       String labelColumn, String splitColumn, Path model, Path out, boolean overwrite, boolean resume, long seed,
-      int workers,
-      String positiveLabel, boolean allowSingleClass, boolean fork) {
+      int workers, String positiveLabel, boolean allowSingleClass, boolean fork) {
 
     public Options {
       checkArgument(trainRows >= 0 && validationRows >= 0 && testRows >= 0, "row limits must be >= 0 (0: all), got "
@@ -230,8 +230,7 @@ public final class Compare {
           or(testRows, preset.testRows), or(epochs, preset.epochs), patience, or(seeds, preset.seeds),
           sweep != null ? sweep : preset.sweep, batch, seq, data != null ? data : defaultData(), textColumn,
           labelColumn, splitColumn, model.model, out, overwrite, resume, seed, workerCount, positiveLabel,
-          allowSingleClass,
-          !inProcess);
+          allowSingleClass, !inProcess);
     }
 
     private static int or(Integer given, int preset) {
