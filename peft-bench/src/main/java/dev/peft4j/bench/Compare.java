@@ -482,6 +482,9 @@ public final class Compare {
       TrialRecord record = new TrialRecord(spec, result, (System.nanoTime() - start) / 1e9, loadStart,
           LoadAverage.oneMinute(), Runtime.getRuntime().availableProcessors(), session);
       record.write(file);
+      for (String working : List.of("-result.json", "-spec.json", ".log")) { // the record holds what they said
+        Files.deleteIfExists(work.resolve(name + working));
+      }
       ran++;
       log.println(progress(record, true));
       return record;
@@ -578,8 +581,8 @@ public final class Compare {
     s.put("trials", String.format(Locale.ROOT, "%d, each in trials/ with its wall time (%.0f–%.0f s here), peak RSS "
             + "and the 1-minute load average at its start and end; %s%s", trials.size(), wall.getMin(),
         wall.getMax(), loaded.isEmpty() ? "none ran with a load average above the machine's cores"
-            : loaded.size() + " ran with a load average above the machine's cores, so their times are not "
-                + "comparable with the others': " + loaded.stream().map(t -> String.format(Locale.ROOT,
+            : loaded.size() + " ran while the load average was above the machine's cores (at start or end), so "
+                + "their times are not comparable with a quiet machine's: " + loaded.stream().map(t -> String.format(Locale.ROOT,
                 "%s (load %.2f → %.2f, %d cores)", t.label(), t.loadStart(), t.loadEnd(), t.cores()))
                 .collect(Collectors.joining(", ")), unknown == 0 ? "" : "; load average unknown for " + unknown));
     return s;
