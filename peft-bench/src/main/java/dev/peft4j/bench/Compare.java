@@ -271,7 +271,8 @@ public final class Compare {
   /**
    * The rows of a run.
    *
-   * @param results       one row per method, in run order
+   * @param results       one row per method, in run order (with {@code --resume}: where a session first asked for
+   *                      it)
    * @param baseline      the majority-class row
    * @param runs          per method, its saved adapter's test probabilities {@code [n][labels]}
    * @param testLabels    the test split's labels
@@ -364,6 +365,9 @@ public final class Compare {
       probabilities.put(method.name(), m.seeds().get(0).result().testProbabilities());
       used.addAll(m.sweep());
       used.addAll(m.seeds().subList(1, m.seeds().size()));
+      // rows in the run's order (each method where a session first asked for it), not this session's: the
+      // ranking's ties then fall the same way however the run was split into sessions
+      results.sort(Comparator.comparingInt(r -> runOrder(runFile, r.method())));
       // partial results survive a crash
       write(options.out(), withRunNotes(settings, options, runFile, results, incomplete, used),
           new Runs(results, baseline, Map.of(), testLabels, labelNames.get(positive), aucName));
@@ -433,6 +437,7 @@ public final class Compare {
         }
         log.printf("  the adapter of %s is missing; running it again%n", chosen.label());
         Files.delete(work.resolve(name(chosen) + ".json"));
+        done--; // the trial counted as recorded is run instead
         TrialRecord again = trial(method, chosen.spec().learningRate(), chosen.spec().seed(), true);
         sweep.set(sweep.indexOf(chosen), again);
         chosen = again;
@@ -500,6 +505,13 @@ public final class Compare {
               : "recorded by session " + record.session() + ", ", r.epochsRun(), r.bestEpoch(), r.validationLoss(),
           r.trainSeconds(), minutes(elapsed), eta);
     }
+  }
+
+  /** Where {@code method} comes in the run: its place among the sessions' methods, first asked for first. */
+  private static int runOrder(RunFile runFile, String method) {
+    List<String> order = runFile.sessions().stream().flatMap(s -> s.methods().stream()).distinct().toList();
+    int i = order.indexOf(method);
+    return i >= 0 ? i : order.size() + CompareMethods.all().stream().map(Method::name).toList().indexOf(method);
   }
 
   /** The methods with a trial record in {@code work} other than {@code running}, in {@link CompareMethods}' order. */

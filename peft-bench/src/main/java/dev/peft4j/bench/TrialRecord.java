@@ -78,7 +78,7 @@ record TrialRecord(CompareTrial.Spec spec, CompareTrial.Result result, double wa
       problem = "it does not parse (" + e.getClass().getSimpleName() + ": "
           + String.valueOf(e.getMessage()).lines().findFirst().orElse("") + ")";
     }
-    log.printf("  %s is not a finished trial of this run: %s; running it again%n", file.getFileName(), problem);
+    log.printf("  %s is not a finished trial of this run: %s%n", file.getFileName(), problem);
     return Optional.empty();
   }
 

@@ -73,7 +73,7 @@ class CompareResumeTest {
   /** results.csv without the columns of time and memory, which differ between any two runs. */
   private static List<Map<String, String>> metricColumns(Path out) throws IOException {
     List<Map<String, String>> rows = new ArrayList<>();
-    try (CSVParser csv = CSVFormat.DEFAULT.builder().setHeader().build().parse(Files.newBufferedReader(
+    try (CSVParser csv = CSVFormat.DEFAULT.builder().setHeader().get().parse(Files.newBufferedReader(
         out.resolve("results.csv")))) {
       for (CSVRecord record : csv) {
         Map<String, String> row = new LinkedHashMap<>(record.toMap());
@@ -107,6 +107,16 @@ class CompareResumeTest {
     Files.createDirectories(trials.resolve("lora-lr2.5e-04-seed7"));
     Files.writeString(trials.resolve("lora-lr2.5e-04-seed7/adapter_model.safetensors"), "partial");
 
+    // a session of lora alone: linear-probe's recorded sweep stays, the method is named as not done
+    Compare.Runs loraOnly = Compare.run(options(out, Stream.concat(Arrays.stream(protocol), Stream.of("--resume",
+        "--methods", "lora")).toArray(String[]::new)), CompareTest.quiet());
+    assertEquals(List.of("lora"), loraOnly.results().stream().map(CompareResult::method).toList());
+    assertTrue(Files.readString(out.resolve("results.md")).contains("; trials recorded but not all done: "
+        + "linear-probe"));
+    assertEquals(7, records(trials).size());
+    // and the damage again, as the lora session replaced that record
+    Files.writeString(trials.resolve("lora-lr2.5e-04-seed7.json"), half);
+
     ByteArrayOutputStream second = new ByteArrayOutputStream();
     Compare.Runs resumed = Compare.run(options(out, Stream.concat(Arrays.stream(protocol), Stream.of("--resume"))
         .toArray(String[]::new)), new PrintStream(second, true, StandardCharsets.UTF_8));
@@ -116,7 +126,9 @@ class CompareResumeTest {
         && printed.contains("[3/8] linear-probe lr 1e-02 seed 7: recorded by session 1")
         && printed.contains("lora-lr2.5e-04-seed7.json is not a finished trial of this run: it does not parse")
         && printed.contains("[4/8] linear-probe lr ") && !printed.contains("[4/8] linear-probe lr 2.5e-03 seed 7")
-        && printed.contains("[8/8] lora"), printed);
+        && printed.contains("[5/8] lora lr 2.5e-04 seed 7: 1 epoch(s)")
+        && printed.contains("[6/8] lora lr 5e-04 seed 7: recorded by session 2")
+        && printed.contains("[8/8] lora lr "), printed);
     assertEquals(kept, Files.readString(trials.resolve(recorded.get(0))), "a finished trial is not run again");
 
     assertEquals(metricColumns(tmp.resolve("whole")), metricColumns(out));
@@ -129,7 +141,7 @@ class CompareResumeTest {
       assertEquals(8, files.count());
     }
     String md = Files.readString(out.resolve("results.md"));
-    assertTrue(md.contains("- sessions: 2 (started ") && md.contains("; resumed "), md);
+    assertTrue(md.contains("- sessions: 3 (started ") && md.contains("; resumed "), md);
     assertTrue(md.contains("- trials: 8, each in trials/ with its wall time"), md);
     assertTrue(md.contains("- methods: 2 reported; missing 19 of the default preset's 21: "), md);
   }
@@ -156,7 +168,8 @@ class CompareResumeTest {
     ByteArrayOutputStream log = new ByteArrayOutputStream();
     Compare.Runs runs = Compare.run(options(out, "--methods", "bitfit", "--resume"),
         new PrintStream(log, true, StandardCharsets.UTF_8));
-    assertEquals(List.of("bitfit", "linear-probe"), runs.results().stream().map(CompareResult::method).toList());
+    assertEquals(List.of("linear-probe", "bitfit"), runs.results().stream().map(CompareResult::method).toList(),
+        "in the order the sessions first asked for them");
     assertTrue(log.toString(StandardCharsets.UTF_8).contains("[1/1] bitfit lr"), log.toString());
     assertEquals(2, RunFile.read(out).sessions().size());
     assertEquals(List.of("bitfit"), RunFile.read(out).sessions().get(1).methods());
@@ -168,6 +181,26 @@ class CompareResumeTest {
     assertTrue(Files.isRegularFile(out.resolve("adapters/bitfit/adapter_model.safetensors")));
     assertTrue(Files.readString(out.resolve("results.md")).contains("- methods: 2 reported; missing 19 of the "
         + "default preset's 21: "));
+
+    // the chosen trial's adapter lost: that trial runs again, and nothing else
+    List<Map<String, String>> before = metricColumns(out);
+    deleteTree(out.resolve("adapters/linear-probe"));
+    ByteArrayOutputStream third = new ByteArrayOutputStream();
+    Compare.run(options(out, "--methods", "linear-probe", "--resume"), new PrintStream(third, true,
+        StandardCharsets.UTF_8));
+    String printed = third.toString(StandardCharsets.UTF_8);
+    assertTrue(printed.contains("the adapter of linear-probe lr 5e-03 seed 7 is missing; running it again")
+        && printed.contains("[1/1] linear-probe lr 5e-03 seed 7: 2 epoch(s)"), printed);
+    assertTrue(Files.isRegularFile(out.resolve("adapters/linear-probe/adapter_model.safetensors")));
+    assertEquals(before, metricColumns(out), "the same rows but for the times");
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    try (Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
   }
 
   @Test
