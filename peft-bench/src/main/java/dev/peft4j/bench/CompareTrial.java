@@ -166,9 +166,9 @@ final class CompareTrial {
   }
 
   /**
-   * Ends this JVM within a second of its parent's end. A parent killed with SIGKILL cannot stop its children: the
-   * orphaned trial would keep the cores busy and write into the directory a later {@code --resume} runs the same
-   * trial in.
+   * Ends this JVM soon after its parent ends (checked every second). A parent killed with SIGKILL cannot stop its
+   * children: the orphaned trial would keep the cores busy and write into the directory a later {@code --resume}
+   * runs the same trial in.
    */
   private static void exitWithParent() {
     ProcessHandle.current().parent().ifPresent(parent -> {
