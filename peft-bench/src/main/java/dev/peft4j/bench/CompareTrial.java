@@ -158,10 +158,34 @@ final class CompareTrial {
   /** The child JVM's entry: {@code CompareTrial <spec.json>}; writes the result file the spec names. */
   public static void main(String[] args) throws IOException {
     checkArgument(args.length == 1, "usage: CompareTrial <spec.json>, got %s arguments", args.length);
+    exitWithParent();
     Spec spec = Spec.fromJson(JsonParser.parseString(Files.readString(Path.of(args[0]), StandardCharsets.UTF_8))
         .getAsJsonObject());
     Result result = run(spec, Data.read(spec.dataFile()), System.err);
     Files.writeString(spec.resultFile(), GSON.toJson(result), StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Ends this JVM soon after its parent ends (checked every second). A parent killed with SIGKILL cannot stop its
+   * children: the orphaned trial would keep the cores busy and write into the directory a later {@code --resume}
+   * runs the same trial in.
+   */
+  private static void exitWithParent() {
+    ProcessHandle.current().parent().ifPresent(parent -> {
+      Thread watch = new Thread(() -> {
+        while (parent.isAlive()) {
+          try {
+            Thread.sleep(1000);
+          } catch (InterruptedException e) {
+            return;
+          }
+        }
+        System.err.println("CompareTrial: the parent process " + parent.pid() + " ended; stopping");
+        Runtime.getRuntime().halt(3);
+      }, "exit-with-parent");
+      watch.setDaemon(true);
+      watch.start();
+    });
   }
 
   static Result readResult(Path file) throws IOException {
