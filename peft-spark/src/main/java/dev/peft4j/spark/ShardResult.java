@@ -25,6 +25,8 @@ final class ShardResult implements Serializable {
   LinkedHashMap<String, float[]> weighted;
   /** The longest time one shard spent computing (its forward, backward and local updates). */
   long computeNanos;
+  /** The time all shards spent computing, summed. */
+  long computeNanosSum;
 
   /** The aggregation's zero: no shard. */
   static ShardResult zero() {
@@ -40,6 +42,7 @@ final class ShardResult implements Serializable {
     r.losses = losses;
     r.weighted = weighted;
     r.computeNanos = computeNanos;
+    r.computeNanosSum = computeNanos;
     return r;
   }
 
@@ -55,6 +58,7 @@ final class ShardResult implements Serializable {
     rows += other.rows;
     tokens += other.tokens;
     computeNanos = Math.max(computeNanos, other.computeNanos);
+    computeNanosSum += other.computeNanosSum;
     for (int j = 0; j < losses.length; j++) {
       losses[j] += other.losses[j];
     }

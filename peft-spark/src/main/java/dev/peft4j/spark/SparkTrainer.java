@@ -61,11 +61,13 @@ public final class SparkTrainer {
 
   /**
    * Where one step's time went, in seconds: the driver's broadcast of θ, the Spark job (scheduling, serialisation,
-   * the executors' compute, the tree aggregation), the longest shard's compute within it, and the driver's update.
-   * {@code bytesOut}: θ broadcast, once per executor; {@code bytesIn}: the arrays every shard sent back.
+   * the executors' compute, the tree aggregation), the longest shard's compute and all shards' compute summed
+   * (tasks that share an executor JVM take turns with its model: there the job takes at least the sum), and the
+   * driver's update. {@code bytesOut}: θ broadcast, once per executor; {@code bytesIn}: the arrays every shard sent
+   * back.
    */
-  public record StepTimes(int step, double broadcast, double job, double compute, double update, long bytesOut,
-      long bytesIn) {}
+  public record StepTimes(int step, double broadcast, double job, double compute, double computeSum, double update,
+      long bytesOut, long bytesIn) {}
 
   private final Settings settings;
   private final ModelSource source;
@@ -172,7 +174,7 @@ public final class SparkTrainer {
         long end = System.nanoTime();
         long bytesOut = weights.values().stream().mapToLong(a -> 4L * a.length).sum();
         times.add(new StepTimes(first, (broadcast - start) / 1e9, (job - broadcast) / 1e9, sum.computeNanos / 1e9,
-            (end - job) / 1e9, bytesOut, sum.arrayBytes() * partitions));
+            sum.computeNanosSum / 1e9, (end - job) / 1e9, bytesOut, sum.arrayBytes() * partitions));
         for (int j = 0; j < roundSteps; j++) {
           history.add(new TrainingHistory.Step(first + j, sum.losses[j], settings.learningRate(first + j),
               j == roundSteps - 1 ? norm : Double.NaN, sum.tokens / roundSteps, (end - start) / 1e9 / roundSteps));
