@@ -202,16 +202,50 @@ class SparkTrainerTest {
   }
 
   @Test
-  void localSgdAveragesTheShardsEveryKSteps() throws IOException {
+  void localSgdIsTheRowWeightedMeanOfTheShardsOwnTraining() throws IOException {
     Dataset<Row> data = examples(DATA_SEED + 4);
     sourceInUse = source(() -> Peft.lora(4).alpha(8).target("query", "value").build());
     PeftModel model = sourceInUse.load();
-    SparkTrainer trainer = SparkTrainer.builder(sourceInUse).steps(4).globalBatch(GLOBAL_BATCH).learningRate(1e-2)
+    // one round of 2 local steps: each partition trains alone, then θ = (3/5)·θ₀ + (2/5)·θ₁
+    SparkTrainer trainer = SparkTrainer.builder(sourceInUse).steps(2).globalBatch(GLOBAL_BATCH).learningRate(1e-2)
         .seed(5).localSteps(2).build();
     TrainingHistory h = trainer.fit(model, data);
-    assertEquals(4, h.steps().size());
-    assertEquals(2, trainer.times().size(), "one exchange per 2 steps");
-    assertTrue(h.lastLoss() < h.firstLoss(), "it trained: " + h.steps());
+    assertEquals(1, trainer.times().size(), "one exchange for 2 steps");
+    List<List<Row>> partitions = data.javaRDD().glom().collect();
+    List<String> columns = Examples.inputColumns(model.sameDiff(), List.of(data.columns()));
+    Map<String, INDArray> mean = new LinkedHashMap<>();
+    double[] losses = new double[2];
+    for (int p = 0; p < 2; p++) {
+      int rows = p == 0 ? 3 : 2;
+      double weight = (double) rows / GLOBAL_BATCH;
+      PeftModel alone = sourceInUse.load();
+      List<Batch> batches = new ArrayList<>();
+      for (int step = 1; step <= 2; step++) {
+        List<Row> own = new ArrayList<>();
+        for (int i = 0; i < rows; i++) {
+          own.add(partitions.get(p).get(((step - 1) * rows + i) % partitions.get(p).size()));
+        }
+        batches.add(Batch.of(Examples.toArrays(alone.sameDiff(), own, columns), "labels"));
+      }
+      TrainingHistory shard = Trainer.builder(alone).steps(2).learningRate(1e-2).seed(5).progress(null)
+          .nativeMemoryGuard(false).build().fit(batches);
+      for (int j = 0; j < 2; j++) {
+        losses[j] += weight * shard.steps().get(j).loss();
+      }
+      for (String n : alone.trainableParameters().names()) {
+        INDArray w = alone.sameDiff().getArrForVarName(n).mul(weight);
+        mean.merge(n, w, INDArray::addi);
+      }
+    }
+    assertArrayEquals(losses, h.steps().stream().mapToDouble(TrainingHistory.Step::loss).toArray(), 1e-6,
+        "each step's loss: the shards' losses weighted by rows");
+    double worst = 0;
+    for (Map.Entry<String, INDArray> e : mean.entrySet()) {
+      double diff = e.getValue().sub(model.sameDiff().getArrForVarName(e.getKey())).amaxNumber().doubleValue();
+      worst = Math.max(worst, diff);
+    }
+    System.out.println("local SGD against the shards trained alone and averaged: largest weight difference " + worst);
+    assertTrue(worst <= 1e-6, "largest weight difference " + worst);
     ExecutorModels.evict(sourceInUse);
   }
 
