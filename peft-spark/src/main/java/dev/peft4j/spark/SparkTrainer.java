@@ -18,6 +18,7 @@ import java.util.Map;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.storage.StorageLevel;
@@ -115,8 +116,8 @@ public final class SparkTrainer {
           .getSimpleName());
     }
     List<String> columns = Examples.inputColumns(sd, Arrays.asList(data.columns()));
-    JavaRDD<List<Row>> shards = data.select(columns.stream().map(data::col).toArray(org.apache.spark.sql.Column[]::new))
-        .javaRDD().glom().persist(StorageLevel.MEMORY_ONLY());
+    JavaRDD<List<Row>> shards = data.select(columns.stream().map(data::col).toArray(Column[]::new))
+        .javaRDD().glom().persist(StorageLevel.MEMORY_ONLY()); // each partition's rows as one list, kept for the run
     try {
       int partitions = shards.getNumPartitions();
       checkArgument(settings.globalBatch >= partitions, "the global batch (%s rows) is smaller than the dataset's "

@@ -263,6 +263,10 @@ class SparkTrainerTest {
         .builder(sourceInUse).steps(1).globalBatch(1).build().fit(model, data));
     assertTrue(batch.getMessage().startsWith("the global batch (1 rows) is smaller than the dataset's 2 partitions"),
         batch.getMessage());
+    IllegalArgumentException empty = assertThrows(IllegalArgumentException.class, () -> SparkTrainer
+        .builder(sourceInUse).steps(1).globalBatch(20).build().fit(model, data.repartition(20)));
+    assertTrue(empty.getMessage().matches("partition \\d+ of the dataset is empty \\(rows per partition: \\[.*"),
+        empty.getMessage());
     ModelSource nowhere = ModelSource.path("/nonexistent/minilm", SparkModelSourceTest.LORA_HEAD);
     IllegalStateException path = assertThrows(IllegalStateException.class,
         () -> SparkTrainer.builder(nowhere).steps(1).globalBatch(2).build().fit(model, data));
