@@ -1,0 +1,366 @@
+package dev.peft4j.spark;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.peft4j.PeftModel;
+import dev.peft4j.train.AdamW;
+import dev.peft4j.train.LearningRateSchedule;
+import dev.peft4j.train.StepGradients;
+import dev.peft4j.train.StepListener;
+import dev.peft4j.train.TrainingHistory;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.storage.StorageLevel;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Trains the trainable set of a {@link PeftModel} on a Spark {@code Dataset<Row>}: data parallelism across
+ * executors, with {@link dev.peft4j.train.Trainer}'s arithmetic.
+ *
+ * <pre>{@code
+ * ModelSource source = ModelSource.path("/shared/minilm", dir -> Peft.lora(16).alpha(32).target("query", "value")
+ *     .apply(Heads.sequenceClassification(HfModels.load(dir).sameDiff(), 384, 2, Heads.Pooling.MEAN, 7)));
+ * PeftModel model = source.load();                        // the driver's copy: the one trained
+ * TrainingHistory h = SparkTrainer.builder(source).steps(200).globalBatch(64).learningRate(3e-4).seed(7)
+ *     .build().fit(model, examples);                      // columns input_ids, attention_mask, labels
+ * }</pre>
+ *
+ * <p>The dataset's partitions are the shards: with {@code W} partitions and a global batch of {@code n} rows,
+ * partition {@code p} contributes {@code nₚ = n/W} rows to every step ({@code +1} for the first {@code n mod W}),
+ * taken in order from its own rows and cycled. A synchronous step ({@code localSteps} 1, the default):
+ * <pre>
+ *   driver:     broadcast θ (the trainable set only)
+ *   executor p: ∂Lₚ/∂θ on its nₚ rows, weighted nₚ/n          dropout seeded by (seed, step) and salted by p
+ *   driver:     g = Σₚ (nₚ/n)·∂Lₚ/∂θ  (treeAggregate)  → clip to maxGradNorm → AdamW
+ * </pre>
+ * which is exactly what {@code Trainer} with {@code dataParallel(W)} computes on one machine over the batches made
+ * of the partitions' rows in partition order (the tests hold the two equal). Local SGD ({@code localSteps(k)}, k &gt; 1):
+ * each executor takes k steps of its own on its shard (AdamW with fresh moments each round, the step's scheduled
+ * learning rate, clipping), and the driver replaces θ by the row-weighted mean Σₚ (nₚ/n)·θₚ: one exchange every k
+ * steps instead of every step, at some cost in accuracy (measured in {@code peft-spark/README.md}).
+ *
+ * <p>Executors build their model once per JVM from the {@link ModelSource} ({@link ExecutorModels}); the driver's
+ * model must be what the source builds (the executors check the trainable names and sizes). Tasks that fail are
+ * retried by Spark; a retried shard replaces its failed attempt, and the driver checks that every shard counted
+ * exactly once. A step whose job fails is not applied: {@link #fit} throws with the executor's message, and the
+ * model holds the weights of the last completed step. Adapters that act between steps on the driver's model alone
+ * (AdaLoRA's rank allocation) are refused.
+ */
+public final class SparkTrainer {
+
+  /**
+   * Where one step's time went, in seconds: the driver's broadcast of θ, the Spark job (scheduling, serialisation,
+   * the executors' compute, the tree aggregation), the longest shard's compute and all shards' compute summed
+   * (tasks that share an executor JVM take turns with its model: there the job takes at least the sum), and the
+   * driver's update. {@code bytesOut}: θ broadcast, once per executor; {@code bytesIn}: the arrays every shard sent
+   * back.
+   */
+  public record StepTimes(int step, double broadcast, double job, double compute, double computeSum, double update,
+      long bytesOut, long bytesIn) {}
+
+  private final Settings settings;
+  private final ModelSource source;
+  private final ShardHook hook;
+  private final List<StepTimes> times = new ArrayList<>();
+
+  private SparkTrainer(Builder b) {
+    this.source = b.source;
+    this.settings = new Settings(b.steps, b.globalBatch, b.learningRate, b.weightDecay, b.beta1, b.beta2, b.epsilon,
+        b.warmupSteps, b.schedule, b.maxGradNorm, b.seed, b.localSteps);
+    this.hook = b.hook;
+  }
+
+  /** Called on an executor after a shard's work, before its result is sent: the tests fail tasks through it. */
+  @FunctionalInterface
+  interface ShardHook extends Serializable {
+    void afterShard(int step, int partition);
+  }
+
+  /** The step times of the last {@link #fit}, one record per exchange (per step; per round in local SGD). */
+  public List<StepTimes> times() {
+    return List.copyOf(times);
+  }
+
+  /**
+   * Trains {@code model} (the driver's copy, built by the source) for {@code steps} steps on {@code data}, whose
+   * partitions are the shards (repartition first to choose their number).
+   *
+   * @throws IllegalArgumentException naming the missing and the present columns, if {@code data} lacks a column the
+   *     model's inputs need; if the global batch is smaller than the number of partitions, or a partition is empty
+   * @throws IllegalStateException with the executor's message, if a step's Spark job fails (the model then holds the
+   *     weights after the last completed step); if nothing is trainable, the graph has not exactly one loss, or an
+   *     active adapter must act between steps (AdaLoRA)
+   */
+  public TrainingHistory fit(PeftModel model, Dataset<Row> data) {
+    checkArgument(model != null && data != null, "model and data must not be null");
+    SameDiff sd = model.sameDiff();
+    List<String> names = model.trainableParameters().names();
+    checkState(!names.isEmpty(), "nothing to train: every adapter is disabled or merged (%s)", model);
+    checkState(sd.getLossVariables().size() == 1, "the graph needs exactly one loss variable, has %s",
+        sd.getLossVariables());
+    for (String a : model.activeAdapters()) {
+      checkState(!(model.adapter(a) instanceof StepListener), "adapter '%s' (%s) acts between steps on one model; "
+          + "it cannot train on Spark, where every executor holds its own copy", a, model.adapter(a).getClass()
+          .getSimpleName());
+    }
+    List<String> columns = Examples.inputColumns(sd, Arrays.asList(data.columns()));
+    JavaRDD<List<Row>> shards = data.select(columns.stream().map(data::col).toArray(Column[]::new))
+        .javaRDD().glom().persist(StorageLevel.MEMORY_ONLY()); // each partition's rows as one list, kept for the run
+    try {
+      int partitions = shards.getNumPartitions();
+      checkArgument(settings.globalBatch >= partitions, "the global batch (%s rows) is smaller than the dataset's "
+          + "%s partitions: every partition computes a share of each batch; raise the global batch or repartition "
+          + "the dataset to at most %s partitions", settings.globalBatch, partitions, settings.globalBatch);
+      List<Integer> sizes = SparkFailures.run(() -> shards.map(List::size).collect());
+      for (int p = 0; p < sizes.size(); p++) {
+        checkArgument(sizes.get(p) > 0, "partition %s of the dataset is empty (rows per partition: %s): every "
+            + "partition computes a share of each batch; repartition the dataset", p, sizes);
+      }
+      return train(model, sd, names, columns, shards, partitions);
+    } finally {
+      shards.unpersist(false);
+    }
+  }
+
+  private TrainingHistory train(PeftModel model, SameDiff sd, List<String> names, List<String> columns,
+      JavaRDD<List<Row>> shards, int partitions) {
+    JavaSparkContext sc = JavaSparkContext.fromSparkContext(shards.context());
+    Broadcast<ModelSource> shippedSource = sc.broadcast(source);
+    AdamW optimizer = settings.localSteps == 1
+        ? new AdamW(sd, names, settings.beta1, settings.beta2, settings.epsilon, settings.weightDecay) : null;
+    List<TrainingHistory.Step> history = new ArrayList<>();
+    times.clear();
+    try {
+      for (int first = 1; first <= settings.steps; first += settings.localSteps) {
+        int roundSteps = Math.min(settings.localSteps, settings.steps - first + 1);
+        long start = System.nanoTime();
+        LinkedHashMap<String, float[]> weights = TrainableArrays.snapshot(sd, names);
+        Broadcast<Round> round = sc.broadcast(new Round(first, roundSteps, weights));
+        long broadcast = System.nanoTime();
+        ShardTask task = new ShardTask(shippedSource, round, settings, columns, partitions, hook);
+        ShardResult sum;
+        try {
+          sum = SparkFailures.run(() -> shards.mapPartitionsWithIndex(task, true)
+              .treeAggregate(ShardResult.zero(), ShardResult::plus, ShardResult::plus));
+        } catch (RuntimeException e) {
+          throw new IllegalStateException(String.format("step %s of %s failed on Spark; the model holds the weights "
+              + "after step %s: %s", first, settings.steps, first - 1, e.getMessage()), e);
+        } finally {
+          round.destroy();
+        }
+        long job = System.nanoTime();
+        checkState(sum.shards == partitions && sum.rows == (long) settings.globalBatch * roundSteps,
+            "step %s: the shards' results cover %s shards and %s rows, expected %s and %s", first, sum.shards,
+            sum.rows, partitions, (long) settings.globalBatch * roundSteps);
+        Map<String, INDArray> combined = TrainableArrays.arrays(sd, sum.weighted);
+        double norm = Double.NaN;
+        if (optimizer != null) {
+          norm = StepGradients.clip(combined, settings.maxGradNorm);
+          optimizer.step(combined, settings.learningRate(first));
+        } else {
+          combined.forEach((n, w) -> sd.getArrForVarName(n).assign(w)); // the row-weighted mean of the shards' θ
+        }
+        long end = System.nanoTime();
+        long bytesOut = weights.values().stream().mapToLong(a -> 4L * a.length).sum();
+        times.add(new StepTimes(first, (broadcast - start) / 1e9, (job - broadcast) / 1e9, sum.computeNanos / 1e9,
+            sum.computeNanosSum / 1e9, (end - job) / 1e9, bytesOut, sum.arrayBytes() * partitions));
+        for (int j = 0; j < roundSteps; j++) {
+          history.add(new TrainingHistory.Step(first + j, sum.losses[j], settings.learningRate(first + j),
+              j == roundSteps - 1 ? norm : Double.NaN, sum.tokens / roundSteps, (end - start) / 1e9 / roundSteps));
+        }
+      }
+    } finally {
+      shippedSource.destroy();
+    }
+    long stateBytes = optimizer == null ? 0 : 8L * model.trainableParameters().count();
+    return new TrainingHistory(history, List.of(), stateBytes, names);
+  }
+
+  /** What the executors need of one exchange: its first step, its number of steps, and θ at its start. */
+  record Round(int firstStep, int steps, LinkedHashMap<String, float[]> weights) implements Serializable {}
+
+  /** The run's settings, shipped to the executors with every task. */
+  record Settings(int steps, int globalBatch, double learningRateMax, double weightDecay, double beta1, double beta2,
+      double epsilon, int warmupSteps, LearningRateSchedule schedule, double maxGradNorm, long seed, int localSteps)
+      implements Serializable {
+
+    /** The scheduled learning rate of step {@code step} (1-based), as {@code Trainer} computes it. */
+    double learningRate(int step) {
+      return learningRateMax * schedule.factor(step - 1, warmupSteps, steps);
+    }
+
+    /** The rows partition {@code p} of {@code partitions} contributes to each global batch. */
+    int shardRows(int p, int partitions) {
+      return globalBatch / partitions + (p < globalBatch % partitions ? 1 : 0);
+    }
+
+    /**
+     * The dropout seed of step {@code step}: {@code Trainer}'s for its {@code step}-th micro-batch (one micro-batch
+     * per step), so that shard p draws the masks of {@code DataParallel}'s replica p.
+     */
+    long stepSeed(int step) {
+      return seed * 0x9E3779B97F4A7C15L + step;
+    }
+  }
+
+  /**
+   * The options of a trainer whose executors build their model from {@code source}; {@link Builder#steps} and
+   * {@link Builder#globalBatch} are required.
+   */
+  public static Builder builder(ModelSource source) {
+    return new Builder(source);
+  }
+
+  /** Options of a {@link SparkTrainer}; each can be set once. Defaults as {@code Trainer}'s. */
+  public static final class Builder {
+    private final ModelSource source;
+    private int steps = -1;
+    private int globalBatch = -1;
+    private double learningRate = Double.NaN;
+    private double weightDecay = Double.NaN;
+    private double beta1 = Double.NaN;
+    private double beta2 = Double.NaN;
+    private double epsilon = Double.NaN;
+    private int warmupSteps = -1;
+    private LearningRateSchedule schedule;
+    private double maxGradNorm = Double.NaN;
+    private Long seed;
+    private int localSteps = -1;
+    private ShardHook hook;
+
+    private Builder(ModelSource source) {
+      checkArgument(source != null, "the model source must not be null");
+      this.source = source;
+    }
+
+    /** Optimizer steps to run (required, &gt; 0). */
+    public Builder steps(int steps) {
+      checkState(this.steps == -1, "steps was already set to %s", this.steps);
+      checkArgument(steps > 0, "steps must be > 0, got %s", steps);
+      this.steps = steps;
+      return this;
+    }
+
+    /** Rows per step over all partitions (required; at least the number of partitions, checked by {@code fit}). */
+    public Builder globalBatch(int rows) {
+      checkState(globalBatch == -1, "the global batch was already set to %s", globalBatch);
+      checkArgument(rows > 0, "the global batch must be > 0 rows, got %s", rows);
+      this.globalBatch = rows;
+      return this;
+    }
+
+    /** Peak learning rate; default 1e-3. */
+    public Builder learningRate(double lr) {
+      checkState(Double.isNaN(learningRate), "learning rate was already set to %s", learningRate);
+      checkArgument(lr > 0 && Double.isFinite(lr), "learning rate must be > 0 and finite, got %s", lr);
+      this.learningRate = lr;
+      return this;
+    }
+
+    /** Decoupled weight decay λ; default 0. */
+    public Builder weightDecay(double wd) {
+      checkState(Double.isNaN(weightDecay), "weight decay was already set to %s", weightDecay);
+      checkArgument(wd >= 0 && Double.isFinite(wd), "weight decay must be >= 0, got %s", wd);
+      this.weightDecay = wd;
+      return this;
+    }
+
+    /** Adam's β₁ and β₂; default 0.9 and 0.999. */
+    public Builder betas(double b1, double b2) {
+      checkState(Double.isNaN(beta1), "betas were already set to (%s, %s)", beta1, beta2);
+      checkArgument(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, "betas must be in [0, 1), got (%s, %s)", b1, b2);
+      this.beta1 = b1;
+      this.beta2 = b2;
+      return this;
+    }
+
+    /** Adam's ε; default 1e-8. */
+    public Builder epsilon(double eps) {
+      checkState(Double.isNaN(epsilon), "epsilon was already set to %s", epsilon);
+      checkArgument(eps > 0, "epsilon must be > 0, got %s", eps);
+      this.epsilon = eps;
+      return this;
+    }
+
+    /** Steps of linear warm-up from 0 to the peak learning rate; default 0. */
+    public Builder warmupSteps(int warmup) {
+      checkState(warmupSteps == -1, "warm-up steps were already set to %s", warmupSteps);
+      checkArgument(warmup >= 0, "warm-up steps must be >= 0, got %s", warmup);
+      this.warmupSteps = warmup;
+      return this;
+    }
+
+    /** Decay after warm-up; default {@link LearningRateSchedule#LINEAR}. */
+    public Builder schedule(LearningRateSchedule s) {
+      checkState(schedule == null, "schedule was already set to %s", schedule);
+      checkArgument(s != null, "schedule must not be null");
+      this.schedule = s;
+      return this;
+    }
+
+    /** Clip gradients to this global L2 norm; 0 turns clipping off; default 1.0. */
+    public Builder maxGradNorm(double norm) {
+      checkState(Double.isNaN(maxGradNorm), "max grad norm was already set to %s", maxGradNorm);
+      checkArgument(norm >= 0, "max grad norm must be >= 0, got %s", norm);
+      this.maxGradNorm = norm;
+      return this;
+    }
+
+    /** Seed of the dropout masks (per step, module and shard, reproducibly); default 42. */
+    public Builder seed(long s) {
+      checkState(seed == null, "seed was already set to %s", seed);
+      this.seed = s;
+      return this;
+    }
+
+    /**
+     * Local SGD: each executor takes {@code k} steps on its own shard between exchanges, and the driver averages
+     * their trainable sets by rows (default 1: synchronous, every step's gradients combined). In local SGD each
+     * executor's clipping applies to its own gradients and its AdamW starts fresh moments every round.
+     */
+    public Builder localSteps(int k) {
+      checkState(localSteps == -1, "local steps were already set to %s", localSteps);
+      checkArgument(k >= 1, "local steps must be >= 1, got %s", k);
+      this.localSteps = k;
+      return this;
+    }
+
+    /** For the tests: runs on the executor after each shard's work. */
+    Builder afterShard(ShardHook h) {
+      this.hook = h;
+      return this;
+    }
+
+    /** @throws IllegalStateException if steps or the global batch was not set, or warm-up exceeds the steps */
+    public SparkTrainer build() {
+      checkState(steps > 0, "steps must be set");
+      checkState(globalBatch > 0, "the global batch must be set");
+      learningRate = Double.isNaN(learningRate) ? 1e-3 : learningRate;
+      weightDecay = Double.isNaN(weightDecay) ? 0 : weightDecay;
+      if (Double.isNaN(beta1)) {
+        beta1 = 0.9;
+        beta2 = 0.999;
+      }
+      epsilon = Double.isNaN(epsilon) ? 1e-8 : epsilon;
+      warmupSteps = warmupSteps == -1 ? 0 : warmupSteps;
+      checkState(warmupSteps <= steps, "warm-up steps (%s) exceed steps (%s)", warmupSteps, steps);
+      schedule = schedule == null ? LearningRateSchedule.LINEAR : schedule;
+      maxGradNorm = Double.isNaN(maxGradNorm) ? 1.0 : maxGradNorm;
+      seed = seed == null ? 42L : seed;
+      localSteps = localSteps == -1 ? 1 : localSteps;
+      return new SparkTrainer(this);
+    }
+  }
+}
