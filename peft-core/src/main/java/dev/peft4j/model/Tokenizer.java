@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.CharSpan;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -125,6 +126,37 @@ public final class Tokenizer implements AutoCloseable {
    */
   public long[] ids(String text, boolean addSpecialTokens) {
     return plain.encode(text, addSpecialTokens, false).getIds();
+  }
+
+  /**
+   * Token ids of one text with where each token came from: {@code [starts[i], ends[i])} in {@code text}'s
+   * {@code char}s (UTF-16 units, as {@link String#substring} counts); tokens the post-processor added have
+   * {@code starts[i] == ends[i] == 0}. Neither padded nor truncated.
+   */
+  public record Tokens(long[] ids, int[] starts, int[] ends) {}
+
+  /** {@link #ids}, with each token's character range ({@link Tokens}). */
+  public Tokens tokens(String text, boolean addSpecialTokens) {
+    Encoding e = plain.encode(text, addSpecialTokens, false);
+    CharSpan[] spans = e.getCharTokenSpans();
+    long[] ids = e.getIds();
+    int[] starts = new int[ids.length];
+    int[] ends = new int[ids.length];
+    // the Rust library counts code points; Java strings count UTF-16 units, two for a code point above U+FFFF
+    int[] charIndex = new int[text.codePointCount(0, text.length()) + 1];
+    for (int cp = 0, i = 0; cp < charIndex.length; cp++) {
+      charIndex[cp] = i;
+      if (i < text.length()) {
+        i += Character.charCount(text.codePointAt(i));
+      }
+    }
+    for (int t = 0; t < ids.length; t++) {
+      if (spans[t] != null) {
+        starts[t] = charIndex[spans[t].getStart()];
+        ends[t] = charIndex[spans[t].getEnd()];
+      }
+    }
+    return new Tokens(ids, starts, ends);
   }
 
   /**

@@ -54,6 +54,16 @@ class TokenizerTest {
   }
 
   @Test
+  void tokensKnowTheirCharactersOutsideTheBasicPlane() {
+    String text = "héllo 😀 wörld";
+    Tokenizer.Tokens t = tokenizer.tokens(text, true);
+    assertArrayEquals(new long[] {101, 7592, 100, 2088, 102}, t.ids(), "[CLS] hello [UNK] world [SEP]");
+    assertArrayEquals(new int[] {0, 0, 6, 9, 0}, t.starts(), "the emoji is two chars in Java");
+    assertArrayEquals(new int[] {0, 5, 8, 14, 0}, t.ends());
+    assertEquals("wörld", text.substring(t.starts()[3], t.ends()[3]));
+  }
+
+  @Test
   void lookups() {
     assertEquals(OptionalLong.of(101), tokenizer.tokenId("[CLS]"));
     assertEquals(OptionalLong.of(7592), tokenizer.tokenId("hello"), "a vocabulary entry, not an added token");
