@@ -7,10 +7,12 @@ import dev.peft4j.model.Llama;
 import dev.peft4j.model.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Random;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -85,7 +87,7 @@ public final class InstructionBatches {
     return new InstructionBatches(encoded, truncated);
   }
 
-  /** The encoded examples, in the file's order. */
+  /** The encoded examples, in the file's order (unless {@link #shuffled}). */
   public List<Encoded> examples() {
     return examples;
   }
@@ -93,6 +95,13 @@ public final class InstructionBatches {
   /** How many examples were longer than {@code maxLength} and cut. */
   public int truncated() {
     return truncated;
+  }
+
+  /** The same examples in an order shuffled by {@code seed} (a fixed permutation per seed). */
+  public InstructionBatches shuffled(long seed) {
+    List<Encoded> order = new ArrayList<>(examples);
+    Collections.shuffle(order, new Random(seed));
+    return new InstructionBatches(order, truncated);
   }
 
   /**
