@@ -30,6 +30,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *   longer than maxLength: the first maxLength tokens are kept (counted in {@link #truncated()})
  *   batches:               [b, s] input_ids, attention_mask (1 real, 0 padding), labels (−100 on padding), padded on
  *                          the right to the longest example of the batch
+ *   packed batches:        several examples a row, attention_mask = example number ({@link #packedBatches})
  * </pre>
  */
 public final class InstructionBatches {
@@ -116,6 +117,63 @@ public final class InstructionBatches {
       batches.add(batch(examples.subList(from, Math.min(from + batchSize, examples.size())), padId));
     }
     return batches;
+  }
+
+  /**
+   * The examples packed into rows of at most {@code seqLength} tokens, in order, each row taking the next examples
+   * while they fit, {@code batchSize} rows a batch, for a packed graph
+   * ({@link Llama#causalLm(dev.peft4j.model.LlamaConfig, dev.peft4j.model.Weights, boolean)}):
+   * {@code attention_mask} holds each token's example number in its row (1, 2, …; 0 on padding), and the first
+   * label of every example is −100, so that no example's last token is asked to predict the next example.
+   *
+   * @throws IllegalArgumentException if an example is longer than {@code seqLength}
+   */
+  public List<Batch> packedBatches(int batchSize, int seqLength, long padId) {
+    checkArgument(batchSize >= 1, "batchSize must be >= 1, got %s", batchSize);
+    checkArgument(padId >= 0, "padId must be >= 0, got %s", padId);
+    List<List<Encoded>> rows = new ArrayList<>();
+    int used = seqLength;
+    for (Encoded e : examples) {
+      int n = e.inputIds().length;
+      checkArgument(n <= seqLength, "%s: %s tokens, more than the packed rows' %s", e.source(), n, seqLength);
+      if (used + n > seqLength) {
+        rows.add(new ArrayList<>());
+        used = 0;
+      }
+      rows.get(rows.size() - 1).add(e);
+      used += n;
+    }
+    List<Batch> batches = new ArrayList<>();
+    for (int from = 0; from < rows.size(); from += batchSize) {
+      batches.add(packedBatch(rows.subList(from, Math.min(from + batchSize, rows.size())), padId));
+    }
+    return batches;
+  }
+
+  private static Batch packedBatch(List<List<Encoded>> rows, long padId) {
+    int s = rows.stream().mapToInt(r -> r.stream().mapToInt(e -> e.inputIds().length).sum()).max().orElseThrow();
+    long[][] ids = new long[rows.size()][s];
+    long[][] mask = new long[rows.size()][s];
+    long[][] labels = new long[rows.size()][s];
+    long tokens = 0;
+    for (int i = 0; i < rows.size(); i++) {
+      Arrays.fill(ids[i], padId);
+      Arrays.fill(labels[i], Llama.IGNORE_INDEX);
+      int at = 0;
+      for (int k = 0; k < rows.get(i).size(); k++) {
+        Encoded e = rows.get(i).get(k);
+        int n = e.inputIds().length;
+        System.arraycopy(e.inputIds(), 0, ids[i], at, n);
+        System.arraycopy(e.labels(), 0, labels[i], at, n);
+        labels[i][at] = Llama.IGNORE_INDEX;
+        Arrays.fill(mask[i], at, at + n, k + 1L);
+        at += n;
+      }
+      tokens += at;
+    }
+    Map<String, INDArray> inputs = Map.of(Llama.INPUT_IDS, Nd4j.createFromArray(ids),
+        Llama.ATTENTION_MASK, Nd4j.createFromArray(mask), Llama.LABELS, Nd4j.createFromArray(labels));
+    return new Batch(inputs, tokens);
   }
 
   /** {@code rows} padded on the right to the longest. */
