@@ -5,12 +5,16 @@ import static com.google.common.base.Preconditions.checkArgument;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.peft4j.BackendCheck;
 import dev.peft4j.PeftModel;
+import dev.peft4j.TaskType;
 import dev.peft4j.lora.LoraConfig;
 import dev.peft4j.methods.Peft;
 import dev.peft4j.model.ChatTemplate;
+import dev.peft4j.model.HfCheckpoint;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
+import dev.peft4j.model.LlamaConfig;
 import dev.peft4j.model.Tokenizer;
 import dev.peft4j.train.Batch;
 import dev.peft4j.train.InstructionBatches;
@@ -28,6 +32,7 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.Callable;
+import org.nd4j.autodiff.samediff.SameDiff;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
@@ -94,6 +99,9 @@ public final class Finetune {
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "shuffling, initialisation and "
         + "dropout seed (default ${DEFAULT-VALUE})")
     long seed;
+    @Option(names = "--packing", description = "pack several examples into each row of --seq tokens (attention "
+        + "kept within each example); --batch then counts rows")
+    boolean packing;
 
     @Override
     public Integer call() {
@@ -126,6 +134,8 @@ public final class Finetune {
    */
   record Result(int examples, int truncated, int steps, TrainingHistory history, double responseLossBefore,
       double responseLossAfter) {}
+
+  private static final List<String> DECODER_TYPES = List.of("llama", "mistral", "qwen2", "qwen3", "gemma");
 
   private Finetune() {}
 
@@ -163,6 +173,9 @@ public final class Finetune {
     checkArgument(Files.isRegularFile(configJson), "--model %s: no config.json", c.model);
     checkArgument(Files.isRegularFile(c.model.resolve("tokenizer.json")), "--model %s: no tokenizer.json", c.model);
     JsonObject config = json(configJson);
+    String type = config.has("model_type") ? config.get("model_type").getAsString() : "(none)";
+    checkArgument(DECODER_TYPES.contains(type), "%s: model_type '%s' is not a decoder; supported: %s", configJson,
+        type, String.join(", ", DECODER_TYPES));
     int positions = integer(config, "max_position_embeddings", configJson);
     int vocab = integer(config, "vocab_size", configJson);
     int seq = c.seq != null ? c.seq : Math.min(512, positions);
@@ -186,17 +199,18 @@ public final class Finetune {
       // padding is masked out of attention and loss, so any id does; the tokenizer's own, else eos, as HF falls back
       padId = tokenizer.padTokenId().orElse(eos.orElse(0));
     }
-    List<Batch> batches = encoded.shuffled(c.seed).batches(c.batch, padId);
+    InstructionBatches shuffled = encoded.shuffled(c.seed);
+    List<Batch> batches = c.packing ? shuffled.packedBatches(c.batch, seq, padId) : shuffled.batches(c.batch, padId);
     int steps = c.steps != null ? c.steps : c.epochs * batches.size();
-    progress.printf(Locale.ROOT, "finetune: %d examples (%d cut to %d tokens), %s, %d steps of %d%n",
-        encoded.examples().size(), encoded.truncated(), seq, template.map(t -> "chat template " + t.family())
-            .orElse("prompt + response, no chat template"), steps, c.batch);
+    progress.printf(Locale.ROOT, "finetune: %d examples (%d cut to %d tokens)%s, %s, %d steps of %d%n",
+        encoded.examples().size(), encoded.truncated(), seq, c.packing ? " packed into " + batches.stream()
+            .mapToLong(b -> b.inputs().get(Llama.INPUT_IDS).size(0)).sum() + " rows" : "",
+        template.map(t -> "chat template " + t.family()).orElse("prompt + response, no chat template"), steps,
+        c.batch);
 
-    HfModels.Decoder decoder = HfModels.loadDecoder(c.model);
-    decoder.tokenizer().ifPresent(Tokenizer::close);
-    LoraConfig.Builder builder = c.method == Method.DORA ? Peft.dora(c.r) : Peft.lora(c.r);
-    PeftModel model = builder.alpha(c.alpha).dropout(c.dropout).target(c.targets.toArray(String[]::new))
-        .seed(c.seed).apply(decoder.sameDiff());
+    String name = config.has("_name_or_path") && !config.get("_name_or_path").getAsString().isBlank()
+        ? config.get("_name_or_path").getAsString() : c.model.toString(); // as HfModels names a checkpoint
+    PeftModel model = adapted(c, graph(c.model, c.packing), name);
     progress.println("finetune: " + model.trainableParameters());
     double before = responseLoss(model, batches);
     TrainingHistory history = Trainer.builder(model).steps(steps).learningRate(c.lr)
@@ -205,6 +219,29 @@ public final class Finetune {
     model.save(c.out);
     progress.printf(Locale.ROOT, "finetune: response loss %.4f -> %.4f; adapter saved to %s%n", before, after, c.out);
     return new Result(encoded.examples().size(), encoded.truncated(), steps, history, before, after);
+  }
+
+  /** The checkpoint's causal-LM graph, packed or not, named after the checkpoint for the saved adapter. */
+  private static SameDiff graph(Path dir, boolean packed) throws IOException {
+    if (!packed) {
+      HfModels.Decoder decoder = HfModels.loadDecoder(dir);
+      decoder.tokenizer().ifPresent(Tokenizer::close);
+      return decoder.sameDiff();
+    }
+    BackendCheck.requireBackend();
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      return Llama.causalLm(LlamaConfig.read(dir.resolve("config.json")), weights, true);
+    }
+  }
+
+  private static PeftModel adapted(Command c, SameDiff sd, String name) {
+    LoraConfig.Builder builder = c.method == Method.DORA ? Peft.dora(c.r) : Peft.lora(c.r);
+    PeftModel model = builder.alpha(c.alpha).dropout(c.dropout).target(c.targets.toArray(String[]::new))
+        .seed(c.seed).apply(sd);
+    if (c.packing) { // HfModels records these for the unpacked graph
+      model.baseModelNameOrPath(name).taskType(TaskType.CAUSAL_LM);
+    }
+    return model;
   }
 
   /** Mean next-token loss per response token over all batches (each batch's loss is its mean over its tokens). */

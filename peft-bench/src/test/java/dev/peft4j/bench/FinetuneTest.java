@@ -97,6 +97,28 @@ class FinetuneTest {
   }
 
   @Test
+  void packedRowsTrainToo() throws IOException {
+    Path out = tmp.resolve("packed-adapter");
+    ByteArrayOutputStream progress = new ByteArrayOutputStream();
+    Finetune.Result r = Finetune.run(Finetune.parse("--model", model.toString(), "--data", data.toString(), "--out",
+        out.toString(), "--r", "4", "--alpha", "8", "--dropout", "0", "--targets", "q_proj,k_proj,v_proj,o_proj",
+        "--lr", "2e-2", "--steps", "30", "--batch", "1", "--seq", "64", "--seed", "3", "--packing"),
+        new PrintStream(progress, true, StandardCharsets.UTF_8));
+    String log = progress.toString(StandardCharsets.UTF_8);
+    System.out.printf("finetune --packing seed 3: response loss %.4f -> %.4f over %d steps%n", r.responseLossBefore(),
+        r.responseLossAfter(), r.steps());
+    java.util.regex.Matcher rows = java.util.regex.Pattern.compile("5 examples \\(0 cut to 64 tokens\\) packed into "
+        + "(\\d+) rows").matcher(log);
+    assertTrue(rows.find() && Integer.parseInt(rows.group(1)) < 5, "several examples a row: " + log);
+    assertTrue(r.responseLossAfter() < 0.5 * r.responseLossBefore(), "response loss " + r.responseLossBefore()
+        + " -> " + r.responseLossAfter());
+    JsonObject config = JsonParser.parseString(Files.readString(out.resolve("adapter_config.json")))
+        .getAsJsonObject();
+    assertEquals("CAUSAL_LM", config.get("task_type").getAsString());
+    assertEquals(model.toString(), config.get("base_model_name_or_path").getAsString());
+  }
+
+  @Test
   void existingOutIsRefusedUnlessOverwrite() throws IOException {
     Path out = Files.createDirectories(tmp.resolve("taken"));
     Files.writeString(out.resolve("notes.txt"), "mine");
@@ -146,6 +168,12 @@ class FinetuneTest {
 
     assertThrows(CommandLine.ParameterException.class, () -> Finetune.parse("--model", model.toString(), "--data",
         data.toString(), "--out", out.toString(), "--method", "ia3"));
+    Path encoder = copy("encoder");
+    Path encoderConfig = encoder.resolve("config.json");
+    Files.writeString(encoderConfig, Files.readString(encoderConfig).replace("\"model_type\": \"llama\"",
+        "\"model_type\": \"bert\""));
+    assertEquals(encoderConfig + ": model_type 'bert' is not a decoder; supported: llama, mistral, qwen2, qwen3, "
+        + "gemma", refused("--model", encoder.toString(), "--data", data.toString(), "--out", out.toString()));
     assertFalse(Files.exists(out), "nothing written");
   }
 
