@@ -38,8 +38,10 @@ import java.util.regex.Pattern;
  *                                                    before the last user message, roles alternating
  *   MISTRAL_NEMO  Mistral-Nemo-Instruct-2407         as MISTRAL without the spaces and without trimming
  * </pre>
- * A template that is none of these is refused when it is read, naming what was found; messages the template would
- * reject (Mistral's alternation) are refused with the template's own message.
+ * A template that is none of these is refused when it is read, naming what was found, and so is one that carries a
+ * family's markers but differs from the published template where the rendering depends on it (a check of
+ * fingerprints, not a proof: a template edited elsewhere can still pass); messages the template would reject
+ * (Mistral's alternation) are refused with the template's own message.
  *
  * <pre>{@code
  * ChatTemplate t = ChatTemplate.read(dir.resolve("tokenizer_config.json")).orElseThrow();
@@ -152,6 +154,9 @@ public final class ChatTemplate {
     String defaultSystem = "";
     String date = null;
     if (template.contains("<|start_header_id|>") && template.contains("<|eot_id|>")) {
+      // Meta's templates write bos_token and trim each message; derived ones that do not are not rendered as theirs
+      checkArgument(template.contains("bos_token") && template.contains("message['content'] | trim"), "a Llama 3 "
+          + "chat template that differs from Meta's (bos_token, each message's content trimmed): %s", quote(template));
       family = template.contains("Cutting Knowledge Date") ? Family.LLAMA_3_1 : Family.LLAMA_3;
       if (family == Family.LLAMA_3_1 && !template.contains("strftime_now")) {
         Matcher m = DATE_DEFAULT.matcher(template);
@@ -159,6 +164,9 @@ public final class ChatTemplate {
         date = m.group(1);
       }
     } else if (template.contains("<|im_start|>") && template.contains("<|im_end|>")) {
+      checkArgument(template.contains("'<|im_start|>' + message.role") || template.contains("'<|im_start|>' + "
+          + "message['role']"), "a ChatML chat template that differs from Qwen's (each message as '<|im_start|>' + "
+          + "its role): %s", quote(template));
       family = template.contains("<think>") ? Family.QWEN_3 : Family.CHATML;
       Matcher m = CHATML_DEFAULT_SYSTEM.matcher(template);
       if (family == Family.CHATML && m.find()) {

@@ -96,24 +96,24 @@ class ChatTemplateTest {
 
   @Test
   void recognisesEachFamilyByItsMarkers() {
-    assertEquals(ChatTemplate.Family.LLAMA_3, ChatTemplate.of("{{ bos_token }}<|start_header_id|>…<|eot_id|>",
-        "<|begin_of_text|>", "<|eot_id|>").family());
-    ChatTemplate llama31 = ChatTemplate.of("<|start_header_id|> Cutting Knowledge Date {%- set date_string = "
-        + "\"26 Jul 2024\" %} <|eot_id|>", "<|begin_of_text|>", "<|eot_id|>");
+    assertEquals(ChatTemplate.Family.LLAMA_3, ChatTemplate.of("{{ bos_token }}<|start_header_id|>…<|eot_id|> "
+        + "message['content'] | trim", "<|begin_of_text|>", "<|eot_id|>").family());
+    ChatTemplate llama31 = ChatTemplate.of("{{- bos_token }}<|start_header_id|> Cutting Knowledge Date {%- set "
+        + "date_string = \"26 Jul 2024\" %} message['content'] | trim <|eot_id|>", "<|begin_of_text|>", "<|eot_id|>");
     assertEquals(ChatTemplate.Family.LLAMA_3_1, llama31.family());
     assertTrue(llama31.render(List.of(new ChatTemplate.Message("user", "x")), false).contains(
         "Today Date: 26 Jul 2024\n"), "the template's own default date");
-    ChatTemplate qwen25 = ChatTemplate.of("{{- '<|im_start|>system\\n" + QWEN25_SYSTEM + "<|im_end|>\\n' }}",
-        null, "<|im_end|>");
+    ChatTemplate qwen25 = ChatTemplate.of("{{- '<|im_start|>system\\n" + QWEN25_SYSTEM + "<|im_end|>\\n' }}"
+        + "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}", null, "<|im_end|>");
     assertEquals(ChatTemplate.Family.CHATML, qwen25.family());
     assertEquals("<|im_start|>system\n" + QWEN25_SYSTEM + "<|im_end|>\n<|im_start|>user\nx<|im_end|>\n",
         qwen25.render(List.of(new ChatTemplate.Message("user", "x")), false), "default system read from the template");
-    ChatTemplate qwen2 = ChatTemplate.of("{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}",
-        null, "<|im_end|>");
+    ChatTemplate qwen2 = ChatTemplate.of("{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}"
+        + "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}", null, "<|im_end|>");
     assertTrue(qwen2.render(List.of(new ChatTemplate.Message("user", "x")), false).startsWith(
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"), "a template written with a real newline");
-    assertEquals(ChatTemplate.Family.QWEN_3, ChatTemplate.of("<|im_start|> <think> <|im_end|>", null, "<|im_end|>")
-        .family());
+    assertEquals(ChatTemplate.Family.QWEN_3, ChatTemplate.of("'<|im_start|>' + message.role <think> <|im_end|>", null,
+        "<|im_end|>").family());
     assertEquals(ChatTemplate.Family.MISTRAL, ChatTemplate.of("{{- \"[INST] \" + message[\"content\"] + \"[/INST]\" }}",
         "<s>", "</s>").family());
     assertEquals(ChatTemplate.Family.MISTRAL_NEMO, ChatTemplate.of("{{- \"[INST]\" + message[\"content\"] + "
@@ -133,8 +133,18 @@ class ChatTemplateTest {
         "{{ bos_token }}{{ '[INST] ' + message['content'] + ' [/INST]' }}", "<s>", "</s>"));
     assertTrue(oldMistral.getMessage().startsWith("a Mistral chat template of a form peft4j does not render"),
         oldMistral.getMessage());
+    IllegalArgumentException derivedLlama = assertThrows(IllegalArgumentException.class, () -> ChatTemplate.of(
+        "{{- '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|>' }}",
+        "<|begin_of_text|>", "<|eot_id|>"));
+    assertTrue(derivedLlama.getMessage().startsWith("a Llama 3 chat template that differs from Meta's"),
+        derivedLlama.getMessage());
+    IllegalArgumentException upperCaseRoles = assertThrows(IllegalArgumentException.class, () -> ChatTemplate.of(
+        "{{ \"<|im_start|>\" + (message.role.upper() if role_capital else message.role) }}<|im_end|>", null,
+        "<|im_end|>"));
+    assertTrue(upperCaseRoles.getMessage().startsWith("a ChatML chat template that differs from Qwen's"),
+        upperCaseRoles.getMessage());
     IllegalArgumentException noBos = assertThrows(IllegalArgumentException.class, () -> ChatTemplate.of(
-        "<|start_header_id|><|eot_id|>", null, "<|eot_id|>"));
+        "{{ bos_token }}<|start_header_id|><|eot_id|> message['content'] | trim", null, "<|eot_id|>"));
     assertEquals("the LLAMA_3 chat template writes bos_token, which is missing", noBos.getMessage());
     assertThrows(IllegalArgumentException.class, () -> new ChatTemplate.Message("tool", "x"));
   }
