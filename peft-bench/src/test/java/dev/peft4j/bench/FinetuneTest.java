@@ -174,6 +174,8 @@ class FinetuneTest {
         "\"model_type\": \"bert\""));
     assertEquals(encoderConfig + ": model_type 'bert' is not a decoder; supported: llama, mistral, qwen2, qwen3, "
         + "gemma", refused("--model", encoder.toString(), "--data", data.toString(), "--out", out.toString()));
+    assertEquals(2, new CommandLine(new Finetune.Command()).execute("--model", model.toString(), "--data",
+        data.toString(), "--out", out.toString(), "--lr", "0"), "the command's exit code for bad input");
     assertFalse(Files.exists(out), "nothing written");
   }
 
