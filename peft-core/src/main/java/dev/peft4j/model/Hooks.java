@@ -47,6 +47,8 @@ public final class Hooks {
   public static final String DIMS = "model_dims";
   public static final String LAST_HIDDEN_STATE = "last_hidden_state";
   public static final String LOGITS = "logits";
+  /** The attention allowed in a packed-sequence graph ({@link Llama#causalLm(LlamaConfig, Weights, boolean)}). */
+  public static final String PACKED_EXAMPLES = "packed_examples";
 
   private Hooks() {}
 
@@ -69,9 +71,11 @@ public final class Hooks {
    * The graph's dimensions, after checking that it has every hook prompt learning needs.
    *
    * @throws IllegalArgumentException naming the missing hooks, for a graph not built by {@link Bert} or {@link Llama}
-   *     (or a model that declares the same hooks)
+   *     (or a model that declares the same hooks), or for a packed-sequence graph
    */
   public static Dims require(SameDiff sd, String method) {
+    checkArgument(!sd.hasVariable(PACKED_EXAMPLES), "%s cannot adapt a packed-sequence graph (several examples per "
+        + "row): its virtual tokens would have to repeat per example; build the graph unpacked", method);
     List<String> missing = new ArrayList<>();
     for (String hook : List.of(SEQ_LEN, POSITION_OFFSET, INPUTS_EMBEDS, KEY_MASK, DIMS)) {
       if (!sd.hasVariable(hook)) {

@@ -52,8 +52,22 @@ public final class Llama {
    * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
    */
   public static SameDiff causalLm(LlamaConfig c, Weights weights) {
+    return causalLm(c, weights, false);
+  }
+
+  /**
+   * {@link #causalLm(LlamaConfig, Weights)}, or with {@code packed} a graph for packed sequences: several examples
+   * in one row, {@code attention_mask} holding each token's example number 1, 2, … (0 for padding), a query seeing
+   * only the earlier keys of its own example (a block-diagonal causal mask). Positions are not restarted per example:
+   * rotary embeddings make q·k depend on the distance between the two positions only, so within an example the
+   * attention is the same as at positions 0, 1, … (up to rounding), and no other part of the model reads positions.
+   * A packed graph takes no prompt-learning method (their virtual tokens would have to repeat per example).
+   *
+   * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
+   */
+  public static SameDiff causalLm(LlamaConfig c, Weights weights, boolean packed) {
     SameDiff sd = SameDiff.create();
-    SDVariable last = decoder(sd, c, weights);                                          // [b·s, H]
+    SDVariable last = decoder(sd, c, weights, packed);                                  // [b·s, H]
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
     int h = c.hiddenSize();
     SDVariable logitRows = c.tieWordEmbeddings()
@@ -72,6 +86,11 @@ public final class Llama {
    * @return the final norm's output rows {@code [b·s, H]}
    */
   static SDVariable decoder(SameDiff sd, LlamaConfig c, Weights weights) {
+    return decoder(sd, c, weights, false);
+  }
+
+  /** {@link #decoder(SameDiff, LlamaConfig, Weights)}, packed as {@link #causalLm(LlamaConfig, Weights, boolean)}. */
+  static SDVariable decoder(SameDiff sd, LlamaConfig c, Weights weights, boolean packed) {
     int h = c.hiddenSize();
     int nh = c.numHeads();
     int nkv = c.numKvHeads();
@@ -97,9 +116,15 @@ public final class Llama {
     // additive mask [b, 1, s, s]: causal ∧ real key, else the most negative float
     SDVariable causal = sd.slice(sd.constant("causal_allowed", lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
         sd.concat(0, seq, seq)).rename(Hooks.CAUSAL_MASK);                              // [s, s]
-    SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);            // [b, s]
+    SDVariable keyMask = (packed ? sd.neq(mask, 0L) : mask).castTo(DataType.FLOAT).rename(Hooks.KEY_MASK); // [b, s]
     SDVariable keys = sd.expandDims(sd.expandDims(keyMask, 1), 1);                      // [b, 1, 1, s]
-    SDVariable additiveMask = causal.mul(keys).rsub(1.0).mul(-Float.MAX_VALUE);         // [b, 1, s, s]
+    SDVariable allowed = causal.mul(keys);                                              // [b, 1, s, s]
+    if (packed) { // and the key belongs to the query's example
+      SDVariable example = sd.expandDims(mask.castTo(DataType.FLOAT), 1);               // [b, 1, s]
+      SDVariable same = sd.eq(sd.expandDims(example, 3), sd.expandDims(example, 2));    // [b, 1, s, s]
+      allowed = allowed.mul(same.castTo(DataType.FLOAT)).rename(Hooks.PACKED_EXAMPLES);
+    }
+    SDVariable additiveMask = allowed.rsub(1.0).mul(-Float.MAX_VALUE);                  // [b, 1, s, s]
 
     SDVariable qHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));             // [-1, s, nh, d]
     SDVariable kvHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nkv, d));           // [-1, s, nkv, d]

@@ -51,4 +51,21 @@ public final class Fixtures {
       throw new IllegalStateException(e);
     }
   }
+
+  /**
+   * A checkpoint directory in {@code dir}: tiny-llama's config and weights with the tiny ChatML tokenizer
+   * ({@code fixtures/tiny-chat-tokenizer}, 128 ids as the model's vocabulary, made by
+   * {@code scripts/make_tiny_tokenizer.py}).
+   */
+  public static Path tinyChatLlama(Path dir) throws IOException {
+    Files.createDirectories(dir);
+    for (String file : List.of("tiny-llama/config.json", "tiny-llama/model.safetensors",
+        "tiny-llama/generation_config.json", "tiny-chat-tokenizer/tokenizer.json",
+        "tiny-chat-tokenizer/tokenizer_config.json")) {
+      try (InputStream in = Fixtures.class.getResourceAsStream("/fixtures/" + file)) {
+        Files.copy(in, dir.resolve(file.substring(file.indexOf('/') + 1)));
+      }
+    }
+    return dir;
+  }
 }
