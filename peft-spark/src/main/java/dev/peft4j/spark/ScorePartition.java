@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -21,8 +22,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Scores one partition on an executor: the JVM's {@link ScoringModels scoring model}, rows read {@code batchSize} at a
- * time as the output is consumed (a partition is never held whole), each batch one forward pass.
+ * Scores one partition on an executor: the JVM's model of the source ({@link ExecutorModels}, built once per JVM),
+ * rows read {@code batchSize} at a time as the output is consumed (a partition is never held whole), each batch one
+ * forward pass with the model to itself (tasks of one JVM take turns batch by batch).
  * <pre>
  *   ids, mask, types: [b, s]  INT64, s = the batch's longest row; shorter rows padded on the right with padTokenId,
  *                              mask 0 and type 0 (a missing mask column: 1 on every real token)
@@ -35,10 +37,12 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
 
   private static final long serialVersionUID = 1L;
 
+  private final Broadcast<ModelSource> source;
   private final ScoringConfig config;
   private final ScoringColumns columns;
 
-  ScorePartition(ScoringConfig config, ScoringColumns columns) {
+  ScorePartition(Broadcast<ModelSource> source, ScoringConfig config, ScoringColumns columns) {
+    this.source = source;
     this.config = config;
     this.columns = columns;
   }
@@ -48,7 +52,7 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
     if (!rows.hasNext()) {
       return Collections.emptyIterator(); // an empty partition loads nothing
     }
-    PeftModel model = ScoringModels.get(config);
+    ModelSource model = source.value();
     return new Iterator<>() {
       private final ArrayDeque<Row> scored = new ArrayDeque<>();
       private long rowsRead;
@@ -60,7 +64,8 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
           while (batch.size() < config.batchSize() && rows.hasNext()) {
             batch.add(rows.next());
           }
-          scored.addAll(score(model, batch, rowsRead));
+          long first = rowsRead;
+          scored.addAll(ExecutorModels.with(model, m -> score(m, batch, first)));
           rowsRead += batch.size();
         }
         return !scored.isEmpty();
@@ -78,6 +83,10 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
 
   /** {@code batch} scored; {@code firstRow} is its first row's index in the partition, for messages. */
   private List<Row> score(PeftModel model, List<Row> batch, long firstRow) {
+    if (model.isTraining()) {
+      model.eval(); // dropout off; this task holds the model alone
+    }
+    requireClassifier(model, config.output());
     int b = batch.size();
     long[][] ids = new long[b][];
     long[][] masks = new long[b][];
@@ -97,9 +106,9 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
       }
       if (columns.adapter() >= 0) {
         String name = row.isNullAt(columns.adapter()) ? null : row.getString(columns.adapter());
-        checkArgument(name == null || config.adapters().containsKey(name),
+        checkArgument(name == null || model.adapterNames().contains(name),
             "%s: column '%s' names adapter '%s', which was not loaded; loaded: %s", where(at), config.adapterColumn(),
-            name, config.adapters().keySet());
+            name, model.adapterNames());
         adapterPerRow.add(name);
       }
       longest = Math.max(longest, ids[i].length);
@@ -140,6 +149,16 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
       out.add(RowFactory.create(fields));
     }
     return out;
+  }
+
+  /**
+   * @throws IllegalArgumentException naming what is missing, if the model's graph has no {@code input_ids} input or no
+   *     {@code output} variable
+   */
+  static void requireClassifier(PeftModel model, ScoreOutput output) {
+    SameDiff sd = model.sameDiff();
+    checkArgument(sd.hasVariable(Bert.INPUT_IDS) && sd.hasVariable(output.variable()), "the model is not a sequence "
+        + "classifier: scoring needs an '%s' input and a '%s' output", Bert.INPUT_IDS, output.variable());
   }
 
   /**

@@ -47,8 +47,7 @@ record ScoringColumns(int inputIds, int attentionMask, int tokenTypeIds, int ada
     int adapter = -1;
     if (config.adapterColumn() != null) {
       checkArgument(names.contains(config.adapterColumn()), "the dataset has no adapter column '%s' (a string naming "
-          + "each row's adapter, one of %s); its columns: %s", config.adapterColumn(), config.adapters().keySet(),
-          names);
+          + "each row's adapter); its columns: %s", config.adapterColumn(), names);
       DataType type = schema.apply(config.adapterColumn()).dataType();
       checkArgument(type.equals(DataTypes.StringType), "adapter column '%s' is %s; expected string",
           config.adapterColumn(), type.simpleString());

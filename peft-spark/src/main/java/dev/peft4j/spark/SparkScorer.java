@@ -3,55 +3,71 @@ package dev.peft4j.spark;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
-import java.io.IOException;
+import dev.peft4j.io.AdapterFiles;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.SparkException;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 
 /**
  * Scores a {@code Dataset<Row>} of token ids with a sequence classifier and its adapters, on the executors: each
- * executor JVM loads the model and every adapter once ({@code HfModels.loadTask}, then {@code Peft.loadAdapter} per
- * adapter) and scores its partitions in batches, rows with different adapters in one batch through
- * {@code PeftModel.outputMixed} (Hugging Face PEFT's {@code adapter_names=}). The result equals
- * {@code PeftModel.output} / {@code outputMixed} on the same rows.
+ * executor JVM builds the model once ({@link ModelSource}, {@link ExecutorModels}) and scores its partitions in
+ * batches, rows with different adapters in one batch through {@code PeftModel.outputMixed} (Hugging Face PEFT's
+ * {@code adapter_names=}). The scores equal {@code PeftModel.output} / {@code outputMixed} on the same rows.
  * <pre>
  *   input:  input_ids array&lt;int|bigint&gt;  [attention_mask, token_type_ids: the same]  [adapter column: string]
  *   output: the input's columns, then predicted_label int, then probabilities (or logits) array&lt;double&gt;
  * </pre>
- * Texts are tokenised before scoring (Hugging Face's tokenizer gives these column names); rows of one batch may
- * differ in length and are padded on the right.
+ * Texts are tokenised before scoring (a Hugging Face tokenizer's output has these column names); rows of one batch
+ * may differ in length and are padded on the right.
  *
  * <pre>{@code
  * SparkScorer scorer = SparkScorer.builder("/shared/bert-sst2")       // every executor reads these paths
- *     .adapter("sst2", "/shared/adapters/sst2")
+ *     .adapter("sst2", "/shared/adapters/sst2")                        // loaded with Peft.loadAdapter
  *     .adapter("imdb", "/shared/adapters/imdb")
  *     .adapterColumn("task")                                           // null in a row: the base model
  *     .batchSize(32)
  *     .build();
  * Dataset<Row> scored = scorer.score(tokenised);                        // + predicted_label, probabilities
  * }</pre>
+ * Each scorer is its own source: its model stays built in every executor that scored with it until the application
+ * ends, so build one scorer and reuse it.
  */
 public final class SparkScorer {
 
+  private final ModelSource source;
   private final ScoringConfig config;
 
-  private SparkScorer(ScoringConfig config) {
+  private SparkScorer(ModelSource source, ScoringConfig config) {
+    this.source = source;
     this.config = config;
   }
 
-  /** A scorer over the Hugging Face task checkpoint in {@code modelDir}, a directory every executor can read. */
+  /**
+   * A scorer over the Hugging Face task checkpoint in {@code modelDir} ({@code HfModels.loadTask}), a directory every
+   * executor can read, with the adapters {@link Builder#adapter} adds.
+   */
   public static Builder builder(String modelDir) {
-    return new Builder(modelDir);
+    checkArgument(modelDir != null && !modelDir.isBlank(), "the model directory must not be blank");
+    return new Builder(modelDir, null);
   }
 
-  /** A scorer of {@code config}. */
-  public static SparkScorer of(ScoringConfig config) {
-    checkArgument(config != null, "config must not be null");
-    return new SparkScorer(config);
+  /**
+   * A scorer of the model {@code source} builds, with the adapters its builder loads (the first active): for a
+   * checkpoint carried with the source ({@link ModelSource#files}) or a graph built another way.
+   */
+  public static Builder builder(ModelSource source) {
+    checkArgument(source != null, "the model source must not be null");
+    return new Builder(null, source);
+  }
+
+  public ModelSource source() {
+    return source;
   }
 
   public ScoringConfig config() {
@@ -60,45 +76,49 @@ public final class SparkScorer {
 
   /**
    * {@code rows} with the predicted label and the scores appended, as a lazy dataset (nothing is scored until an
-   * action runs). Before returning, the columns are checked against {@code rows}' schema and one executor loads the
-   * model and the adapters (the model it then keeps), so that a model or adapter that cannot load fails here with
-   * its own message rather than inside a job. A row naming an adapter that was not loaded, or holding null or
+   * action runs). Before returning, the columns are checked against {@code rows}' schema, and one executor builds the
+   * model (which it then keeps), so that a model or adapter that cannot load fails here with the executor's own
+   * message rather than inside a later job. A row naming an adapter that was not loaded, or holding null or
    * mismatched token arrays, fails the job at that row, naming it.
    *
    * @throws IllegalArgumentException naming the column and the dataset's columns, if {@code input_ids} or the
-   *     adapter column is missing or of another type, or an output column exists; naming the executor, with
-   *     {@code Peft.load}'s message, if an adapter does not fit the model
-   * @throws IOException naming the executor, with the loader's message, if the model or an adapter directory cannot
-   *     be read
+   *     adapter column is missing or of another type, or an output column exists; if the model has no
+   *     {@code input_ids} input or no probabilities / logits output
+   * @throws IllegalStateException naming the executor and its host, with the loader's message ({@code Peft.load}'s
+   *     for an adapter directory that is missing, unreadable or does not fit the model), if the model cannot be built
    */
-  public Dataset<Row> score(Dataset<Row> rows) throws IOException {
+  public Dataset<Row> score(Dataset<Row> rows) {
     checkArgument(rows != null, "rows must not be null");
     ScoringColumns columns = ScoringColumns.of(rows.schema(), config);
-    loadOnOneExecutor(JavaSparkContext.fromSparkContext(rows.sparkSession().sparkContext()));
-    return rows.mapPartitions(new ScorePartition(config, columns), Encoders.row(columns.output()));
+    JavaSparkContext spark = JavaSparkContext.fromSparkContext(rows.sparkSession().sparkContext());
+    Broadcast<ModelSource> shipped = spark.broadcast(source); // once per executor, not in every task
+    buildOnOneExecutor(spark, shipped);
+    return rows.mapPartitions(new ScorePartition(shipped, config, columns), Encoders.row(columns.output()));
   }
 
-  private void loadOnOneExecutor(JavaSparkContext spark) throws IOException {
-    ScoringConfig shipped = config;
+  private void buildOnOneExecutor(JavaSparkContext spark, Broadcast<ModelSource> shipped) {
+    ScoreOutput output = config.output();
     try {
-      spark.parallelize(List.of(0), 1).foreachPartition(ignored -> ScoringModels.get(shipped));
+      spark.parallelize(List.of(0), 1).foreachPartition(ignored -> ExecutorModels.with(shipped.value(), m -> {
+        ScorePartition.requireClassifier(m, output);
+        return null;
+      }));
     } catch (Exception e) { // a SparkException, checked but thrown undeclared from Scala
-      // Spark wraps the executor's exception, hand back the executor's own
-      for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-        if (cause instanceof IOException io) {
-          throw io;
-        }
-        if (cause instanceof IllegalArgumentException iae) {
-          throw iae;
-        }
+      // the executor's own exception, whole (its message names the executor), rather than Spark's account of it
+      Throwable cause = e;
+      while (cause instanceof SparkException && cause.getCause() != null) {
+        cause = cause.getCause();
       }
-      throw e instanceof RuntimeException r ? r : new IllegalStateException(e.getMessage(), e);
+      if (cause instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new IllegalStateException(cause.getMessage(), e);
     }
   }
 
   @Override
   public String toString() {
-    return "SparkScorer" + config;
+    return "SparkScorer(" + source + ", " + config + ")";
   }
 
   /**
@@ -107,6 +127,7 @@ public final class SparkScorer {
    */
   public static final class Builder {
     private final String modelDir;
+    private final ModelSource source;
     private final Map<String, String> adapters = new LinkedHashMap<>();
     private String adapterColumn;
     private Integer batchSize;
@@ -115,17 +136,22 @@ public final class SparkScorer {
     private String scoresColumn;
     private Long padTokenId;
 
-    private Builder(String modelDir) {
+    private Builder(String modelDir, ModelSource source) {
       this.modelDir = modelDir;
+      this.source = source;
     }
 
     /**
-     * Loads the adapter in {@code dir} (a directory every executor can read) under {@code name}. The first adapter
-     * scores every row of a scorer without an adapter column.
+     * Loads the adapter in {@code dir} (a directory every executor can read) under {@code name}, with
+     * {@code Peft.loadAdapter}. The first adapter scores every row of a scorer without an adapter column.
      *
-     * @throws IllegalArgumentException if {@code name} is taken
+     * @throws IllegalArgumentException if {@code name} is taken or invalid, or the scorer's model comes from a
+     *     {@link ModelSource} (whose builder loads the adapters)
      */
     public Builder adapter(String name, String dir) {
+      checkArgument(source == null, "the adapters of a ModelSource's model are the ones its builder loads");
+      AdapterFiles.checkAdapterName(name);
+      checkArgument(dir != null && !dir.isBlank(), "adapter '%s' needs a directory, got '%s'", name, dir);
       checkArgument(!adapters.containsKey(name), "adapter '%s' was already added (from %s)", name,
           adapters.get(name));
       adapters.put(name, dir);
@@ -171,12 +197,23 @@ public final class SparkScorer {
       return this;
     }
 
-    /** @throws IllegalArgumentException as {@link ScoringConfig}'s checks */
+    /**
+     * @throws IllegalArgumentException as {@link ScoringConfig}'s checks; an adapter column with no adapter added,
+     *     or several adapters without one
+     */
     public SparkScorer build() {
+      if (source == null) {
+        checkArgument(adapterColumn == null || !adapters.isEmpty(),
+            "adapter column '%s' given but no adapter added: add one with adapter(name, dir)", adapterColumn);
+        checkArgument(adapterColumn != null || adapters.size() <= 1,
+            "%s adapters %s need an adapter column naming each row's adapter", adapters.size(), adapters.keySet());
+      }
       ScoreOutput out = output == null ? ScoreOutput.PROBABILITIES : output;
-      return new SparkScorer(new ScoringConfig(modelDir, adapters, adapterColumn, batchSize == null ? 32 : batchSize,
-          out, labelColumn == null ? "predicted_label" : labelColumn,
-          scoresColumn == null ? out.variable() : scoresColumn, padTokenId == null ? 0 : padTokenId));
+      ScoringConfig config = new ScoringConfig(adapterColumn, batchSize == null ? 32 : batchSize, out,
+          labelColumn == null ? "predicted_label" : labelColumn, scoresColumn == null ? out.variable() : scoresColumn,
+          padTokenId == null ? 0 : padTokenId);
+      return new SparkScorer(source != null ? source
+          : ModelSource.path(modelDir, new TaskModelWithAdapters(adapters)), config);
     }
   }
 }

@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.spark.SparkException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -57,9 +58,7 @@ class SparkScoringTest {
     adapters.put("qv", saveRandomLora(4, 11, "query", "value"));
     adapters.put("dense", saveRandomLora(2, 12, "dense"));
     adapters.put("key", saveRandomLora(8, 13, "key"));
-    spark = SparkSession.builder().master("local[2]").appName("peft-spark scoring test")
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "2").getOrCreate();
+    spark = LocalSpark.start("scoring");
   }
 
   @AfterAll
@@ -149,13 +148,19 @@ class SparkScoringTest {
     }
   }
 
+  /** Models built by {@link #COUNTED} in this JVM. */
+  private static final AtomicInteger BUILDS = new AtomicInteger();
+  private static final ModelSource.ModelBuilder COUNTED = dir -> {
+    BUILDS.incrementAndGet();
+    return new TaskModelWithAdapters(Map.of("qv", adapters.get("qv").toString())).build(dir);
+  };
+
   @Test
-  void oneAdapterScoresEqualPeftModelOutputRowForRow() throws IOException {
+  void oneAdapterScoresEqualPeftModelOutputRowForRowAndTheJvmBuildsOnce() throws IOException {
     List<Row> input = rows(101, 37);
     Dataset<Row> data = spark.createDataFrame(input, SCHEMA).repartition(3);
-    int loadsBefore = ScoringModels.LOADS.get();
-    SparkScorer scorer = SparkScorer.builder(model.toString()).adapter("qv", adapters.get("qv").toString())
-        .batchSize(5).build();
+    int buildsBefore = BUILDS.get();
+    SparkScorer scorer = SparkScorer.builder(ModelSource.path(model.toString(), COUNTED)).batchSize(5).build();
     Dataset<Row> scored = scorer.score(data);
     assertEquals(List.of("id", Bert.INPUT_IDS, "task", "predicted_label", "probabilities"),
         Arrays.asList(scored.columns()));
@@ -164,10 +169,11 @@ class SparkScoringTest {
     PeftModel ref = reference("qv");
     assertScores(input, out, row -> ref.output(alone(row), "probabilities").get("probabilities").toFloatVector(),
         "probabilities");
-    assertEquals(1, ScoringModels.LOADS.get() - loadsBefore,
-        "the JVM loads the model once for 3 partitions of 8 batches, on 2 task threads");
+    assertEquals(1, BUILDS.get() - buildsBefore,
+        "the JVM builds the model once for 3 partitions of 8 batches, on 2 task threads");
     scored.count();
-    assertEquals(1, ScoringModels.LOADS.get() - loadsBefore, "and keeps it for the next job");
+    assertEquals(1, BUILDS.get() - buildsBefore, "and keeps it for the next job");
+    ExecutorModels.evict(scorer.source());
   }
 
   @Test
@@ -175,9 +181,11 @@ class SparkScoringTest {
     String[] perRow = {"hf", "qv", "dense", "key", null};
     List<Row> input = rows(202, 41, perRow);
     Dataset<Row> data = spark.createDataFrame(input, SCHEMA).repartition(2);
-    SparkScorer scorer = SparkScorer.of(new ScoringConfig(model.toString(), dirs(NAMES), "task", 6,
-        ScoreOutput.LOGITS, "predicted_label", "logits", 0));
+    SparkScorer.Builder builder = SparkScorer.builder(model.toString());
+    dirs(NAMES).forEach(builder::adapter);
+    SparkScorer scorer = builder.adapterColumn("task").batchSize(6).output(ScoreOutput.LOGITS).build();
     List<Row> out = scorer.score(data).collectAsList();
+    ExecutorModels.evict(scorer.source());
 
     PeftModel ref = reference(NAMES);
     assertScores(input, out, row -> ref.outputMixed(alone(row), Arrays.asList(row.getString(2)), "logits")
@@ -196,8 +204,10 @@ class SparkScoringTest {
     // the second row pads itself: its last two tokens are masked out, so it scores as its first three alone
     List<Row> input = List.of(RowFactory.create(0, List.of(5L, 6L, 7L), List.of(1L, 1L, 1L)),
         RowFactory.create(1, List.of(5L, 6L, 7L, 0L, 0L), List.of(1L, 1L, 1L, 0L, 0L)));
-    List<Row> out = SparkScorer.builder(model.toString()).adapter("dense", adapters.get("dense").toString()).build()
-        .score(spark.createDataFrame(input, schema)).collectAsList();
+    SparkScorer scorer = SparkScorer.builder(model.toString()).adapter("dense", adapters.get("dense").toString())
+        .build();
+    List<Row> out = scorer.score(spark.createDataFrame(input, schema)).collectAsList();
+    ExecutorModels.evict(scorer.source());
     List<Double> first = out.get(0).getList(4);
     List<Double> second = out.get(1).getList(4);
     PeftModel ref = reference("dense");
@@ -226,8 +236,8 @@ class SparkScoringTest {
 
     Dataset<Row> noTask = spark.createDataFrame(rows(1, 2), SCHEMA).drop("task");
     e = assertThrows(IllegalArgumentException.class, () -> mixed.score(noTask));
-    assertEquals("the dataset has no adapter column 'task' (a string naming each row's adapter, one of [qv, key]); "
-        + "its columns: [id, input_ids]", e.getMessage());
+    assertEquals("the dataset has no adapter column 'task' (a string naming each row's adapter); its columns: "
+        + "[id, input_ids]", e.getMessage());
 
     Dataset<Row> intTask = spark.createDataFrame(rows(1, 2), SCHEMA).drop("task").withColumnRenamed("id", "task");
     e = assertThrows(IllegalArgumentException.class, () -> mixed.score(intTask));
@@ -251,6 +261,7 @@ class SparkScoringTest {
     assertTrue(cause instanceof IllegalArgumentException, cause.toString());
     assertEquals("row 1 of partition 0: column 'task' names adapter 'sst2', which was not loaded; loaded: [qv, key]",
         cause.getMessage());
+    ExecutorModels.evict(scorer.source());
   }
 
   @Test
@@ -260,18 +271,26 @@ class SparkScoringTest {
         () -> Peft.load(HfModels.loadTask(model).sameDiff(), missing)).getMessage();
     SparkScorer scorer = SparkScorer.builder(model.toString()).adapter("gone", missing.toString()).build();
     Dataset<Row> data = spark.createDataFrame(rows(1, 4), SCHEMA);
-    IOException io = assertThrows(IOException.class, () -> scorer.score(data));
-    assertTrue(io.getMessage().matches("executor driver on .*: adapter 'gone': \\Q" + loadMessage + "\\E"),
-        io.getMessage());
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> scorer.score(data));
+    assertTrue(e.getMessage().startsWith("executor driver on host "), e.getMessage());
+    assertTrue(e.getMessage().endsWith(" could not load the model from " + model + ": adapter 'gone': "
+        + loadMessage), e.getMessage());
 
     Path llama = Fixtures.dir("lora-tiny-llama");                 // targets q_proj, v_proj: nothing in BERT
     String fitMessage = assertThrows(IllegalArgumentException.class,
         () -> Peft.load(HfModels.loadTask(model).sameDiff(), llama)).getMessage();
     SparkScorer misfit = SparkScorer.builder(model.toString()).adapter("llama", llama.toString()).build();
-    IllegalArgumentException iae = assertThrows(IllegalArgumentException.class, () -> misfit.score(data));
-    assertTrue(iae.getMessage().matches("executor driver on .*: adapter 'llama': \\Q" + fitMessage + "\\E"),
-        iae.getMessage());
-    assertFalse(iae.getMessage().contains("SparkException"), iae.getMessage());
+    e = assertThrows(IllegalStateException.class, () -> misfit.score(data));
+    assertTrue(e.getMessage().startsWith("executor driver on host "), e.getMessage());
+    assertTrue(e.getMessage().endsWith(": adapter 'llama': " + fitMessage), e.getMessage());
+    assertFalse(e.getMessage().contains("Job aborted"), "not Spark's account: " + e.getMessage());
+    assertFalse(ExecutorModels.holds(misfit.source()), "a failed build is not kept");
+
+    SparkScorer bare = SparkScorer.builder(Fixtures.dir("tiny-bert").toString()).build();   // BertModel: no head
+    IllegalArgumentException iae = assertThrows(IllegalArgumentException.class, () -> bare.score(data));
+    assertEquals("the model is not a sequence classifier: scoring needs an 'input_ids' input and a 'probabilities' "
+        + "output", iae.getMessage());
+    ExecutorModels.evict(bare.source());
   }
 
   @Test
