@@ -6,6 +6,7 @@ import dev.peft4j.PeftModel;
 import dev.peft4j.model.Bert;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -52,7 +53,7 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
     if (!rows.hasNext()) {
       return Collections.emptyIterator(); // an empty partition loads nothing
     }
-    ModelSource model = source.value();
+    ModelSource shipped = source.value();
     return new Iterator<>() {
       private final ArrayDeque<Row> scored = new ArrayDeque<>();
       private long rowsRead;
@@ -65,7 +66,7 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
             batch.add(rows.next());
           }
           long first = rowsRead;
-          scored.addAll(ExecutorModels.with(model, m -> score(m, batch, first)));
+          scored.addAll(ExecutorModels.with(shipped, m -> score(m, batch, first)));
           rowsRead += batch.size();
         }
         return !scored.isEmpty();
@@ -127,7 +128,7 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
         ? model.outputMixed(inputs, adapterPerRow, variable).get(variable)
         : model.output(inputs, variable).get(variable);                                     // [b, labels]
     checkArgument(scores.rank() == 2 && scores.size(0) == b, "the model's '%s' has shape %s; scoring needs "
-        + "[rows, labels] (a sequence classification head)", variable, java.util.Arrays.toString(scores.shape()));
+        + "[rows, labels] (a sequence classification head)", variable, Arrays.toString(scores.shape()));
     float[][] values = scores.toFloatMatrix();
     List<Row> out = new ArrayList<>(b);
     for (int i = 0; i < b; i++) {
@@ -168,11 +169,11 @@ final class ScorePartition implements MapPartitionsFunction<Row, Row> {
   private static INDArray padded(long[][] rows, long[][] lengthsOf, int length, long pad, long fill) {
     long[][] out = new long[rows.length][length];
     for (int i = 0; i < rows.length; i++) {
-      java.util.Arrays.fill(out[i], pad);
+      Arrays.fill(out[i], pad);
       if (rows[i] != null) {
         System.arraycopy(rows[i], 0, out[i], 0, rows[i].length);
       } else {
-        java.util.Arrays.fill(out[i], 0, lengthsOf[i].length, fill);
+        Arrays.fill(out[i], 0, lengthsOf[i].length, fill);
       }
     }
     return Nd4j.createFromArray(out);

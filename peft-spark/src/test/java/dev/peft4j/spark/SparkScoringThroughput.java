@@ -31,7 +31,7 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Measures (asserts nothing about speed): rows/s of {@link SparkScorer} in local[2] against {@code PeftModel.output} /
  * {@code outputMixed} in this JVM, on all-MiniLM-L6-v2 with a 2-label mean-pooled head and LoRA r=16 on query and
- * value, one adapter and 4 mixed adapters. Run with
+ * value, one adapter and 4 mixed adapters ({@code -Dpeft4j.bench.master=local[1]} for another master). Run with
  * {@code mvn -o -B test -pl peft-spark -am -Dtest=SparkScoringThroughput -Dpeft4j.bench=true
  * -Dsurefire.failIfNoSpecifiedTests=false}; the numbers go to the test's output file.
  */
@@ -115,7 +115,9 @@ class SparkScoringThroughput {
       }
     });
 
-    SparkSession spark = LocalSpark.start("scoring-throughput");
+    String master = System.getProperty("peft4j.bench.master", "local[2]");
+    SparkSession spark = SparkSession.builder().master(master).appName("scoring-throughput")
+        .config("spark.ui.enabled", "false").getOrCreate();
     try {
       Dataset<Row> data = spark.createDataFrame(rows, schema).repartition(2).cache();
       assertEquals(ROWS, data.count());
@@ -126,8 +128,8 @@ class SparkScoringThroughput {
           .adapterColumn("task").batchSize(BATCH).build();
       Dataset<Row> scoredOne = single.score(data);
       Dataset<Row> scoredMixed = mixed.score(data);
-      runs.put("SparkScorer local[2], 1 adapter", () -> assertEquals(ROWS, scoredOne.collectAsList().size()));
-      runs.put("SparkScorer local[2], 4 adapters mixed",
+      runs.put("SparkScorer " + master + ", 1 adapter", () -> assertEquals(ROWS, scoredOne.collectAsList().size()));
+      runs.put("SparkScorer " + master + ", 4 adapters mixed",
           () -> assertEquals(ROWS, scoredMixed.collectAsList().size()));
       report(runs);
     } finally {
