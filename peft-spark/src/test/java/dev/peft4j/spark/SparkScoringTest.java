@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.peft4j.PeftModel;
 import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Bert;
+import dev.peft4j.model.Heads;
+import dev.peft4j.model.HfCheckpoint;
+import dev.peft4j.model.LlamaConfig;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.testing.Fixtures;
 import java.io.IOException;
@@ -217,6 +220,29 @@ class SparkScoringTest {
       assertEquals(want[l], first.get(l), TOLERANCE);
       assertEquals(want[l], second.get(l), TOLERANCE);
     }
+  }
+
+  /**
+   * Hugging Face's LlamaForSequenceClassification on tiny-llama with pad id 0 (as its PEFT fixture was made) and the
+   * PEFT SEQ_CLS adapter: it reads each row at its last non-pad token, so right-padding a batch must not move it.
+   */
+  private static final ModelSource.ModelBuilder LLAMA_CLS = dir -> {
+    try (HfCheckpoint weights = HfCheckpoint.open(dir)) {
+      PeftModel m = PeftModel.wrap(Heads.llamaForSequenceClassification(LlamaConfig.read(dir.resolve("config.json")),
+          weights, 2, 0L, 0));
+      return Peft.loadAdapter(m, "cls", Fixtures.dir("seq-cls-tiny-llama"));
+    }
+  };
+
+  @Test
+  void aDecoderClassifiersPaddedBatchesEqualEachRowAlone() throws IOException {
+    List<Row> input = rows(404, 19, "cls");
+    SparkScorer scorer = SparkScorer.builder(ModelSource.path(Fixtures.dir("tiny-llama").toString(), LLAMA_CLS))
+        .adapterColumn("task").batchSize(4).padTokenId(0).output(ScoreOutput.LOGITS).build();
+    List<Row> out = scorer.score(spark.createDataFrame(input, SCHEMA).repartition(2)).collectAsList();
+    ExecutorModels.evict(scorer.source());
+    PeftModel ref = LLAMA_CLS.build(Fixtures.dir("tiny-llama"));
+    assertScores(input, out, row -> ref.output(alone(row), "logits").get("logits").toFloatVector(), "logits");
   }
 
   @Test
