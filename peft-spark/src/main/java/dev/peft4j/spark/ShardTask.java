@@ -77,8 +77,7 @@ final class ShardTask implements Function2<Integer, Iterator<List<Row>>, Iterato
     int rowsPerStep = settings.shardRows(partition, partitions);
     double weight = (double) rowsPerStep / settings.globalBatch();
     boolean local = settings.localSteps() > 1;
-    AdamW optimizer = local
-        ? new AdamW(sd, names, settings.beta1(), settings.beta2(), settings.epsilon(), settings.weightDecay()) : null;
+    AdamW optimizer = local ? settings.optimizer().adamW(sd, names) : null;
     double[] losses = new double[r.steps()];
     long tokens = 0;
     Map<String, INDArray> gradients = null;
@@ -101,7 +100,7 @@ final class ShardTask implements Function2<Integer, Iterator<List<Row>>, Iterato
       if (local) {
         Map<String, INDArray> own = new LinkedHashMap<>();
         names.forEach(n -> own.put(n, gradients(out, n)));
-        StepGradients.clip(own, settings.maxGradNorm());
+        StepGradients.clip(own, settings.optimizer().maxGradNorm());
         optimizer.step(own, settings.learningRate(step));
       }
     }

@@ -5,7 +5,8 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.PeftModel;
 import dev.peft4j.train.AdamW;
-import dev.peft4j.train.LearningRateSchedule;
+import dev.peft4j.train.OptimizerBuilder;
+import dev.peft4j.train.OptimizerSettings;
 import dev.peft4j.train.StepGradients;
 import dev.peft4j.train.StepListener;
 import dev.peft4j.train.TrainingHistory;
@@ -75,11 +76,10 @@ public final class SparkTrainer {
   private final ShardHook hook;
   private final List<StepTimes> times = new ArrayList<>();
 
-  private SparkTrainer(Builder b) {
-    this.source = b.source;
-    this.settings = new Settings(b.steps, b.globalBatch, b.learningRate, b.weightDecay, b.beta1, b.beta2, b.epsilon,
-        b.warmupSteps, b.schedule, b.maxGradNorm, b.seed, b.localSteps);
-    this.hook = b.hook;
+  private SparkTrainer(ModelSource source, Settings settings, ShardHook hook) {
+    this.source = source;
+    this.settings = settings;
+    this.hook = hook;
   }
 
   /** Called on an executor after a shard's work, before its result is sent: the tests fail tasks through it. */
@@ -138,8 +138,7 @@ public final class SparkTrainer {
       JavaRDD<List<Row>> shards, int partitions) {
     JavaSparkContext sc = JavaSparkContext.fromSparkContext(shards.context());
     Broadcast<ModelSource> shippedSource = sc.broadcast(source);
-    AdamW optimizer = settings.localSteps == 1
-        ? new AdamW(sd, names, settings.beta1, settings.beta2, settings.epsilon, settings.weightDecay) : null;
+    AdamW optimizer = settings.localSteps == 1 ? settings.optimizer.adamW(sd, names) : null;
     List<TrainingHistory.Step> history = new ArrayList<>();
     times.clear();
     try {
@@ -167,7 +166,7 @@ public final class SparkTrainer {
         Map<String, INDArray> combined = TrainableArrays.arrays(sd, sum.weighted);
         double norm = Double.NaN;
         if (optimizer != null) {
-          norm = StepGradients.clip(combined, settings.maxGradNorm);
+          norm = StepGradients.clip(combined, settings.optimizer.maxGradNorm());
           optimizer.step(combined, settings.learningRate(first));
         } else {
           combined.forEach((n, w) -> sd.getArrForVarName(n).assign(w)); // the row-weighted mean of the shards' θ
@@ -192,13 +191,12 @@ public final class SparkTrainer {
   record Round(int firstStep, int steps, LinkedHashMap<String, float[]> weights) implements Serializable {}
 
   /** The run's settings, shipped to the executors with every task. */
-  record Settings(int steps, int globalBatch, double learningRateMax, double weightDecay, double beta1, double beta2,
-      double epsilon, int warmupSteps, LearningRateSchedule schedule, double maxGradNorm, long seed, int localSteps)
+  record Settings(int steps, int globalBatch, OptimizerSettings optimizer, long seed, int localSteps)
       implements Serializable {
 
     /** The scheduled learning rate of step {@code step} (1-based), as {@code Trainer} computes it. */
     double learningRate(int step) {
-      return learningRateMax * schedule.factor(step - 1, warmupSteps, steps);
+      return optimizer.learningRate(step, steps);
     }
 
     /** The rows partition {@code p} of {@code partitions} contributes to each global batch. */
@@ -223,19 +221,13 @@ public final class SparkTrainer {
     return new Builder(source);
   }
 
-  /** Options of a {@link SparkTrainer}; each can be set once. Defaults as {@code Trainer}'s. */
-  public static final class Builder {
+  /**
+   * Options of a {@link SparkTrainer}; each can be set once. The steps and the optimizer's options are
+   * {@link OptimizerBuilder}'s, as {@code Trainer}'s.
+   */
+  public static final class Builder extends OptimizerBuilder<Builder> {
     private final ModelSource source;
-    private int steps = -1;
     private int globalBatch = -1;
-    private double learningRate = Double.NaN;
-    private double weightDecay = Double.NaN;
-    private double beta1 = Double.NaN;
-    private double beta2 = Double.NaN;
-    private double epsilon = Double.NaN;
-    private int warmupSteps = -1;
-    private LearningRateSchedule schedule;
-    private double maxGradNorm = Double.NaN;
     private Long seed;
     private int localSteps = -1;
     private ShardHook hook;
@@ -245,76 +237,11 @@ public final class SparkTrainer {
       this.source = source;
     }
 
-    /** Optimizer steps to run (required, &gt; 0). */
-    public Builder steps(int steps) {
-      checkState(this.steps == -1, "steps was already set to %s", this.steps);
-      checkArgument(steps > 0, "steps must be > 0, got %s", steps);
-      this.steps = steps;
-      return this;
-    }
-
     /** Rows per step over all partitions (required; at least the number of partitions, checked by {@code fit}). */
     public Builder globalBatch(int rows) {
       checkState(globalBatch == -1, "the global batch was already set to %s", globalBatch);
       checkArgument(rows > 0, "the global batch must be > 0 rows, got %s", rows);
       this.globalBatch = rows;
-      return this;
-    }
-
-    /** Peak learning rate; default 1e-3. */
-    public Builder learningRate(double lr) {
-      checkState(Double.isNaN(learningRate), "learning rate was already set to %s", learningRate);
-      checkArgument(lr > 0 && Double.isFinite(lr), "learning rate must be > 0 and finite, got %s", lr);
-      this.learningRate = lr;
-      return this;
-    }
-
-    /** Decoupled weight decay λ; default 0. */
-    public Builder weightDecay(double wd) {
-      checkState(Double.isNaN(weightDecay), "weight decay was already set to %s", weightDecay);
-      checkArgument(wd >= 0 && Double.isFinite(wd), "weight decay must be >= 0, got %s", wd);
-      this.weightDecay = wd;
-      return this;
-    }
-
-    /** Adam's β₁ and β₂; default 0.9 and 0.999. */
-    public Builder betas(double b1, double b2) {
-      checkState(Double.isNaN(beta1), "betas were already set to (%s, %s)", beta1, beta2);
-      checkArgument(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, "betas must be in [0, 1), got (%s, %s)", b1, b2);
-      this.beta1 = b1;
-      this.beta2 = b2;
-      return this;
-    }
-
-    /** Adam's ε; default 1e-8. */
-    public Builder epsilon(double eps) {
-      checkState(Double.isNaN(epsilon), "epsilon was already set to %s", epsilon);
-      checkArgument(eps > 0, "epsilon must be > 0, got %s", eps);
-      this.epsilon = eps;
-      return this;
-    }
-
-    /** Steps of linear warm-up from 0 to the peak learning rate; default 0. */
-    public Builder warmupSteps(int warmup) {
-      checkState(warmupSteps == -1, "warm-up steps were already set to %s", warmupSteps);
-      checkArgument(warmup >= 0, "warm-up steps must be >= 0, got %s", warmup);
-      this.warmupSteps = warmup;
-      return this;
-    }
-
-    /** Decay after warm-up; default {@link LearningRateSchedule#LINEAR}. */
-    public Builder schedule(LearningRateSchedule s) {
-      checkState(schedule == null, "schedule was already set to %s", schedule);
-      checkArgument(s != null, "schedule must not be null");
-      this.schedule = s;
-      return this;
-    }
-
-    /** Clip gradients to this global L2 norm; 0 turns clipping off; default 1.0. */
-    public Builder maxGradNorm(double norm) {
-      checkState(Double.isNaN(maxGradNorm), "max grad norm was already set to %s", maxGradNorm);
-      checkArgument(norm >= 0, "max grad norm must be >= 0, got %s", norm);
-      this.maxGradNorm = norm;
       return this;
     }
 
@@ -345,22 +272,11 @@ public final class SparkTrainer {
 
     /** @throws IllegalStateException if steps or the global batch was not set, or warm-up exceeds the steps */
     public SparkTrainer build() {
-      checkState(steps > 0, "steps must be set");
+      int steps = steps();
       checkState(globalBatch > 0, "the global batch must be set");
-      learningRate = Double.isNaN(learningRate) ? 1e-3 : learningRate;
-      weightDecay = Double.isNaN(weightDecay) ? 0 : weightDecay;
-      if (Double.isNaN(beta1)) {
-        beta1 = 0.9;
-        beta2 = 0.999;
-      }
-      epsilon = Double.isNaN(epsilon) ? 1e-8 : epsilon;
-      warmupSteps = warmupSteps == -1 ? 0 : warmupSteps;
-      checkState(warmupSteps <= steps, "warm-up steps (%s) exceed steps (%s)", warmupSteps, steps);
-      schedule = schedule == null ? LearningRateSchedule.LINEAR : schedule;
-      maxGradNorm = Double.isNaN(maxGradNorm) ? 1.0 : maxGradNorm;
-      seed = seed == null ? 42L : seed;
-      localSteps = localSteps == -1 ? 1 : localSteps;
-      return new SparkTrainer(this);
+      OptimizerSettings optimizer = optimizerSettings(); // checks the warm-up against the steps
+      return new SparkTrainer(source, new Settings(steps, globalBatch, optimizer, seed == null ? 42L : seed,
+          localSteps == -1 ? 1 : localSteps), hook);
     }
   }
 }
