@@ -58,7 +58,7 @@ public record OptimizerSettings(double learningRate, double weightDecay, double 
     return new AdamW(sd, parameters, beta1, beta2, epsilon, weightDecay);
   }
 
-  // each range checked in one place: here and by OptimizerBuilder's setters, which fail as soon as a value is given
+  // each range checked in one place: here and by TrainerBuilder's setters, which fail as soon as a value is given
 
   static void checkLearningRate(double lr) {
     checkArgument(lr > 0 && Double.isFinite(lr), "learning rate must be > 0 and finite, got %s", lr);

@@ -29,11 +29,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *     .fit(batches);
  * }</pre>
  *
- * <p>One optimizer step averages the gradients of {@code gradientAccumulation} micro-batches, clips them to a global
- * L2 norm of {@code maxGradNorm}, and applies AdamW with the scheduled learning rate. The graph must have exactly one
- * loss variable. The data is cycled when it runs out. The model is in training mode (dropout on) while it trains and
- * in inference mode while the evaluation callback runs and after {@code fit} returns. With the same seed, data and
- * initial weights, two runs give the same losses.
+ * <p>One optimizer step averages the gradients of {@code gradientAccumulation} micro-batches, clips them to a global L2
+ * norm of {@code maxGradNorm}, and applies AdamW with the scheduled learning rate ({@link OptimizerSettings}). The
+ * graph must have exactly one loss variable. The data is cycled when it runs out. The model is in training mode
+ * (dropout on) while it trains and in inference mode while the evaluation callback runs and after {@code fit} returns.
+ * With the same seed, data and initial weights, two runs give the same losses.
  *
  * <p>Options that change how a step runs, each described on its builder method: {@code gradientCheckpointing}
  * ({@link CheckpointedGradients}: less activation memory for about one more forward pass, the same updates),
@@ -71,7 +71,7 @@ public final class Trainer {
     this.steps = steps;
     this.optimizerSettings = optimizerSettings;
     this.accumulation = b.accumulation;
-    this.seed = b.seed;
+    this.seed = b.seed();
     this.evaluateEvery = b.evaluateEvery;
     this.evaluator = b.evaluator;
     this.progress = b.progress;
@@ -189,13 +189,12 @@ public final class Trainer {
   }
 
   /**
-   * Options of a {@link Trainer}, made by {@link #builder}; each can be set once. The steps and the optimizer's
-   * options are {@link OptimizerBuilder}'s.
+   * Options of a {@link Trainer}, made by {@link #builder}; each can be set once. The steps, the seed and the
+   * optimizer's options are {@link TrainerBuilder}'s.
    */
-  public static final class Builder extends OptimizerBuilder<Builder> {
+  public static final class Builder extends TrainerBuilder<Builder> {
     private final PeftModel model;
     private int accumulation = -1;
-    private Long seed;
     private int evaluateEvery = -1;
     private Evaluator evaluator;
     private PrintStream progress;
@@ -216,13 +215,6 @@ public final class Trainer {
       checkState(accumulation == -1, "gradient accumulation was already set to %s", accumulation);
       checkArgument(microBatches > 0, "gradient accumulation must be > 0, got %s", microBatches);
       this.accumulation = microBatches;
-      return this;
-    }
-
-    /** Seed of the dropout masks (each micro-batch and module draws its own, reproducibly); default 42. */
-    public Builder seed(long s) {
-      checkState(seed == null, "seed was already set to %s", seed);
-      this.seed = s;
       return this;
     }
 
@@ -301,7 +293,6 @@ public final class Trainer {
     public Trainer build() {
       OptimizerSettings optimizer = optimizerSettings(); // checks the steps and the warm-up first
       accumulation = accumulation == -1 ? 1 : accumulation;
-      seed = seed == null ? 42L : seed;
       progress = progressSet ? progress : System.err;
       dataParallel = dataParallel == -1 ? 1 : dataParallel;
       memoryGuard = memoryGuard == null ? !"false".equalsIgnoreCase(System.getProperty(MEMORY_GUARD_PROPERTY))

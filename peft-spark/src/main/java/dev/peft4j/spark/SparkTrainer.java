@@ -5,7 +5,7 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.PeftModel;
 import dev.peft4j.train.AdamW;
-import dev.peft4j.train.OptimizerBuilder;
+import dev.peft4j.train.TrainerBuilder;
 import dev.peft4j.train.OptimizerSettings;
 import dev.peft4j.train.StepGradients;
 import dev.peft4j.train.StepListener;
@@ -222,13 +222,12 @@ public final class SparkTrainer {
   }
 
   /**
-   * Options of a {@link SparkTrainer}; each can be set once. The steps and the optimizer's options are
-   * {@link OptimizerBuilder}'s, as {@code Trainer}'s.
+   * Options of a {@link SparkTrainer}; each can be set once. The steps, the seed and the optimizer's options are
+   * {@link TrainerBuilder}'s, as {@code Trainer}'s.
    */
-  public static final class Builder extends OptimizerBuilder<Builder> {
+  public static final class Builder extends TrainerBuilder<Builder> {
     private final ModelSource source;
     private int globalBatch = -1;
-    private Long seed;
     private int localSteps = -1;
     private ShardHook hook;
 
@@ -242,13 +241,6 @@ public final class SparkTrainer {
       checkState(globalBatch == -1, "the global batch was already set to %s", globalBatch);
       checkArgument(rows > 0, "the global batch must be > 0 rows, got %s", rows);
       this.globalBatch = rows;
-      return this;
-    }
-
-    /** Seed of the dropout masks (per step, module and shard, reproducibly); default 42. */
-    public Builder seed(long s) {
-      checkState(seed == null, "seed was already set to %s", seed);
-      this.seed = s;
       return this;
     }
 
@@ -275,7 +267,7 @@ public final class SparkTrainer {
       int steps = steps();
       checkState(globalBatch > 0, "the global batch must be set");
       OptimizerSettings optimizer = optimizerSettings(); // checks the warm-up against the steps
-      return new SparkTrainer(source, new Settings(steps, globalBatch, optimizer, seed == null ? 42L : seed,
+      return new SparkTrainer(source, new Settings(steps, globalBatch, optimizer, seed(),
           localSteps == -1 ? 1 : localSteps), hook);
     }
   }

@@ -4,13 +4,14 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 /**
- * The options every trainer's builder shares: the number of optimizer steps and the {@link OptimizerSettings}, each
- * settable once. Self-typed, so that a trainer's own options chain in any order:
+ * The options every trainer's builder shares ({@link Trainer}'s, peft-spark's {@code SparkTrainer}'s): the number of
+ * optimizer steps, the {@link OptimizerSettings} and the dropout seed, each settable once. Self-typed, so that a
+ * trainer's own options chain in any order:
  * {@code Trainer.builder(model).learningRate(3e-4).gradientAccumulation(2).steps(100)}.
  *
  * @param <B> the builder itself
  */
-public abstract class OptimizerBuilder<B extends OptimizerBuilder<B>> {
+public abstract class TrainerBuilder<B extends TrainerBuilder<B>> {
 
   private int steps = -1;
   private double learningRate = Double.NaN;
@@ -21,8 +22,9 @@ public abstract class OptimizerBuilder<B extends OptimizerBuilder<B>> {
   private int warmupSteps = -1;
   private LearningRateSchedule schedule;
   private double maxGradNorm = Double.NaN;
+  private Long seed;
 
-  protected OptimizerBuilder() {}
+  protected TrainerBuilder() {}
 
   /** Optimizer steps to run (required, &gt; 0). */
   public B steps(int steps) {
@@ -90,6 +92,16 @@ public abstract class OptimizerBuilder<B extends OptimizerBuilder<B>> {
   }
 
   /**
+   * Seed of the dropout masks (each step, micro-batch, data-parallel shard and module draws its own, reproducibly);
+   * default 42.
+   */
+  public B seed(long s) {
+    checkState(seed == null, "seed was already set to %s", seed);
+    this.seed = s;
+    return self();
+  }
+
+  /**
    * The steps given.
    *
    * @throws IllegalStateException if they were not set
@@ -114,6 +126,11 @@ public abstract class OptimizerBuilder<B extends OptimizerBuilder<B>> {
         Double.isNaN(beta1) ? d.beta1() : beta1, Double.isNaN(beta1) ? d.beta2() : beta2,
         Double.isNaN(epsilon) ? d.epsilon() : epsilon, warmup, schedule == null ? d.schedule() : schedule,
         Double.isNaN(maxGradNorm) ? d.maxGradNorm() : maxGradNorm);
+  }
+
+  /** The seed given, or 42. */
+  protected final long seed() {
+    return seed == null ? 42L : seed;
   }
 
   @SuppressWarnings("unchecked")
