@@ -22,7 +22,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *     (qwen3) q, k = RMSNorm_d(q), RMSNorm_d(k)             "self_attn.{q,k}_norm"
  *     q, k = q·cos + rotate_half(q)·sin (positions 0..s−1, rotate_half(x) = [−x₂, x₁])
  *     k, v repeated nh/nkv times per head (grouped-query attention)                      [b, nh, s, d]
- *     scores = q·kᵀ/√d + mask, mask = 0 where key ≤ query and the key is a real token, else min_float
+ *     scores = q·kᵀ/√d + mask, mask = 0 where key ≤ query and the key is a real token, else −1e9
  *     x = x + (softmax(scores)·v → [b·s, nh·d])·Wo          "self_attn.o_proj"
  *     x = x + (SiLU(h₂·Wg) ⊙ h₂·Wu)·Wd, h₂ = RMSNorm(x)     "post_attention_layernorm", "mlp.{gate,up,down}_proj"
  *   logits = RMSNorm(x)·W_lm    "model.norm", "lm_head" (or embed_tokenᵀ when tied)               [b, s, V]
@@ -43,6 +43,8 @@ public final class Llama {
   /** The label value that contributes nothing to the loss (padding, prompt tokens). */
   public static final long IGNORE_INDEX = -100;
   private static final String EMBED_TOKENS = "model.embed_tokens";
+  /** The additive score of a key a query may not see. */
+  private static final double MASKED = -1e9;
 
   private Llama() {}
 
@@ -88,18 +90,20 @@ public final class Llama {
 
     // rotary tables for positions offset..offset+s−1, broadcast over batch and heads: [s, 1, d]
     SDVariable start = sd.concat(0, offset, longs(sd, 0));
-    SDVariable cos = sd.reshape(sd.slice(sd.constant("rope_cos", rope(c, true)), start,
-        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
-    SDVariable sin = sd.reshape(sd.slice(sd.constant("rope_sin", rope(c, false)), start,
-        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
+    SDVariable cos = sd.reshape(sd.slice(sd.constant(Hooks.ROPE_COS_TABLE, rope(c, true)), start,
+        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d))).rename(Hooks.ROPE_COS);
+    SDVariable sin = sd.reshape(sd.slice(sd.constant(Hooks.ROPE_SIN_TABLE, rope(c, false)), start,
+        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d))).rename(Hooks.ROPE_SIN);
     SDVariable rotateHalf = sd.constant("rope_rotate_half", rotateHalf(d));              // [d, d]
 
     // additive mask [b, 1, s, s]: causal ∧ real key, else the most negative float
-    SDVariable causal = sd.slice(sd.constant("causal_allowed", lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
+    SDVariable causal = sd.slice(sd.constant(Hooks.CAUSAL_TABLE, lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
         sd.concat(0, seq, seq)).rename(Hooks.CAUSAL_MASK);                              // [s, s]
     SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);            // [b, s]
     SDVariable keys = sd.expandDims(sd.expandDims(keyMask, 1), 1);                      // [b, 1, 1, s]
-    SDVariable additiveMask = causal.mul(keys).rsub(1.0).mul(-Float.MAX_VALUE);         // [b, 1, s, s]
+    // −1e9, not −MAX_VALUE: ND4J M2.1's softmax turns a row of −MAX_VALUE into NaN, and a left pad's query row is
+    // masked whole; its NaN value would then reach the real tokens through 0·NaN (transformers gives it a uniform row)
+    SDVariable additiveMask = causal.mul(keys).rsub(1.0).mul(MASKED);                  // [b, 1, s, s]
 
     SDVariable qHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));             // [-1, s, nh, d]
     SDVariable kvHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nkv, d));           // [-1, s, nkv, d]

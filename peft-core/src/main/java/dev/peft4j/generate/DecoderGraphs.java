@@ -1,0 +1,152 @@
+package dev.peft4j.generate;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.model.Hooks;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * The two graphs cached decoding runs, built as rewrites of copies of a Llama-family decoder (adapters included, since
+ * the copies are of the adapted graph; the copies compute with the original's weight arrays).
+ * <pre>
+ *   prefill:  input_ids, attention_mask [b, s]  →  logits [b, s, V], per layer i the cache
+ *             model.layers.i.self_attn.{key,value}_states  [b, nh, T, d]   (T = n virtual tokens + s)
+ *   decode:   input_ids [b, t], attention_mask [b, P + t] (every position so far, virtual tokens included),
+ *             past.i.key, past.i.value [b, nh, P, d]
+ *             →  logits [b, t, V], the grown cache {key,value}_states [b, nh, P + t, d]
+ *             key_states := cat(past.i.key, key_states, axis 2), and the same for values
+ *             causal mask [t, P + t]: rows P..P+t−1 of the lower triangle (key j allowed for query i when j ≤ P + i)
+ *   both:     positions = cumsum(key mask) − 1 over every key, the last s (or t) of them, pads clamped to 0, as
+ *             transformers' generate derives position_ids from the attention mask (left padding shifts a row's
+ *             positions); the rotary tables are gathered per row: position_cos, position_sin [b, s, 1, d]
+ * </pre>
+ * The cache holds the key and value states after RoPE and after the grouped-query repetition ({@code nh} heads, not
+ * {@code nkv}): those are the graph's named hooks, where prefix tuning splices its virtual keys too; caching before
+ * the repetition would save nh/nkv × the memory but needs hooks inside the repetition the Llama graph does not name.
+ *
+ * <p>Prompt learning: the prefill graph is the adapted graph, so prompt tuning's virtual tokens (or prefix tuning's
+ * virtual keys and values) are computed once and land in the cache, as in transformers, where they occupy the first
+ * cache positions. The decode graph must be made from the graph with that adapter disabled (the caller does it), so
+ * that they are not added again at every step.
+ */
+final class DecoderGraphs {
+
+  private static final Pattern LAYER = Pattern.compile("\\.(\\d+)\\.");
+
+  final SameDiff prefill;
+  final SameDiff decode;
+  /** Key and value hooks, in layer order. */
+  final List<String> keys;
+  final List<String> values;
+  /** Decode placeholders, in layer order. */
+  final List<String> pastKeys = new ArrayList<>();
+  final List<String> pastValues = new ArrayList<>();
+
+  private DecoderGraphs(SameDiff prefill, SameDiff decode) {
+    this.prefill = prefill;
+    this.decode = decode;
+    this.keys = byLayer(Hooks.layerStates(prefill, Hooks.KEY_STATES));
+    this.values = byLayer(Hooks.layerStates(prefill, Hooks.VALUE_STATES));
+  }
+
+  /**
+   * Copies {@code adapted} into the prefill graph and {@code withoutPromptLearning} (the same model with its prompt
+   * learning adapter, if any, disabled; {@code adapted} itself when there is none) into the decode graph, and rewrites
+   * the copies. Neither argument changes.
+   */
+  static DecoderGraphs of(SameDiff adapted, SameDiff withoutPromptLearning) {
+    requireDecoder(adapted);
+    DecoderGraphs g = new DecoderGraphs(copy(adapted), copy(withoutPromptLearning));
+    perRowPositions(g.prefill);
+    perRowPositions(g.decode);
+    g.spliceCache();
+    return g;
+  }
+
+  /**
+   * @throws IllegalArgumentException naming what is missing, for a graph that is not a Llama-family decoder
+   */
+  static Hooks.Dims requireDecoder(SameDiff sd) {
+    checkArgument(sd.hasVariable(Hooks.ROPE_COS) && sd.hasVariable(Hooks.ROPE_SIN) && sd.hasVariable(Hooks.CAUSAL_MASK)
+        && sd.hasVariable(Hooks.CAUSAL_TABLE), "generation needs a Llama-family decoder (Llama.causalLm: Llama, "
+        + "Mistral, Qwen2, Qwen3, Gemma); this graph lacks '%s', '%s' or '%s'", Hooks.ROPE_COS, Hooks.CAUSAL_MASK,
+        Hooks.CAUSAL_TABLE);
+    return Hooks.require(sd, "generation");
+  }
+
+  /** A copy of the ops and variables whose weights are the original's arrays (as {@code train.GraphCopies}). */
+  private static SameDiff copy(SameDiff sd) {
+    SameDiff copy = SameDiff.create();
+    sd.invokeGraphOn(copy);
+    return copy;
+  }
+
+  /** Replaces the rotary tables at positions offset..offset+s−1 by the tables at each row's own positions. */
+  private static void perRowPositions(SameDiff sd) {
+    GraphRewriter g = GraphRewriter.of(sd);
+    SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                 // [b, T] float
+    SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);                                      // [1] = s
+    SDVariable b = dimension(sd, keyMask, 0);
+    SDVariable total = dimension(sd, keyMask, 1);                                        // [1] = T
+    SDVariable d = dimension(sd, sd.getVariable(Hooks.ROPE_COS_TABLE), 1);
+    g.spliceBranch(() -> {
+      SDVariable all = sd.nn.relu(sd.cumsum(keyMask, false, false, 1).sub(1.0), 0);      // [b, T], pads → 0
+      SDVariable mine = sd.slice(all, sd.concat(0, sd.constant(0L).reshape(1), total.sub(seq)),
+          sd.concat(0, b, seq)).castTo(DataType.INT64);                                  // [b, s]
+      SDVariable flat = sd.reshape(mine, -1);                                            // [b·s]
+      SDVariable shape = sd.concat(0, b, seq, sd.constant(1L).reshape(1), d);            // [b, s, 1, d]
+      SDVariable cos = sd.reshape(sd.gather(sd.getVariable(Hooks.ROPE_COS_TABLE), flat, 0), shape);
+      SDVariable sin = sd.reshape(sd.gather(sd.getVariable(Hooks.ROPE_SIN_TABLE), flat, 0), shape);
+      return Map.of(Hooks.ROPE_COS, cos.name(), Hooks.ROPE_SIN, sin.name());
+    }, m -> m);
+  }
+
+  /** Past placeholders before every key and value hook of the decode graph, and the causal mask over them. */
+  private void spliceCache() {
+    SameDiff sd = decode;
+    GraphRewriter g = GraphRewriter.of(sd);
+    Hooks.Dims dims = Hooks.require(sd, "generation");
+    List<String> k = byLayer(Hooks.layerStates(sd, Hooks.KEY_STATES));
+    List<String> v = byLayer(Hooks.layerStates(sd, Hooks.VALUE_STATES));
+    for (int i = 0; i < k.size(); i++) {
+      for (int kOrV = 0; kOrV < 2; kOrV++) {
+        String hook = (kOrV == 0 ? k : v).get(i);
+        String name = "past." + i + (kOrV == 0 ? ".key" : ".value");
+        (kOrV == 0 ? pastKeys : pastValues).add(name);
+        SDVariable states = sd.getVariable(hook);                                        // [b, nh, t, d]
+        g.spliceBranch(hook, () -> {
+          SDVariable past = sd.placeHolder(name, states.dataType(), -1, dims.heads(), -1, dims.headDim());
+          return sd.concat(2, past, states).name();                                     // [b, nh, P+t, d]
+        }, r -> r);
+      }
+    }
+    SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                 // [b, P+t]
+    SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);                                      // [1] = t
+    SDVariable total = dimension(sd, keyMask, 1);                                        // [1] = P+t
+    g.spliceBranch(Hooks.CAUSAL_MASK, () -> sd.slice(sd.getVariable(Hooks.CAUSAL_TABLE),
+        sd.concat(0, total.sub(seq), sd.constant(0L).reshape(1)), sd.concat(0, seq, total)).name(), // [t, P+t]
+        r -> r);
+  }
+
+  private static SDVariable dimension(SameDiff sd, SDVariable x, int axis) {
+    return sd.stridedSlice(sd.shape(x), new long[] {axis}, new long[] {axis + 1}, new long[] {1});
+  }
+
+  private static List<String> byLayer(List<String> names) {
+    return names.stream().sorted(Comparator.comparingInt(DecoderGraphs::layerOf)).toList();
+  }
+
+  private static int layerOf(String name) {
+    Matcher m = LAYER.matcher(name);
+    return m.find() ? Integer.parseInt(m.group(1)) : -1;
+  }
+}
