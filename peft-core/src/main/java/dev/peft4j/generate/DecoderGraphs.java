@@ -27,7 +27,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  *             causal mask [t, P + t]: rows P..P+t−1 of the lower triangle (key j allowed for query i when j ≤ P + i)
  *   both:     positions = cumsum(key mask) − 1 over every key, the last s (or t) of them, pads clamped to 0, as
  *             transformers' generate derives position_ids from the attention mask (left padding shifts a row's
- *             positions); the rotary tables are gathered per row: position_cos, position_sin [b, s, 1, d]
+ *             positions; under prompt tuning / P-tuning positions go by index instead, as PEFT has transformers
+ *             do there); the rotary tables are gathered per row: position_cos, position_sin [b, s, 1, d]
  * </pre>
  * The cache holds the key and value states after RoPE and after the grouped-query repetition ({@code nh} heads, not
  * {@code nkv}): those are the graph's named hooks, where prefix tuning splices its virtual keys too; caching before
@@ -58,16 +59,24 @@ final class DecoderGraphs {
     this.values = byLayer(Hooks.layerStates(prefill, Hooks.VALUE_STATES));
   }
 
+  /** The graphs of a decoder without prompt learning: both are copies of {@code sd}, which does not change. */
+  static DecoderGraphs of(SameDiff sd) {
+    requireDecoder(sd);
+    return ofCopies(copy(sd), copy(sd), false);
+  }
+
   /**
-   * Copies {@code adapted} into the prefill graph and {@code withoutPromptLearning} (the same model with its prompt
-   * learning adapter, if any, disabled; {@code adapted} itself when there is none) into the decode graph, and rewrites
-   * the copies. Neither argument changes.
+   * Rewrites {@code prefillCopy} (a {@link #copy} of the adapted graph) into the prefill graph and {@code decodeCopy}
+   * (a copy made while its prompt-learning adapter, if any, was disabled) into the decode graph. With
+   * {@code positionsByIndex} every row's positions are 0, 1, 2, … over all cache positions, pads included: PEFT drops
+   * {@code position_ids} when prompt tuning or P-tuning prepends virtual tokens ("Position ids are not supported for
+   * parameter efficient tuning"), so transformers numbers them by cache position, and so must we to give its tokens.
    */
-  static DecoderGraphs of(SameDiff adapted, SameDiff withoutPromptLearning) {
-    requireDecoder(adapted);
-    DecoderGraphs g = new DecoderGraphs(copy(adapted), copy(withoutPromptLearning));
-    perRowPositions(g.prefill);
-    perRowPositions(g.decode);
+  static DecoderGraphs ofCopies(SameDiff prefillCopy, SameDiff decodeCopy, boolean positionsByIndex) {
+    requireDecoder(prefillCopy);
+    DecoderGraphs g = new DecoderGraphs(prefillCopy, decodeCopy);
+    perRowPositions(g.prefill, positionsByIndex);
+    perRowPositions(g.decode, positionsByIndex);
     g.spliceCache();
     return g;
   }
@@ -84,14 +93,14 @@ final class DecoderGraphs {
   }
 
   /** A copy of the ops and variables whose weights are the original's arrays (as {@code train.GraphCopies}). */
-  private static SameDiff copy(SameDiff sd) {
+  static SameDiff copy(SameDiff sd) {
     SameDiff copy = SameDiff.create();
     sd.invokeGraphOn(copy);
     return copy;
   }
 
   /** Replaces the rotary tables at positions offset..offset+s−1 by the tables at each row's own positions. */
-  private static void perRowPositions(SameDiff sd) {
+  private static void perRowPositions(SameDiff sd, boolean byIndex) {
     GraphRewriter g = GraphRewriter.of(sd);
     SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                 // [b, T] float
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);                                      // [1] = s
@@ -99,7 +108,8 @@ final class DecoderGraphs {
     SDVariable total = dimension(sd, keyMask, 1);                                        // [1] = T
     SDVariable d = dimension(sd, sd.getVariable(Hooks.ROPE_COS_TABLE), 1);
     g.spliceBranch(() -> {
-      SDVariable all = sd.nn.relu(sd.cumsum(keyMask, false, false, 1).sub(1.0), 0);      // [b, T], pads → 0
+      SDVariable counted = byIndex ? sd.onesLike(keyMask) : keyMask;                     // [b, T]
+      SDVariable all = sd.nn.relu(sd.cumsum(counted, false, false, 1).sub(1.0), 0);      // [b, T], pads → 0
       SDVariable mine = sd.slice(all, sd.concat(0, sd.constant(0L).reshape(1), total.sub(seq)),
           sd.concat(0, b, seq)).castTo(DataType.INT64);                                  // [b, s]
       SDVariable flat = sd.reshape(mine, -1);                                            // [b·s]

@@ -150,7 +150,7 @@ public final class Generator {
     DecoderGraphs graphs;
     if (model == null) {
       check(prompts, config, 0);
-      graphs = DecoderGraphs.of(graph, graph);
+      graphs = DecoderGraphs.of(graph);
     } else {
       try (var only = model.exclusive()) {
         check(prompts, config, virtualTokens());
@@ -176,12 +176,15 @@ public final class Generator {
     SameDiff sd = model.sameDiff();
     String prompt = promptLearningAdapter(sd);
     if (prompt == null) {
-      return DecoderGraphs.of(sd, sd);
+      return DecoderGraphs.of(sd);
     }
+    SameDiff prefill = DecoderGraphs.copy(sd);
+    // prompt tuning and P-tuning prepend virtual tokens (they compute seq_len); prefix tuning adds keys only
+    boolean prepends = sd.getVariableOutputOp(Hooks.SEQ_LEN).getOwnName().startsWith("peft/");
     Adapter a = model.adapter(prompt);
     a.disable();
     try {
-      return DecoderGraphs.of(sd, sd);
+      return DecoderGraphs.ofCopies(prefill, DecoderGraphs.copy(sd), prepends);
     } finally {
       a.enable();
     }

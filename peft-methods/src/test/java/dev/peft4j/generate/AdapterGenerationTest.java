@@ -1,0 +1,77 @@
+package dev.peft4j.generate;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.peft4j.PeftModel;
+import dev.peft4j.methods.Peft;
+import dev.peft4j.model.HfModels;
+import dev.peft4j.testing.Fixtures;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Generation with adapters saved by PEFT 0.21 against transformers + PEFT's {@code generate}
+ * (scripts/make_generation_fixtures.py): LoRA, prompt tuning (5 virtual tokens) and prefix tuning (3), whose virtual
+ * tokens occupy the first cache positions.
+ */
+class AdapterGenerationTest {
+
+  private static SameDiff tinyLlama() throws IOException {
+    return HfModels.loadDecoder(Fixtures.dir("tiny-llama")).sameDiff();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"lora-tiny-llama", "prompt-tiny-llama", "prefix-tiny-llama"})
+  void greedyGenerationWithAnAdapterMatchesPeft(String fixture) throws IOException {
+    GenerationGoldens golden = GenerationGoldens.of(fixture);
+    PeftModel model = Peft.load(tinyLlama(), Fixtures.dir(fixture));
+    GenerationConfig config = GenerationConfig.greedy(golden.maxNewTokens()).withEosTokenIds(List.of(2L));
+    List<INDArray> cachedLogits = new ArrayList<>();
+    List<long[]> cached = Generator.of(model).generate(golden.prompts(), config, (l, step) -> cachedLogits.add(l));
+    golden.assertMatches(fixture + " cached", cached, cachedLogits, 1e-4);
+    List<INDArray> fullLogits = new ArrayList<>();
+    List<long[]> full = Generator.of(model).withoutCache().generate(golden.prompts(), config,
+        (l, step) -> fullLogits.add(l));
+    golden.assertMatches(fixture + " uncached", full, fullLogits, 1e-4);
+    int opsBefore = model.sameDiff().getOps().size();
+    Generator.of(model).generate(golden.prompts(), config);
+    assertEquals(opsBefore, model.sameDiff().getOps().size(), "generation rewrote the model's own graph");
+    assertTrue(model.adapter("default").isEnabled(), "the adapter is enabled again after the decode graph's copy");
+  }
+
+  @Test
+  void generationAfterMergeAndUnloadGivesTheAdaptersTokens() throws IOException {
+    GenerationGoldens golden = GenerationGoldens.of("lora-tiny-llama");
+    SameDiff merged = Peft.load(tinyLlama(), Fixtures.dir("lora-tiny-llama")).mergeAndUnload();
+    List<INDArray> logits = new ArrayList<>();
+    List<long[]> tokens = Generator.of(merged).generate(golden.prompts(),
+        GenerationConfig.greedy(golden.maxNewTokens()), (l, step) -> logits.add(l));
+    golden.assertMatches("merged lora-tiny-llama", tokens, logits, 1e-4);
+  }
+
+  @Test
+  void perRowAdaptersGenerateAsEachRowAlone() throws IOException {
+    GenerationGoldens lora = GenerationGoldens.of("lora-tiny-llama");
+    GenerationGoldens prefix = GenerationGoldens.of("prefix-tiny-llama");
+    GenerationGoldens base = GenerationGoldens.of("tiny-llama");
+    PeftModel model = Peft.load(tinyLlama(), Fixtures.dir("lora-tiny-llama"));
+    Peft.loadAdapter(model, "prefix", Fixtures.dir("prefix-tiny-llama"));
+    model.setAdapter("prefix");
+    List<long[]> prompts = lora.prompts();
+    List<String> perRow = Arrays.asList("default", null, "prefix");
+    List<long[]> out = Generator.of(model).generate(prompts, perRow, GenerationConfig.greedy(lora.maxNewTokens()));
+    assertArrayEquals(lora.newTokens()[0], out.get(0), "row 0 with LoRA");
+    assertArrayEquals(base.newTokens()[1], out.get(1), "row 1 with the base model");
+    assertArrayEquals(prefix.newTokens()[2], out.get(2), "row 2 with the prefix");
+    assertEquals(List.of("prefix"), model.activeAdapters(), "the active adapters are as before");
+  }
+}
