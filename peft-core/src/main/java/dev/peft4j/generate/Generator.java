@@ -145,6 +145,22 @@ public final class Generator {
     return List.of(out);
   }
 
+  /**
+   * The checks {@link #generate(List, GenerationConfig)} makes before any work, without generating: for a caller that
+   * generates a long list batch by batch and wants a bad prompt refused before the first batch is written.
+   *
+   * @throws IllegalArgumentException as {@link #generate(List, GenerationConfig)}
+   */
+  public void check(List<long[]> prompts, GenerationConfig config) {
+    if (model == null) {
+      check(prompts, config, 0);
+    } else {
+      try (var only = model.exclusive()) {
+        check(prompts, config, virtualTokens());
+      }
+    }
+  }
+
   /** As {@link #generate(List, GenerationConfig)}, handing each step's last-position logits [b, V] to a listener. */
   List<long[]> generate(List<long[]> prompts, GenerationConfig config, ObjIntConsumer<INDArray> stepLogits) {
     DecoderGraphs graphs;
