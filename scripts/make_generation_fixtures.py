@@ -9,7 +9,7 @@ peft-core/src/test/resources/fixtures/:
   sequences       int64 [3, 9 + N]  model.generate(do_sample=False, max_new_tokens=N, pad_token_id=0), N = 10
   logits          float32 [N, 3, V]  the raw next-token logits of each step (output_logits=True)
 
-Fixtures: the checkpoints tiny-llama, tiny-qwen2, tiny-qwen3; and the adapters saved by PEFT 0.21 on tiny-llama:
+Fixtures: the checkpoints tiny-llama, tiny-qwen2, tiny-qwen3, tiny-gemma; and the adapters saved by PEFT 0.21 on tiny-llama:
 lora-tiny-llama (LoRA q,v), prompt-tiny-llama (5 virtual tokens), prefix-tiny-llama (3 virtual keys/values).
 EOS is the checkpoint's (generation_config.json: 2); these random models do not emit it within N tokens.
 
@@ -62,7 +62,7 @@ def write(fixture, model):
 
 def main():
     torch.manual_seed(0)
-    for name in ["tiny-llama", "tiny-qwen2", "tiny-qwen3"]:
+    for name in ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gemma"]:
         write(name, base(name))
     for adapter in ["lora-tiny-llama", "prompt-tiny-llama", "prefix-tiny-llama"]:
         model = peft.PeftModel.from_pretrained(base("tiny-llama"), os.path.join(FIXTURES, adapter)).eval()

@@ -27,7 +27,7 @@ class GeneratorTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"tiny-llama", "tiny-qwen2", "tiny-qwen3"})
+  @ValueSource(strings = {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gemma"})
   void greedyCachedGenerationMatchesTransformersWithLeftPadding(String fixture) throws IOException {
     GenerationGoldens golden = GenerationGoldens.of(fixture);
     GenerationConfig config = GenerationConfig.fromCheckpoint(Fixtures.dir(fixture), golden.maxNewTokens());
