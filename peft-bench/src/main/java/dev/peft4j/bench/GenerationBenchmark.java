@@ -24,8 +24,9 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Milliseconds per generated token with and without the KV cache, with LoRA q,v r=8 applied: a prompt of 32 tokens
- * (16 on the tiny model, which has 64 positions), 32 new tokens, batch 1 and 4, greedy; per token = (time for 33
- * tokens − time for 1) / 32, median of 3.
+ * (16 on the tiny model, which has 64 positions; a third argument sets it), 32 new tokens, batch 1 and 4, greedy; per
+ * token = (time for 33 tokens − time for 1) / 32, median of 3, as wall time and as the process's CPU time (all
+ * threads; steadier than wall time on a shared machine).
  * <pre>{@code
  * mvn -pl peft-bench exec:java -Dexec.mainClass=dev.peft4j.bench.GenerationBenchmark -Dexec.args="tiny|mid [checkpoint]"
  * }</pre>
@@ -42,7 +43,7 @@ public final class GenerationBenchmark {
     SameDiff sd = args[0].equals("mid")
         ? Llama.causalLm(MID, new RandomWeights(MID, 1)) : HfModels.loadDecoder(Path.of(args[1])).sameDiff();
     long vocab = sd.getArrForVarName("model.embed_tokens.weight").size(0);
-    int prompt = args[0].equals("mid") ? 32 : 16;
+    int prompt = args.length > 2 ? Integer.parseInt(args[2]) : args[0].equals("mid") ? 32 : 16;
     var model = Peft.lora(8).alpha(16).target("q_proj", "v_proj").apply(sd);
     for (int batch : new int[] {1, 4}) {
       List<long[]> prompts = new ArrayList<>();
@@ -53,23 +54,31 @@ public final class GenerationBenchmark {
       for (boolean cached : new boolean[] {true, false}) {
         Generator g = cached ? Generator.of(model) : Generator.of(model).withoutCache();
         g.generate(prompts, GenerationConfig.greedy(4)); // warm-up
-        double[] perToken = new double[3];
+        double[] wall = new double[3];
+        double[] cpu = new double[3];
         for (int rep = 0; rep < 3; rep++) {
-          double one = seconds(g, prompts, 1);
-          double many = seconds(g, prompts, NEW + 1);
-          perToken[rep] = (many - one) / NEW * 1000;
+          double[] one = seconds(g, prompts, 1);
+          double[] many = seconds(g, prompts, NEW + 1);
+          wall[rep] = (many[0] - one[0]) / NEW * 1000;
+          cpu[rep] = (many[1] - one[1]) / NEW * 1000;
         }
-        Arrays.sort(perToken);
-        System.out.printf(Locale.ROOT, "%s batch %d %s: %.1f ms per token step (%.1f tokens/s)%n", args[0], batch,
-            cached ? "KV cache" : "no cache", perToken[1], batch * 1000 / perToken[1]);
+        Arrays.sort(wall);
+        Arrays.sort(cpu);
+        System.out.printf(Locale.ROOT, "%s prompt %d batch %d %s: %.1f ms wall, %.1f ms CPU per token step (%.1f "
+            + "tokens/s wall)%n", args[0], prompt, batch, cached ? "KV cache" : "no cache", wall[1], cpu[1],
+            batch * 1000 / wall[1]);
       }
     }
   }
 
-  private static double seconds(Generator g, List<long[]> prompts, int n) {
+  /** Wall and process CPU seconds of one generation of {@code n} tokens. */
+  private static double[] seconds(Generator g, List<long[]> prompts, int n) {
+    var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+        .getOperatingSystemMXBean();
     long start = System.nanoTime();
+    long cpu = os.getProcessCpuTime();
     g.generate(prompts, GenerationConfig.greedy(n));
-    return (System.nanoTime() - start) / 1e9;
+    return new double[] {(System.nanoTime() - start) / 1e9, (os.getProcessCpuTime() - cpu) / 1e9};
   }
 
   static final LlamaConfig MID = new LlamaConfig("llama", 8192, 512, 1536, 8, 8, 4, 64, 1024, 1e-6, 10000, false,

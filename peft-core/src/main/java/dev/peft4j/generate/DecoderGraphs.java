@@ -19,25 +19,26 @@ import org.nd4j.linalg.api.buffer.DataType;
  * the copies are of the adapted graph; the copies compute with the original's weight arrays).
  * <pre>
  *   prefill:  input_ids, attention_mask [b, s]  →  logits [b, s, V], per layer i the cache
- *             model.layers.i.self_attn.{key,value}_states  [b, nh, T, d]   (T = n virtual tokens + s)
- *   decode:   input_ids [b, t], attention_mask [b, P + t] (every position so far, virtual tokens included),
- *             past.i.key, past.i.value [b, nh, P, d]
- *             →  logits [b, t, V], the grown cache {key,value}_states [b, nh, P + t, d]
- *             key_states := cat(past.i.key, key_states, axis 2), and the same for values
- *             causal mask [t, P + t]: rows P..P+t−1 of the lower triangle (key j allowed for query i when j ≤ P + i)
+ *             model.layers.i.self_attn.{key,value}_heads  [b, nkv, T, d]   (T = s, + n virtual tokens under prompt
+ *             tuning / P-tuning)
+ *   decode:   input_ids [b, t], attention_mask [b, P + t] (every cached position, prompt tuning's virtual tokens
+ *             included), past.i.key, past.i.value [b, nkv, P, d]
+ *             →  logits [b, t, V], the grown cache {key,value}_heads [b, nkv, P + t, d]
+ *             key_heads := cat(past.i.key, key_heads, axis 2), and the same for values; the model repeats them to
+ *             nh heads (grouped-query attention) after the cache, so the cache is nh/nkv × smaller than the states
+ *             attention reads
+ *             causal mask [t, K]: rows K−t..K−1 of the lower triangle, K = the attention's key count (P + t, + n
+ *             under prefix tuning): key j allowed for query i when j ≤ K − t + i
  *   both:     positions = cumsum(key mask) − 1 over every key, the last s (or t) of them, pads clamped to 0, as
  *             transformers' generate derives position_ids from the attention mask (left padding shifts a row's
  *             positions; under prompt tuning / P-tuning positions go by index instead, as PEFT has transformers
  *             do there); the rotary tables are gathered per row: position_cos, position_sin [b, s, 1, d]
  * </pre>
- * The cache holds the key and value states after RoPE and after the grouped-query repetition ({@code nh} heads, not
- * {@code nkv}): those are the graph's named hooks, where prefix tuning splices its virtual keys too; caching before
- * the repetition would save nh/nkv × the memory but needs hooks inside the repetition the Llama graph does not name.
- *
- * <p>Prompt learning: the prefill graph is the adapted graph, so prompt tuning's virtual tokens (or prefix tuning's
- * virtual keys and values) are computed once and land in the cache, as in transformers, where they occupy the first
- * cache positions. The decode graph must be made from the graph with that adapter disabled (the caller does it), so
- * that they are not added again at every step.
+ * Prompt learning: prompt tuning's and P-tuning's virtual tokens are run once by the prefill graph (the adapted graph)
+ * and land in the cache, where transformers has them too; the decode graph must be copied with that adapter disabled
+ * (the caller does it) so they are not prepended again. Prefix tuning stays in both graphs: its virtual keys and values
+ * are spliced in after the repetition, in front of the cached and new ones, and its key mask and causal columns come
+ * with it, so they are not cached but recomputed from the table at each step (the same values transformers caches).
  */
 final class DecoderGraphs {
 
@@ -45,7 +46,7 @@ final class DecoderGraphs {
 
   final SameDiff prefill;
   final SameDiff decode;
-  /** Key and value hooks, in layer order. */
+  /** Key and value hooks (the cache), in layer order. */
   final List<String> keys;
   final List<String> values;
   /** Decode placeholders, in layer order. */
@@ -55,8 +56,8 @@ final class DecoderGraphs {
   private DecoderGraphs(SameDiff prefill, SameDiff decode) {
     this.prefill = prefill;
     this.decode = decode;
-    this.keys = byLayer(Hooks.layerStates(prefill, Hooks.KEY_STATES));
-    this.values = byLayer(Hooks.layerStates(prefill, Hooks.VALUE_STATES));
+    this.keys = byLayer(Hooks.layerStates(prefill, Hooks.KEY_HEADS));
+    this.values = byLayer(Hooks.layerStates(prefill, Hooks.VALUE_HEADS));
   }
 
   /** The graphs of a decoder without prompt learning: both are copies of {@code sd}, which does not change. */
@@ -125,25 +126,26 @@ final class DecoderGraphs {
     SameDiff sd = decode;
     GraphRewriter g = GraphRewriter.of(sd);
     Hooks.Dims dims = Hooks.require(sd, "generation");
-    List<String> k = byLayer(Hooks.layerStates(sd, Hooks.KEY_STATES));
-    List<String> v = byLayer(Hooks.layerStates(sd, Hooks.VALUE_STATES));
+    List<String> k = byLayer(Hooks.layerStates(sd, Hooks.KEY_HEADS));
+    List<String> v = byLayer(Hooks.layerStates(sd, Hooks.VALUE_HEADS));
     for (int i = 0; i < k.size(); i++) {
       for (int kOrV = 0; kOrV < 2; kOrV++) {
         String hook = (kOrV == 0 ? k : v).get(i);
         String name = "past." + i + (kOrV == 0 ? ".key" : ".value");
         (kOrV == 0 ? pastKeys : pastValues).add(name);
-        SDVariable states = sd.getVariable(hook);                                        // [b, nh, t, d]
+        SDVariable states = sd.getVariable(hook);                                        // [b, nkv, t, d]
         g.spliceBranch(hook, () -> {
-          SDVariable past = sd.placeHolder(name, states.dataType(), -1, dims.heads(), -1, dims.headDim());
-          return sd.concat(2, past, states).name();                                     // [b, nh, P+t, d]
+          SDVariable past = sd.placeHolder(name, states.dataType(), -1, dims.kvHeads(), -1, dims.headDim());
+          return sd.concat(2, past, states).name();                                     // [b, nkv, P+t, d]
         }, r -> r);
       }
     }
-    SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                 // [b, P+t]
+    // the attention's own key mask (after prefix tuning's splice, which puts its keys in front): K keys
+    SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                 // [b, K]
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);                                      // [1] = t
-    SDVariable total = dimension(sd, keyMask, 1);                                        // [1] = P+t
+    SDVariable total = dimension(sd, keyMask, 1);                                        // [1] = K
     g.spliceBranch(Hooks.CAUSAL_MASK, () -> sd.slice(sd.getVariable(Hooks.CAUSAL_TABLE),
-        sd.concat(0, total.sub(seq), sd.constant(0L).reshape(1)), sd.concat(0, seq, total)).name(), // [t, P+t]
+        sd.concat(0, total.sub(seq), sd.constant(0L).reshape(1)), sd.concat(0, seq, total)).name(), // [t, K]
         r -> r);
   }
 

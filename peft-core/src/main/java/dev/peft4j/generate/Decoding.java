@@ -19,7 +19,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * <pre>
  *   tokens   [b, s + generated]   pads, prompt, generated ids (what the repetition penalty reads)
  *   mask     [b, P + generated]   the attention mask over every cache position: 1 for virtual tokens, 0 on pads
- *   cache    per layer key, value [b, nh, P + generated − 1, d] before a step
+ *   cache    per layer key, value [b, nkv, P + generated − 1, d] before a step (P: prompt tuning's virtual tokens + s)
  * </pre>
  */
 final class Decoding {

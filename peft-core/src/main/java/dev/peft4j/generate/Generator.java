@@ -60,7 +60,8 @@ public final class Generator {
    * {@code mergeAndUnload}).
    *
    * @throws IllegalArgumentException if it is not a Llama-family decoder, or carries a prompt-learning adapter
-   *     (generate through its {@code PeftModel}, which can take it out for the decode steps)
+   *     (generate through its {@code PeftModel}, which knows its virtual tokens and takes prompt tuning out for the
+   *     decode steps)
    */
   public static Generator of(SameDiff decoder) {
     DecoderGraphs.requireDecoder(decoder);
@@ -187,20 +188,23 @@ public final class Generator {
     return model.adapterNames().stream().map(model::adapter).filter(Adapter::isEnabled).toList();
   }
 
-  /** The graphs, the decode graph copied while the prompt-learning adapter (if any) is taken out. */
+  /**
+   * The graphs, the decode graph copied while a prompt-tuning or P-tuning adapter (if any) is taken out; prefix tuning
+   * stays in both (see {@code DecoderGraphs}).
+   */
   private DecoderGraphs build() {
     SameDiff sd = model.sameDiff();
     String prompt = promptLearningAdapter(sd);
-    if (prompt == null) {
+    // prompt tuning and P-tuning prepend virtual tokens (they compute seq_len); prefix tuning adds keys only
+    boolean prepends = prompt != null && sd.getVariableOutputOp(Hooks.SEQ_LEN).getOwnName().startsWith("peft/");
+    if (!prepends) {
       return DecoderGraphs.of(sd);
     }
     SameDiff prefill = DecoderGraphs.copy(sd);
-    // prompt tuning and P-tuning prepend virtual tokens (they compute seq_len); prefix tuning adds keys only
-    boolean prepends = sd.getVariableOutputOp(Hooks.SEQ_LEN).getOwnName().startsWith("peft/");
     Adapter a = model.adapter(prompt);
     a.disable();
     try {
-      return DecoderGraphs.ofCopies(prefill, DecoderGraphs.copy(sd), prepends);
+      return DecoderGraphs.ofCopies(prefill, DecoderGraphs.copy(sd), true);
     } finally {
       a.enable();
     }

@@ -29,6 +29,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *                                   lower triangle [max positions, max positions] the slices above read
  *   loss_labels      [b, s] INT64   (decoders only) the labels the next-token loss reads
  *   …key_states, …value_states      [b, nh, s, d] per layer, after RoPE and head repetition (one pair per layer)
+ *   …key_heads, …value_heads        [b, nkv, s, d] per layer, before the repetition (Llama family; what generation
+ *                                   caches)
  *   …layer_output    [b·s, H]       the hidden state after each layer but the last, in layer order (where gradient
  *                                   checkpointing cuts the graph)
  *   model_dims       INT64 constant [layers, heads, kv heads, head dim, hidden, max positions]
@@ -52,6 +54,8 @@ public final class Hooks {
   public static final String LOSS_LABELS = "loss_labels";
   public static final String KEY_STATES = "key_states";
   public static final String VALUE_STATES = "value_states";
+  public static final String KEY_HEADS = "key_heads";
+  public static final String VALUE_HEADS = "value_heads";
   public static final String LAYER_OUTPUT = "layer_output";
   public static final String DIMS = "model_dims";
   public static final String LAST_HIDDEN_STATE = "last_hidden_state";

@@ -30,8 +30,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *   Gemma: x = embed_tokens[input_ids]·√H; every RMSNorm scales by (1 + w); the MLP is GELU_tanh(h₂·Wg) ⊙ h₂·Wu
  * </pre>
  * Each layer's key and value states after RoPE and head repetition, {@code [b, nh, s, d]}, are named
- * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}; the other {@link Hooks} prompt learning
- * splices into are named too.
+ * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}, and before the repetition
+ * {@code [b, nkv, s, d]} {@code ...key_heads} and {@code ...value_heads} (what generation caches); the other
+ * {@link Hooks} prompt learning splices into are named too.
  */
 public final class Llama {
 
@@ -121,8 +122,10 @@ public final class Llama {
       SDVariable qRot = rope(sd, q, qHeads, cos, sin, rotateHalf, d);                   // [b, s, nh, d]
       SDVariable kRot = rope(sd, k, kvHeads, cos, sin, rotateHalf, d);                  // [b, s, nkv, d]
       SDVariable qh = sd.permute(qRot, 0, 2, 1, 3);                                     // [b, nh, s, d]
-      SDVariable kh = repeatHeads(sd, kRot, c, seq).rename(p + "self_attn.key_states");
-      SDVariable vh = repeatHeads(sd, sd.reshape(v, kvHeads), c, seq).rename(p + "self_attn.value_states");
+      SDVariable kHeads = sd.permute(kRot, 0, 2, 1, 3).rename(p + "self_attn." + Hooks.KEY_HEADS);  // [b, nkv, s, d]
+      SDVariable vHeads = sd.permute(sd.reshape(v, kvHeads), 0, 2, 1, 3).rename(p + "self_attn." + Hooks.VALUE_HEADS);
+      SDVariable kh = repeatHeads(sd, kHeads, c).rename(p + "self_attn.key_states");     // [b, nh, s, d]
+      SDVariable vh = repeatHeads(sd, vHeads, c).rename(p + "self_attn.value_states");
       // Kᵀ as its own permute and 1/√d on q, as in Bert (faster in ND4J M2.1 than transposeB and scaled scores)
       SDVariable scores = sd.mmul(qh.mul(1 / Math.sqrt(d)), sd.permute(kh, 0, 1, 3, 2)).add(additiveMask); // [b,nh,s,s]
       SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), vh);                       // [b, nh, s, d]
@@ -167,14 +170,17 @@ public final class Llama {
     return heads.mul(cos).add(rotated.mul(sin));
   }
 
-  /** {@code [b, s, nkv, d]} → {@code [b, nh, s, d]}, query head j reading key/value head j / (nh/nkv). */
-  private static SDVariable repeatHeads(SameDiff sd, SDVariable kv, LlamaConfig c, SDVariable seq) {
-    SDVariable heads = sd.permute(kv, 0, 2, 1, 3);                                      // [b, nkv, s, d]
+  /**
+   * {@code [b, nkv, s, d]} → {@code [b, nh, s, d]}, query head j reading key/value head j / (nh/nkv). The length is
+   * read from the heads themselves (not seq_len): generation splices cached positions in before the repetition.
+   */
+  private static SDVariable repeatHeads(SameDiff sd, SDVariable heads, LlamaConfig c) {
     if (c.kvGroups() == 1) {
-      return heads;
+      return sd.identity(heads);
     }
+    SDVariable length = dimension(sd, sd.shape(heads), 2);                              // [1] = s
     SDVariable tiled = sd.tile(sd.expandDims(heads, 2), 1, 1, c.kvGroups(), 1, 1);     // [b, nkv, g, s, d]
-    return sd.reshape(tiled, sd.concat(0, longs(sd, -1, c.numHeads()), seq, longs(sd, c.headDim())));
+    return sd.reshape(tiled, sd.concat(0, longs(sd, -1, c.numHeads()), length, longs(sd, c.headDim())));
   }
 
   /** cos or sin of {@code position · θ^(−2j/d)}, duplicated across the two halves: {@code [maxPositions, d]}. */
