@@ -48,6 +48,31 @@ class AdapterGenerationTest {
     assertTrue(model.adapter("default").isEnabled(), "the adapter is enabled again after the decode graph's copy");
   }
 
+  /** Every adapter kind saved by PEFT on tiny-llama: the cache gives the tokens and logits of full recomputation. */
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"dora-tiny-llama", "ia3-tiny-llama", "vera-tiny-llama", "adalora-tiny-llama",
+      "fourierft-tiny-llama", "ln-tuning-tiny-llama", "lora-tiny-llama-rs", "ptuning-tiny-llama",
+      "prefix-proj-tiny-llama"})
+  void cachedDecodingEqualsFullRecomputationWithEveryAdapterKind(String fixture) throws IOException {
+    GenerationGoldens golden = GenerationGoldens.of("tiny-llama"); // its left-padded prompts
+    PeftModel model = Peft.load(tinyLlama(), Fixtures.dir(fixture));
+    GenerationConfig config = GenerationConfig.greedy(6);
+    List<INDArray> cachedLogits = new ArrayList<>();
+    List<long[]> cached = Generator.of(model).generate(golden.prompts(), config, (l, step) -> cachedLogits.add(l));
+    List<INDArray> fullLogits = new ArrayList<>();
+    List<long[]> full = Generator.of(model).withoutCache().generate(golden.prompts(), config,
+        (l, step) -> fullLogits.add(l));
+    double worst = 0;
+    for (int step = 0; step < cachedLogits.size(); step++) {
+      worst = Math.max(worst, cachedLogits.get(step).sub(fullLogits.get(step)).amaxNumber().doubleValue());
+    }
+    System.out.printf("%s: cached vs uncached max |Δlogits| = %.3g%n", fixture, worst);
+    assertTrue(worst <= 1e-4, fixture + ": cached vs uncached " + worst);
+    for (int r = 0; r < cached.size(); r++) {
+      assertArrayEquals(full.get(r), cached.get(r), fixture + " row " + r);
+    }
+  }
+
   @Test
   void generationAfterMergeAndUnloadGivesTheAdaptersTokens() throws IOException {
     GenerationGoldens golden = GenerationGoldens.of("lora-tiny-llama");
