@@ -8,8 +8,10 @@ import dev.peft4j.MergeableAdapter;
 import dev.peft4j.PeftModel;
 import dev.peft4j.model.Hooks;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.ObjIntConsumer;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -109,36 +111,37 @@ public final class Generator {
       }
     }
     check(prompts, config, 0);
-    long[][] out = new long[prompts.size()][];
-    for (String group : new LinkedHashSet<>(adapterPerRow)) {
-      List<Integer> rows = new ArrayList<>();
-      for (int i = 0; i < prompts.size(); i++) {
-        if (Objects.equals(adapterPerRow.get(i), group)) {
-          rows.add(i);
-        }
+    // every group's graphs built and its prompts checked before any group generates
+    Map<String, List<Integer>> rowsOf = new LinkedHashMap<>();
+    for (int i = 0; i < prompts.size(); i++) {
+      rowsOf.computeIfAbsent(adapterPerRow.get(i), k -> new ArrayList<>()).add(i);
+    }
+    Map<String, DecoderGraphs> graphsOf = new HashMap<>();
+    try (var only = model.exclusive()) {
+      for (Adapter a : model.adapterNames().stream().map(model::adapter).toList()) {
+        checkState(!(a instanceof MergeableAdapter m && m.isMerged()), "adapter '%s' is merged into the base weights; "
+            + "unmerge it for per-row adapters", a.name());
       }
-      DecoderGraphs graphs;
-      int virtual;
-      try (var only = model.exclusive()) {
-        List<Adapter> wasActive = activeAdapters();
-        try {
-          for (Adapter a : model.adapterNames().stream().map(model::adapter).toList()) {
-            checkState(!(a instanceof MergeableAdapter m && m.isMerged()), "adapter '%s' is merged into the base "
-                + "weights; unmerge it for per-row adapters", a.name());
-          }
-          disableAll(wasActive);
-          if (group != null) {
-            model.adapter(group).enable();
-          }
-          virtual = virtualTokens();
-          check(rows.stream().map(prompts::get).toList(), config, virtual);
-          graphs = build();
-        } finally {
+      List<Adapter> wasActive = activeAdapters();
+      try {
+        for (Map.Entry<String, List<Integer>> group : rowsOf.entrySet()) {
           disableAll(activeAdapters());
-          wasActive.forEach(Adapter::enable);
+          if (group.getKey() != null) {
+            model.adapter(group.getKey()).enable();
+          }
+          check(group.getValue().stream().map(prompts::get).toList(), config, virtualTokens());
+          graphsOf.put(group.getKey(), build());
         }
+      } finally {
+        disableAll(activeAdapters());
+        wasActive.forEach(Adapter::enable);
       }
-      List<long[]> part = new Decoding(graphs, cached, config).run(rows.stream().map(prompts::get).toList(), null);
+    }
+    long[][] out = new long[prompts.size()][];
+    for (Map.Entry<String, List<Integer>> group : rowsOf.entrySet()) {
+      List<Integer> rows = group.getValue();
+      List<long[]> part = new Decoding(graphsOf.get(group.getKey()), cached, config)
+          .run(rows.stream().map(prompts::get).toList(), null);
       for (int j = 0; j < rows.size(); j++) {
         out[rows.get(j)] = part.get(j);
       }
