@@ -18,12 +18,13 @@ import org.nd4j.linalg.api.buffer.DataType;
  * The two graphs cached decoding runs, built as rewrites of copies of a Llama-family decoder (adapters included, since
  * the copies are of the adapted graph; the copies compute with the original's weight arrays).
  * <pre>
- *   prefill:  input_ids, attention_mask [b, s]  →  logits [b, s, V], per layer i the cache
+ *   prefill:  input_ids, attention_mask [b, s]  →  logits [b, 1, V] (the last position's; [b, s, V] under prompt
+ *             tuning / P-tuning, which trim the logits themselves), per layer i the cache
  *             model.layers.i.self_attn.{key,value}_heads  [b, nkv, T, d]   (T = s, + n virtual tokens under prompt
  *             tuning / P-tuning)
  *   decode:   input_ids [b, t], attention_mask [b, P + t] (every cached position, prompt tuning's virtual tokens
  *             included), past.i.key, past.i.value [b, nkv, P, d]
- *             →  logits [b, t, V], the grown cache {key,value}_heads [b, nkv, P + t, d]
+ *             →  logits [b, 1, V], the grown cache {key,value}_heads [b, nkv, P + t, d]
  *             key_heads := cat(past.i.key, key_heads, axis 2), and the same for values; the model repeats them to
  *             nh heads (grouped-query attention) after the cache, so the cache is nh/nkv × smaller than the states
  *             attention reads
@@ -78,6 +79,8 @@ final class DecoderGraphs {
     DecoderGraphs g = new DecoderGraphs(prefillCopy, decodeCopy);
     perRowPositions(g.prefill, positionsByIndex);
     perRowPositions(g.decode, positionsByIndex);
+    lastPositionLogits(g.prefill);
+    lastPositionLogits(g.decode);
     g.spliceCache();
     return g;
   }
@@ -119,6 +122,33 @@ final class DecoderGraphs {
       SDVariable sin = sd.reshape(sd.gather(sd.getVariable(Hooks.ROPE_SIN_TABLE), flat, 0), shape);
       return Map.of(Hooks.ROPE_COS, cos.name(), Hooks.ROPE_SIN, sin.name());
     }, m -> m);
+  }
+
+  /**
+   * The LM head on each row's last position only: logits {@code [b, 1, V]}, as transformers' generate asks for
+   * ({@code logits_to_keep=1}), instead of {@code [b, s, V]} (b·s·V floats: 1.2 GB for 8 × 256 tokens of a 151,936-id
+   * vocabulary). Left as it is when prompt learning trims the logits itself (it would slice the one row away).
+   */
+  private static void lastPositionLogits(SameDiff sd) {
+    if (!sd.hasVariable(Hooks.FINAL_HIDDEN_ROWS) || !sd.hasVariable(Hooks.LOGITS_SHAPE)
+        || sd.getVariableOutputOp(Hooks.LOGITS).getOwnName().startsWith("peft/")) {
+      return;
+    }
+    GraphRewriter g = GraphRewriter.of(sd);
+    SDVariable rows = sd.getVariable(Hooks.FINAL_HIDDEN_ROWS);                           // [b·s, H]
+    SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);                                      // [1] = s
+    g.spliceBranch(Hooks.FINAL_HIDDEN_ROWS, () -> {
+      // inside the branch: an op outside it that read the hook would be pointed at the branch's result (a cycle)
+      SDVariable h = dimension(sd, rows, 1);
+      SDVariable perRow = sd.reshape(rows, sd.concat(0, sd.constant(-1L).reshape(1), seq, h)); // [b, s, H]
+      SDVariable b = dimension(sd, perRow, 0);
+      SDVariable lastOnes = sd.slice(perRow, sd.concat(0, sd.constant(0L).reshape(1), seq.sub(sd.constant(1L).reshape(1)),
+          sd.constant(0L).reshape(1)), sd.concat(0, b, sd.constant(1L).reshape(1), h)); // [b, 1, H]
+      return sd.reshape(lastOnes, sd.concat(0, b, h)).name();                           // [b, H]
+    }, r -> r);
+    SDVariable shape = sd.getVariable(Hooks.LOGITS_SHAPE);                               // [−1, s, V]
+    g.spliceBranch(Hooks.LOGITS_SHAPE, () -> sd.concat(0, sd.slice(shape, new int[] {0}, new int[] {1}),
+        sd.constant(1L).reshape(1), sd.slice(shape, new int[] {2}, new int[] {1})).name(), r -> r); // [−1, 1, V]
   }
 
   /** Past placeholders before every key and value hook of the decode graph, and the causal mask over them. */

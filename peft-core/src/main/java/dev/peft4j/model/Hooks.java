@@ -31,6 +31,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   …key_states, …value_states      [b, nh, s, d] per layer, after RoPE and head repetition (one pair per layer)
  *   …key_heads, …value_heads        [b, nkv, s, d] per layer, before the repetition (Llama family; what generation
  *                                   caches)
+ *   final_hidden_rows [b·s, H], logits_shape [3] INT64 = [−1, s, V]   (Llama.causalLm) what the LM head reads and
+ *                                   the shape its rows become; generation keeps only each row's last position
  *   …layer_output    [b·s, H]       the hidden state after each layer but the last, in layer order (where gradient
  *                                   checkpointing cuts the graph)
  *   model_dims       INT64 constant [layers, heads, kv heads, head dim, hidden, max positions]
@@ -54,6 +56,8 @@ public final class Hooks {
   public static final String LOSS_LABELS = "loss_labels";
   public static final String KEY_STATES = "key_states";
   public static final String VALUE_STATES = "value_states";
+  public static final String FINAL_HIDDEN_ROWS = "final_hidden_rows";
+  public static final String LOGITS_SHAPE = "logits_shape";
   public static final String KEY_HEADS = "key_heads";
   public static final String VALUE_HEADS = "value_heads";
   public static final String LAYER_OUTPUT = "layer_output";

@@ -56,13 +56,14 @@ public final class Llama {
    */
   public static SameDiff causalLm(LlamaConfig c, Weights weights) {
     SameDiff sd = SameDiff.create();
-    SDVariable last = decoder(sd, c, weights);                                          // [b·s, H]
+    SDVariable last = decoder(sd, c, weights).rename(Hooks.FINAL_HIDDEN_ROWS);          // [b·s, H]
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
     int h = c.hiddenSize();
     SDVariable logitRows = c.tieWordEmbeddings()
         ? sd.mmul(last, sd.getVariable(EMBED_TOKENS + ".weight"), false, true, false)    // [b·s, V]
         : linear(sd, weights, "lm_head", last, h, c.vocabSize(), false);
-    sd.reshape(LOGITS, logitRows, sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())));
+    SDVariable logitShape = sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())).rename(Hooks.LOGITS_SHAPE);
+    sd.reshape(LOGITS, logitRows, logitShape);
     causalLmLoss(sd, logitRows, seq, c.vocabSize());
     sd.setOutputs(LOGITS, LOSS);
     return sd;

@@ -49,15 +49,16 @@ class GeneratorTest {
   }
 
   @Test
-  void theCacheHoldsTheKeyValueHeadsBeforeTheirRepetition() {
+  void theCacheHoldsTheKeyValueHeadsBeforeTheirRepetitionAndPrefillTheLastLogits() {
     DecoderGraphs g = DecoderGraphs.of(load("tiny-llama")); // 4 heads, 2 KV heads of 16
     java.util.Map<String, INDArray> out = g.prefill.output(java.util.Map.of("input_ids",
         org.nd4j.linalg.factory.Nd4j.createFromArray(new long[][] {{0, 5, 6}, {7, 8, 9}}), "attention_mask",
         org.nd4j.linalg.factory.Nd4j.createFromArray(new long[][] {{0, 1, 1}, {1, 1, 1}})),
-        g.keys.get(1), g.values.get(1));
+        g.keys.get(1), g.values.get(1), "logits");
     assertEquals("[2, 2, 3, 16]", Arrays.toString(out.get(g.keys.get(1)).shape()));
     assertEquals("[2, 2, 3, 16]", Arrays.toString(out.get(g.values.get(1)).shape()));
     assertEquals(List.of("past.0.key", "past.1.key"), g.pastKeys);
+    assertEquals("[2, 1, 128]", Arrays.toString(out.get("logits").shape()), "the last position's logits only");
   }
 
   @Test
