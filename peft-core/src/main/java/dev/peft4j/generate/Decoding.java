@@ -3,6 +3,7 @@ package dev.peft4j.generate;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Llama;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -87,7 +88,7 @@ final class Decoding {
       float[][] rows = logits.toFloatMatrix();
       boolean all = true;
       for (int r = 0; r < b; r++) {
-        long id = finished[r] ? config.padTokenId() : next.choose(rows[r], java.util.Arrays.copyOf(tokens[r], length));
+        long id = finished[r] ? config.padTokenId() : next.choose(rows[r], Arrays.copyOf(tokens[r], length));
         tokens[r][length] = id;
         mask[r][length] = 1;
         if (!finished[r]) {
@@ -118,12 +119,12 @@ final class Decoding {
   private static INDArray slice(long[][] m, int from, int to) {
     long[][] part = new long[m.length][];
     for (int r = 0; r < m.length; r++) {
-      part[r] = java.util.Arrays.copyOfRange(m[r], from, to);
+      part[r] = Arrays.copyOfRange(m[r], from, to);
     }
     return Nd4j.createFromArray(part);
   }
 
-  /** The last position's logits: [b, s, V] → [b, V]. */
+  /** The last position's logits: [b, s, V] (s = 1 but under prompt tuning) → [b, V]. */
   private static INDArray last(INDArray logits) {
     return logits.get(NDArrayIndex.all(), NDArrayIndex.point(logits.size(1) - 1), NDArrayIndex.all()).dup();
   }
