@@ -196,6 +196,18 @@ public final class Generator {
    * stays in both (see {@code DecoderGraphs}).
    */
   private DecoderGraphs build() {
+    if (!model.isTraining()) {
+      return buildCopies();
+    }
+    model.eval(); // generation copies the graph without dropout, whatever mode the model is training in
+    try {
+      return buildCopies();
+    } finally {
+      model.train();
+    }
+  }
+
+  private DecoderGraphs buildCopies() {
     SameDiff sd = model.sameDiff();
     String prompt = promptLearningAdapter(sd);
     // prompt tuning and P-tuning prepend virtual tokens (they compute seq_len); prefix tuning adds keys only

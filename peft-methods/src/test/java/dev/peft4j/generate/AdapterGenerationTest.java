@@ -74,6 +74,32 @@ class AdapterGenerationTest {
   }
 
   @Test
+  void aModelInTrainingModeGeneratesWithoutDropoutAndStaysInTrainingMode() throws IOException {
+    GenerationGoldens golden = GenerationGoldens.of("tiny-llama");
+    PeftModel model = Peft.lora(4).alpha(8).dropout(0.5).target("q_proj", "v_proj").apply(tinyLlama());
+    long seed = 3;
+    System.out.println("aModelInTrainingModeGeneratesWithoutDropoutAndStaysInTrainingMode: seed " + seed);
+    java.util.Random random = new java.util.Random(seed);
+    for (String p : model.trainableParameters().names()) { // B ≠ 0, so dropout on the branch would show
+      INDArray a = model.sameDiff().getArrForVarName(p);
+      for (long i = 0; i < a.length(); i++) {
+        a.putScalar(i, 0.3 * random.nextGaussian());
+      }
+    }
+    GenerationConfig config = GenerationConfig.greedy(4);
+    List<INDArray> evalLogits = new ArrayList<>();
+    Generator.of(model).generate(golden.prompts(), config, (l, step) -> evalLogits.add(l));
+    model.train();
+    List<INDArray> trainLogits = new ArrayList<>();
+    Generator.of(model).generate(golden.prompts(), config, (l, step) -> trainLogits.add(l));
+    for (int step = 0; step < evalLogits.size(); step++) {
+      assertEquals(0, evalLogits.get(step).sub(trainLogits.get(step)).amaxNumber().doubleValue(), 1e-6,
+          "step " + step);
+    }
+    assertTrue(model.isTraining(), "the model is back in training mode");
+  }
+
+  @Test
   void generationAfterMergeAndUnloadGivesTheAdaptersTokens() throws IOException {
     GenerationGoldens golden = GenerationGoldens.of("lora-tiny-llama");
     SameDiff merged = Peft.load(tinyLlama(), Fixtures.dir("lora-tiny-llama")).mergeAndUnload();
