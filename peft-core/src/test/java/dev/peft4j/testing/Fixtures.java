@@ -19,7 +19,8 @@ public final class Fixtures {
       "golden.safetensors", "model-00001-of-00006.safetensors", "model-00002-of-00006.safetensors",
       "model-00003-of-00006.safetensors", "model-00004-of-00006.safetensors", "model-00005-of-00006.safetensors",
       "model-00006-of-00006.safetensors", "adapter_config.json", "adapter_model.safetensors", "allocator.json",
-      "allocator.safetensors", "budgets.json", "nf4_golden.json", "generation_config.json", "tokenizer.json");
+      "allocator.safetensors", "budgets.json", "nf4_golden.json", "generation_config.json", "tokenizer.json",
+      "generation_golden.safetensors");
 
   private Fixtures() {}
 
