@@ -11,6 +11,7 @@ import dev.peft4j.generate.GenerationConfig;
 import dev.peft4j.generate.Generator;
 import dev.peft4j.methods.Peft;
 import dev.peft4j.model.HfModels;
+import dev.peft4j.model.ChatTemplate;
 import dev.peft4j.model.Tokenizer;
 import java.io.IOException;
 import java.io.InputStream;
@@ -33,7 +34,10 @@ import picocli.CommandLine.Parameters;
  * and optionally an adapter in Hugging Face PEFT's format, from prompts given as arguments or read from a file (one
  * per line, or JSON Lines with a {@code "prompt"} field), greedy or sampled, with the KV cache; progress on standard
  * error. Prompts are encoded with the checkpoint's {@code tokenizer.json} (special tokens added, as transformers'
- * tokenizer call does), completions decoded without special tokens; {@code --ids} takes and prints token ids instead.
+ * tokenizer call does), completions decoded without special tokens; {@code --ids} takes and prints token ids instead;
+ * {@code --chat} renders each prompt as a user message (after an optional {@code --system} message) with the
+ * checkpoint's chat template and the generation prompt, the template's text then encoded without adding special
+ * tokens again (as transformers' {@code apply_chat_template(tokenize=True)}).
  *
  * <pre>{@code
  * generate --model ~/models/Qwen3-0.6B --adapter my-lora --max-new-tokens 64 "The capital of France is"
@@ -61,6 +65,12 @@ public final class Generate {
     List<String> prompts = new ArrayList<>();
     @Option(names = "--ids", description = "prompts are token ids separated by spaces; completions are printed as ids")
     boolean ids;
+    @Option(names = "--chat", description = "each prompt is a user message, rendered with the checkpoint's chat "
+        + "template (tokenizer_config.json) and the assistant's generation prompt, as transformers' "
+        + "apply_chat_template(add_generation_prompt=True)")
+    boolean chat;
+    @Option(names = "--system", paramLabel = "TEXT", description = "with --chat: a system message before each prompt")
+    String system;
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "32", description = "tokens to generate per "
         + "prompt at most (default ${DEFAULT-VALUE})")
     int maxNewTokens;
@@ -145,6 +155,9 @@ public final class Generate {
     Path tokenizerJson = c.model.resolve("tokenizer.json");
     checkArgument(c.ids || Files.isRegularFile(tokenizerJson), "--model %s: no tokenizer.json (or use --ids)",
         c.model);
+    checkArgument(!(c.chat && c.ids), "--chat renders text prompts; it does not go with --ids");
+    checkArgument(c.system == null || c.chat, "--system is a chat message: it needs --chat");
+    ChatTemplate template = c.chat ? chatTemplate(c.model) : null;
     GenerationConfig config = c.config();
     List<String> texts = prompts(c, stdin);
 
@@ -155,7 +168,9 @@ public final class Generate {
     try (Tokenizer tokenizer = c.ids ? null : tokenizer(tokenizerJson)) {
       List<long[]> encoded = new ArrayList<>();
       for (int i = 0; i < texts.size(); i++) {
-        encoded.add(c.ids ? parseIds(texts.get(i), i) : tokenizer.ids(texts.get(i), true));
+        encoded.add(c.ids ? parseIds(texts.get(i), i)
+            : template != null ? tokenizer.ids(template.render(chat(c.system, texts.get(i)), true), false)
+            : tokenizer.ids(texts.get(i), true));
       }
       generator.check(encoded, config);
       long start = System.nanoTime();
@@ -186,6 +201,24 @@ public final class Generate {
             encoded.size(), tokens, seconds, tokens / seconds);
       }
     }
+  }
+
+  /** The chat template of the checkpoint's tokenizer_config.json, which {@code --chat} needs. */
+  private static ChatTemplate chatTemplate(Path model) throws IOException {
+    Path config = model.resolve("tokenizer_config.json");
+    checkArgument(Files.isRegularFile(config), "--chat: %s has no tokenizer_config.json (its chat template)", model);
+    return ChatTemplate.read(config).orElseThrow(() -> new IllegalArgumentException(
+        "--chat: " + config + " has no chat_template"));
+  }
+
+  /** An optional system message and the prompt as the user's message. */
+  private static List<ChatTemplate.Message> chat(String system, String prompt) {
+    List<ChatTemplate.Message> messages = new ArrayList<>();
+    if (system != null) {
+      messages.add(new ChatTemplate.Message("system", system));
+    }
+    messages.add(new ChatTemplate.Message("user", prompt));
+    return messages;
   }
 
   /** The checkpoint's tokenizer; its truncation length does not matter: only {@code ids} and {@code decode} are used. */

@@ -1,6 +1,7 @@
 package dev.peft4j.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -124,6 +125,38 @@ class GenerateTest {
       System.out.println("text completion of '" + prompt + "': '" + text.get("completion").getAsString() + "' "
           + idOut);
     }
+  }
+
+  @Test
+  void chatRendersEachPromptAsAUserTurnWithTheCheckpointsTemplate() throws IOException {
+    Path dir = Files.createDirectories(tmp.resolve("tiny-chatml-llama"));
+    for (String f : List.of("config.json", "model.safetensors", "generation_config.json")) {
+      Files.copy(LLAMA.resolve(f), dir.resolve(f));
+    }
+    for (String f : List.of("tokenizer.json", "tokenizer_config.json")) {
+      Files.copy(FIXTURES.resolve("tiny-chat-tokenizer").resolve(f), dir.resolve(f));
+    }
+    String prompt = "Name a prime.";
+    // the fixture's ChatML template, rendered by hand: transformers' apply_chat_template(add_generation_prompt=True)
+    String rendered = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n" + prompt
+        + "<|im_end|>\n<|im_start|>assistant\n";
+    try (dev.peft4j.model.Tokenizer tokenizer = dev.peft4j.model.Tokenizer.read(
+        Files.newInputStream(dir.resolve("tokenizer.json")), 512)) {
+      String ids = Arrays.stream(tokenizer.ids(rendered, false)).mapToObj(Long::toString)
+          .collect(Collectors.joining(" "));
+      String expected = run("--model", dir.toString(), "--ids", "--max-new-tokens", "5", ids).strip();
+      JsonObject chat = JsonParser.parseString(run("--model", dir.toString(), "--chat", "--system", "Be brief.",
+          "--max-new-tokens", "5", "--format", "jsonl", prompt).strip()).getAsJsonObject();
+      assertEquals(expected, chat.getAsJsonArray("tokens").asList().stream().map(e -> e.getAsString())
+          .collect(Collectors.joining(" ")), "--chat generates from the rendered template's ids");
+      String plain = JsonParser.parseString(run("--model", dir.toString(), "--max-new-tokens", "5", "--format",
+          "jsonl", prompt).strip()).getAsJsonObject().getAsJsonArray("tokens").toString();
+      assertNotEquals(plain, chat.getAsJsonArray("tokens").toString(), "without --chat the prompt is not wrapped");
+    }
+    assertTrue(refused("--model", dir.toString(), "--chat", "--ids", "5").contains("does not go with --ids"));
+    assertTrue(refused("--model", dir.toString(), "--system", "x", "hi").contains("needs --chat"));
+    Files.delete(dir.resolve("tokenizer_config.json"));
+    assertTrue(refused("--model", dir.toString(), "--chat", "hi").contains("no tokenizer_config.json"));
   }
 
   @Test
