@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Hooks;
+import dev.peft4j.model.Llama;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -89,10 +90,9 @@ final class DecoderGraphs {
    * @throws IllegalArgumentException naming what is missing, for a graph that is not a Llama-family decoder
    */
   static Hooks.Dims requireDecoder(SameDiff sd) {
-    checkArgument(sd.hasVariable(Hooks.ROPE_COS) && sd.hasVariable(Hooks.ROPE_SIN) && sd.hasVariable(Hooks.CAUSAL_MASK)
-        && sd.hasVariable(Hooks.CAUSAL_TABLE), "generation needs a Llama-family decoder (Llama.causalLm: Llama, "
-        + "Mistral, Qwen2, Qwen3, Gemma); this graph lacks '%s', '%s' or '%s'", Hooks.ROPE_COS, Hooks.CAUSAL_MASK,
-        Hooks.CAUSAL_TABLE);
+    checkArgument(sd.hasVariable(Hooks.ROPE_COS) && sd.hasVariable(Hooks.ROPE_SIN) && sd.hasVariable(Hooks.CAUSAL_MASK),
+        "generation needs a Llama-family decoder (Llama.causalLm: Llama, Mistral, Qwen2, Qwen3, Gemma); this graph "
+        + "lacks '%s' or '%s'", Hooks.ROPE_COS, Hooks.CAUSAL_MASK);
     return Hooks.require(sd, "generation");
   }
 
@@ -174,8 +174,7 @@ final class DecoderGraphs {
     SDVariable keyMask = sd.getVariable(Hooks.KEY_MASK);                                 // [b, K]
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);                                      // [1] = t
     SDVariable total = dimension(sd, keyMask, 1);                                        // [1] = K
-    g.spliceBranch(Hooks.CAUSAL_MASK, () -> sd.slice(sd.getVariable(Hooks.CAUSAL_TABLE),
-        sd.concat(0, total.sub(seq), sd.constant(0L).reshape(1)), sd.concat(0, seq, total)).name(), // [t, K]
+    g.spliceBranch(Hooks.CAUSAL_MASK, () -> Llama.causalMask(sd, total.sub(seq), seq, total).name(), // [t, K]
         r -> r);
   }
 

@@ -61,8 +61,7 @@ public final class Gpt2 {
     SDVariable x = sd.reshape(sd.reshape(words, rows3).add(positions), -1, h);          // [b·s, H]
 
     // additive mask [b, 1, s, s]: causal ∧ real key, else the most negative float (as Llama)
-    SDVariable causal = sd.slice(sd.constant("causal_allowed", Llama.lowerTriangle(c.maxPositions())),
-        longs(sd, 0, 0), sd.concat(0, seq, seq)).rename(Hooks.CAUSAL_MASK);             // [s, s]
+    SDVariable causal = Llama.causalMask(sd, longs(sd, 0), seq, seq).rename(Hooks.CAUSAL_MASK); // [s, s]
     SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);            // [b, s]
     SDVariable keys = sd.expandDims(sd.expandDims(keyMask, 1), 1);                      // [b, 1, 1, s]
     SDVariable additiveMask = causal.mul(keys).rsub(1.0).mul(-Float.MAX_VALUE);         // [b, 1, s, s]

@@ -25,8 +25,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *   causal_mask      [s, s] float   (decoders only) 1 where key ≤ query
  *   position_cos, position_sin  [s, 1, d]  (Llama family) the rotary tables at the query positions, broadcast over
  *                                   batch and heads (generation replaces them by per-row positions, [b, s, 1, d])
- *   rope_cos, rope_sin, causal_allowed  (Llama family) constants: the rotary tables [max positions, d] and the
- *                                   lower triangle [max positions, max positions] the slices above read
+ *   rope_cos, rope_sin  (Llama family) constants: the rotary tables [max positions, d] the slices above read
  *   loss_labels      [b, s] INT64   (decoders only) the labels the next-token loss reads
  *   …key_states, …value_states      [b, nh, s, d] per layer, after RoPE and head repetition (one pair per layer)
  *   …key_heads, …value_heads        [b, nkv, s, d] per layer, before the repetition (Llama family; what generation
@@ -52,7 +51,6 @@ public final class Hooks {
   public static final String ROPE_SIN = "position_sin";
   public static final String ROPE_COS_TABLE = "rope_cos";
   public static final String ROPE_SIN_TABLE = "rope_sin";
-  public static final String CAUSAL_TABLE = "causal_allowed";
   public static final String LOSS_LABELS = "loss_labels";
   public static final String KEY_STATES = "key_states";
   public static final String VALUE_STATES = "value_states";

@@ -118,8 +118,7 @@ public final class Llama {
     SDVariable rotateHalf = sd.constant("rope_rotate_half", rotateHalf(d));              // [d, d]
 
     // additive mask [b, 1, s, s]: 0 where causal ∧ real key (∧ same example when packed), else −1e9
-    SDVariable causal = sd.slice(sd.constant(Hooks.CAUSAL_TABLE, lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
-        sd.concat(0, seq, seq)).rename(Hooks.CAUSAL_MASK);                              // [s, s]
+    SDVariable causal = causalMask(sd, longs(sd, 0), seq, seq).rename(Hooks.CAUSAL_MASK); // [s, s]
     SDVariable keyMask = (packed ? sd.neq(mask, 0L) : mask).castTo(DataType.FLOAT).rename(Hooks.KEY_MASK); // [b, s]
     SDVariable keys = sd.expandDims(sd.expandDims(keyMask, 1), 1);                      // [b, 1, 1, s]
     SDVariable allowed = causal.mul(keys);                                              // [b, 1, s, s]
@@ -234,14 +233,24 @@ public final class Llama {
     return r;
   }
 
-  static INDArray lowerTriangle(int n) {
-    INDArray t = Nd4j.zeros(DataType.FLOAT, n, n);
-    for (int i = 0; i < n; i++) {
-      for (int j = 0; j <= i; j++) {
-        t.putScalar(i, j, 1);
-      }
-    }
-    return t;
+  /**
+   * Rows {@code firstRow … firstRow+rows−1} of the causal mask over keys {@code 0 … columns−1}: 1 where
+   * {@code key ≤ row}, else 0, {@code [rows, columns]} FLOAT, from the sizes at run time. Not a slice of a
+   * {@code [positions, positions]} constant: at Qwen3's 40,960 positions that table alone is 6.25 GiB.
+   *
+   * @param firstRow the first row's query position, {@code [1]} INT64
+   * @param rows the number of query rows, {@code [1]} INT64
+   * @param columns the number of keys, {@code [1]} INT64
+   */
+  public static SDVariable causalMask(SameDiff sd, SDVariable firstRow, SDVariable rows, SDVariable columns) {
+    SDVariable query = counting(sd, rows).add(firstRow.castTo(DataType.FLOAT));        // [rows]
+    SDVariable key = counting(sd, columns);                                             // [columns]
+    return sd.lte(sd.expandDims(key, 0), sd.expandDims(query, 1)).castTo(DataType.FLOAT); // [rows, columns]
+  }
+
+  /** {@code 0, 1, …, n−1} as FLOAT (exact below 2²⁴), {@code n} a {@code [1]} INT64 size. */
+  private static SDVariable counting(SameDiff sd, SDVariable n) {
+    return sd.cumsum(sd.fill(n, DataType.FLOAT, 1.0), 0).sub(1.0);
   }
 
   private static SDVariable param(SameDiff sd, Weights weights, String name, long... shape) {
