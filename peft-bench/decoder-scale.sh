@@ -6,10 +6,11 @@
 #
 #   peft-bench/decoder-scale.sh                       # log and table in peft-bench/target/decoder-scale/
 #   REPS=3 TRAIN_REPS=2 NEW=16 peft-bench/decoder-scale.sh
+#   TABLE_ONLY=1 peft-bench/decoder-scale.sh          # the table again from the last log (or a run cut short)
 #
 # Knobs (environment): TRAIN_REPS timed training steps (default 1), REPS timed forwards and generations (default 1),
 # NEW generated tokens (default 8), THREADS (default 2), PYTHON (default /tmp/fixtures-venv/bin/python), JAVA_OPTS
-# (default -Xmx3g). Every configuration warms up first on a small batch (2 x 32) or with a 2-token generation.
+# (default -Xmx3g, JavaCPP's limit 14g). Every configuration warms up first on a small batch (2 x 32) or with a 2-token generation.
 # Builds peft-core, peft-methods and peft-bench offline first (mvn -o compile; nothing is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,12 +19,15 @@ REPS=${REPS:-1}
 NEW=${NEW:-8}
 THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-/tmp/fixtures-venv/bin/python}
-JAVA_OPTS=${JAVA_OPTS:--Xmx3g}
+# JavaCPP refuses allocations past maxPhysicalBytes (an OutOfMemoryError naming it) instead of letting a configuration
+# push the machine into the kernel's OOM killer
+JAVA_OPTS=${JAVA_OPTS:--Xmx3g -Dorg.bytedeco.javacpp.maxPhysicalBytes=14g}
 OUT=peft-bench/target/decoder-scale
 mkdir -p "$OUT"
 LOG="$OUT/results.log"
-: > "$LOG"
 
+if [ -z "${TABLE_ONLY:-}" ]; then
+: > "$LOG"
 mvn -o -B -q compile -pl peft-bench -am
 # the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
 mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$OUT/cp.txt" > /dev/null
@@ -46,27 +50,28 @@ pytorch() {
 
 START=$(date +%s)
 echo "NOTE start $(date -u +%FT%TZ) uptime:$(uptime | sed 's/.*load average/ load average/')" | tee -a "$LOG"
-# alternating, PyTorch first in odd pairs and peft4j first in even ones, so that a drift in the machine's load does
-# not favour one side
-pytorch lora --warmup 1 --reps "$TRAIN_REPS"
-peft4j lora 1 --warmup 1 --reps "$TRAIN_REPS"
-peft4j lora 2 --warmup 1 --reps "$TRAIN_REPS"
-pytorch qlora
-peft4j qlora --warmup 1 --reps "$TRAIN_REPS"
+# alternating, PyTorch first in some pairs and peft4j first in others, so that a drift in the machine's load does not
+# favour one side; the cheap and the most asked-for configurations first, so that a run cut short still has them
 pytorch forward 1 --warmup 1 --reps "$REPS"
 peft4j forward 1 --warmup 1 --reps "$REPS"
-peft4j forward 8 --warmup 1 --reps "$REPS"
-pytorch forward 8 --warmup 1 --reps "$REPS"
-pytorch generate 1 --warmup 1 --reps "$REPS" --new "$NEW"
 peft4j generate 1 --warmup 1 --reps "$REPS" --new "$NEW"
-peft4j generate 8 --warmup 1 --reps "$REPS" --new "$NEW"
-pytorch generate 8 --warmup 1 --reps "$REPS" --new "$NEW"
+pytorch generate 1 --warmup 1 --reps "$REPS" --new "$NEW"
 pytorch generate-cached 1 --warmup 1 --reps "$REPS" --new "$NEW"
 pytorch generate-cached 8 --warmup 1 --reps "$REPS" --new "$NEW"
 # peft4j with a KV cache: DecoderScaleBenchmark's generate-cached, once dev.peft4j.generate (h20-gen) is wired in
 peft4j generate-cached 1 --warmup 1 --reps "$REPS" --new "$NEW"
+pytorch lora --warmup 1 --reps "$TRAIN_REPS"
+peft4j lora 1 --micro 1 --warmup 1 --reps "$TRAIN_REPS"
+peft4j qlora --micro 1 --warmup 1 --reps "$TRAIN_REPS"
+pytorch qlora
+pytorch forward 8 --warmup 1 --reps "$REPS"
+peft4j forward 8 --warmup 1 --reps "$REPS"
+peft4j generate 8 --warmup 1 --reps "$REPS" --new "$NEW"
+pytorch generate 8 --warmup 1 --reps "$REPS" --new "$NEW"
+peft4j lora 2 --micro 2 --warmup 1 --reps "$TRAIN_REPS"
 echo "NOTE end $(date -u +%FT%TZ) uptime:$(uptime | sed 's/.*load average/ load average/') minutes:$(( ($(date +%s) - START) / 60 ))" \
   | tee -a "$LOG"
+fi
 
 python3 - "$LOG" "$TRAIN_REPS" "$REPS" "$NEW" <<'PY' | tee "$OUT/table.md"
 import sys
@@ -86,9 +91,10 @@ def cell(f, key, fmt="{}"):
     return "—" if v in (None, "-") else fmt.format(float(v)) if fmt != "{}" else v
 
 table = [  # label, peft4j config, PyTorch config
-    ("LoRA r=16 q,v training step, 4 × 256, 1 worker", "lora-w1", "lora"),
-    ("LoRA r=16 q,v training step, 4 × 256, 2 workers (DataParallel)", "lora-w2", "lora"),
-    ("QLoRA (NF4 base) training step, 4 × 256", "qlora", "qlora"),
+    ("LoRA r=16 q,v training step, 4 × 256 (peft4j: 4 micro-batches of 1 × 256), 1 worker", "lora-w1", "lora"),
+    ("LoRA r=16 q,v training step, 4 × 256 (peft4j: 2 micro-batches of 2 × 256), 2 workers (DataParallel)",
+     "lora-w2", "lora"),
+    ("QLoRA (NF4 base) training step, 4 × 256 (peft4j: 4 micro-batches of 1 × 256)", "qlora", "qlora"),
     ("forward (prefill), 1 × 256", "forward-b1", "forward-b1"),
     ("forward (prefill), 8 × 256", "forward-b8", "forward-b8"),
     (f"greedy generation, no KV cache, batch 1, 64 + {new} tokens", "generate-nocache-b1", "generate-nocache-b1"),

@@ -11,6 +11,7 @@ import dev.peft4j.train.Batch;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.train.TrainingHistory;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -37,13 +38,15 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *   generate-cached B  the same through the KV cache of dev.peft4j.generate (not on this branch: see below)
  * </pre>
  * Options: {@code --warmup N} (default 1) and {@code --reps N} (default 2) timed repetitions, {@code --new N}
- * (default 32) generated tokens. Warm-up steps and forwards run at {@value #WARMUP_BATCH} × {@value #WARMUP_SEQ}
+ * (default 32) generated tokens, {@code --micro N} (training: rows per micro-batch, default 4; a step is then 4 / N
+ * micro-batches with gradient accumulation — the same tokens and update with a fraction of the activations, which at
+ * 4 × 256 in one pass need more than 17 GB here). Warm-up steps and forwards run at {@value #WARMUP_BATCH} × {@value #WARMUP_SEQ}
  * (the graph, its gradient function and the JIT do not depend on the shape), warm-up generations make 2 tokens.
  * Prints one line starting {@code RESULT} with {@code key=value} fields: median
  * milliseconds of a repetition, tokens/s (training and forward: tokens of the batch; generation: new tokens of every
  * row), peak RSS ({@code VmHWM}) and {@link ParameterBudget}'s estimate for the configuration:
  * <pre>
- *   training:   ParameterBudget.memory(trainable, 4, 256, FLOAT).totalBytes()   (weights + adapter + its gradients +
+ *   training:   ParameterBudget.memory(trainable, micro, 256, FLOAT).totalBytes()   (weights + adapter + its gradients +
  *               AdamW + activations); QLoRA: the weights term with every linear layer at NF4's 0.5157 bytes per
  *               parameter (4 bits + an 8-bit absmax per 64 + a float scale per 256 blocks) instead of 4
  *   inference:  the weights (4 bytes a parameter) + the logits B·s·V floats, the largest tensor of a forward
@@ -75,6 +78,7 @@ public final class DecoderScaleBenchmark {
     int warmup = option(options, "--warmup", 1);
     int reps = option(options, "--reps", 2);
     int newTokens = option(options, "--new", 32);
+    int micro = option(options, "--micro", TRAIN_BATCH);
     if (args[0].equals("generate-cached")) {
       // KV-cache generation is written on branch h20-gen (dev.peft4j.generate). Wiring it after the merge: build the
       // model as below, then time greedy generation of --new tokens after the PROMPT-token prompts through the cached
@@ -91,9 +95,9 @@ public final class DecoderScaleBenchmark {
     ParameterBudget budget = ParameterBudget.of(ParameterBudget.Shape.of(c));
     switch (args[0]) {
       case "lora" -> train("lora-w" + args[1], sd, budget, Peft.lora(16).alpha(32).target("q_proj", "v_proj")
-          .seed(1).apply(sd), Integer.parseInt(args[1]), warmup, reps, buildSeconds, false);
+          .seed(1).apply(sd), Integer.parseInt(args[1]), micro, warmup, reps, buildSeconds, false);
       case "qlora" -> train("qlora", sd, budget, Peft.qlora(16).alpha(32).target("q_proj", "v_proj").seed(1)
-          .apply(sd), 1, warmup, reps, buildSeconds, true);
+          .apply(sd), 1, micro, warmup, reps, buildSeconds, true);
       case "forward" -> forward(sd, budget, Integer.parseInt(args[1]), warmup, reps, buildSeconds);
       case "generate" -> generate(sd, budget, Integer.parseInt(args[1]), newTokens, warmup, reps, buildSeconds);
       default -> throw new IllegalArgumentException("unknown configuration '" + args[0]
@@ -112,33 +116,50 @@ public final class DecoderScaleBenchmark {
   }
 
   private static void train(String name, SameDiff sd, ParameterBudget budget, PeftModel model, int workers,
-      int warmup, int reps, double buildSeconds, boolean nf4) {
+      int micro, int warmup, int reps, double buildSeconds, boolean nf4) {
+    if (micro < 1 || TRAIN_BATCH % micro != 0 || micro % workers != 0) {
+      throw new IllegalArgumentException(String.format("--micro %s must divide the batch of %s and be a multiple of "
+          + "the %s workers", micro, TRAIN_BATCH, workers));
+    }
     model.train();
     long trainable = model.trainableParameters().names().stream().mapToLong(p -> sd.getArrForVarName(p).length())
         .sum();
     // warm-up steps on a small batch build the gradient graph and JIT-compile the step at a fraction of its cost:
     // the graph does not depend on the batch shape
+    // a step of TRAIN_BATCH rows is TRAIN_BATCH / micro micro-batches of micro rows (gradient accumulation: the same
+    // tokens and the same update, a fraction of the activations at once)
+    int accumulation = TRAIN_BATCH / micro;
+    Map<String, INDArray> full = causalLmBatch(TRAIN_BATCH, SEQ, budget.shape().vocab());
     List<Batch> data = new ArrayList<>();
     for (int i = 0; i < warmup + reps; i++) {
-      int b = i < warmup ? WARMUP_BATCH : TRAIN_BATCH;
-      int s = i < warmup ? WARMUP_SEQ : SEQ;
-      data.add(new Batch(causalLmBatch(b, s, budget.shape().vocab()), (long) b * s));
+      for (int m = 0; m < accumulation; m++) {
+        data.add(i < warmup ? new Batch(causalLmBatch(WARMUP_BATCH, WARMUP_SEQ, budget.shape().vocab()),
+            (long) WARMUP_BATCH * WARMUP_SEQ) : new Batch(rows(full, m * micro, micro), (long) micro * SEQ));
+      }
     }
-    Trainer.Builder trainer = Trainer.builder(model).steps(warmup + reps).learningRate(1e-4).seed(1).progress(null);
+    Trainer.Builder trainer = Trainer.builder(model).steps(warmup + reps).gradientAccumulation(accumulation)
+        .learningRate(1e-4).seed(1).progress(null);
     if (workers > 1) {
       trainer.dataParallel(workers);
     }
     TrainingHistory h = trainer.build().fit(data);
     double[] ms = h.steps().stream().skip(warmup).mapToDouble(s -> 1000 * s.seconds()).toArray();
-    ParameterBudget.Memory m = budget.memory(trainable, TRAIN_BATCH, SEQ, DataType.FLOAT);
+    ParameterBudget.Memory m = budget.memory(trainable, micro, SEQ, DataType.FLOAT); // activations of one micro-batch
     long estimate = m.totalBytes();
     if (nf4) {
       long linear = linearParameters(budget);
       estimate += Math.round(linear * NF4_BYTES_PER_PARAMETER) - 4 * linear;
     }
     report(name, TRAIN_BATCH, ms, TRAIN_BATCH * SEQ, estimate, buildSeconds, String.format(Locale.ROOT,
-        "trainable=%d loss=%.4f->%.4f packed_base_bytes=%d", trainable, h.firstLoss(), h.lastLoss(),
+        "micro_batch=%dx%d workers=%d trainable=%d loss=%.4f->%.4f packed_base_bytes=%d", micro, SEQ, workers, trainable, h.firstLoss(), h.lastLoss(),
         nf4 ? QuantizedBase.residentBytes(sd) : 0));
+  }
+
+  /** Rows {@code from .. from + n − 1} of every input. */
+  private static Map<String, INDArray> rows(Map<String, INDArray> inputs, int from, int n) {
+    Map<String, INDArray> out = new HashMap<>();
+    inputs.forEach((k, v) -> out.put(k, v.get(NDArrayIndex.interval(from, from + n), NDArrayIndex.all()).dup()));
+    return out;
   }
 
   /** Parameters of the linear layers (those QLoRA stores in NF4): all but the embedding table and the norms. */
