@@ -30,7 +30,7 @@ if [ -z "${TABLE_ONLY:-}" ]; then
 : > "$LOG"
 mvn -o -B -q compile -pl peft-bench -am
 # the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
-mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$OUT/cp.txt" > /dev/null
+mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt" > /dev/null
 CP="peft-core/target/classes:peft-methods/target/classes:peft-bench/target/classes:$(cat "$OUT/cp.txt")"
 
 # OMP_WAIT_POLICY=passive: spinning OpenMP threads make 2-thread medians swing 2-10x on a shared machine
