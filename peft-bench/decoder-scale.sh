@@ -10,7 +10,8 @@
 #
 # Knobs (environment): TRAIN_REPS timed training steps (default 1), REPS timed forwards and generations (default 1),
 # NEW generated tokens (default 8), THREADS (default 2), PYTHON (default /tmp/fixtures-venv/bin/python), JAVA_OPTS
-# (default -Xmx3g, JavaCPP's limit 14g). Every configuration warms up first on a small batch (2 x 32) or with a 2-token generation.
+# (default -Xmx3g, JavaCPP's limit 17g). Every configuration warms up first on a small batch (2 x 32) or with a
+# 2-token generation.
 # Builds peft-core, peft-methods and peft-bench offline first (mvn -o compile; nothing is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,8 @@ NEW=${NEW:-8}
 THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-/tmp/fixtures-venv/bin/python}
 # JavaCPP refuses allocations past maxPhysicalBytes (an OutOfMemoryError naming it) instead of letting a configuration
-# push the machine into the kernel's OOM killer
-JAVA_OPTS=${JAVA_OPTS:--Xmx3g -Dorg.bytedeco.javacpp.maxPhysicalBytes=14g}
+# push the machine into the kernel's OOM killer; the 2-worker LoRA step needs ≈ 17 GB, the others ≤ 15 GB
+JAVA_OPTS=${JAVA_OPTS:--Xmx3g -Dorg.bytedeco.javacpp.maxPhysicalBytes=17g}
 OUT=peft-bench/target/decoder-scale
 mkdir -p "$OUT"
 LOG="$OUT/results.log"
