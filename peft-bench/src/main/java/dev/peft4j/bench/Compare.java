@@ -6,7 +6,10 @@ import dev.peft4j.bench.CompareMethods.Method;
 import dev.peft4j.bench.TextClassificationData.Example;
 import dev.peft4j.model.BertConfig;
 import dev.peft4j.model.Heads;
+import dev.peft4j.model.HfCheckpoint;
 import dev.peft4j.model.HfModels;
+import dev.peft4j.model.Llama;
+import dev.peft4j.model.LlamaConfig;
 import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.model.Tokenizer;
 import dev.peft4j.train.Batch;
@@ -16,15 +19,19 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.DoubleSummaryStatistics;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -36,7 +43,7 @@ import picocli.CommandLine.Option;
 
 /**
  * The method comparison: fine-tunes a BERT encoder (the bundled all-MiniLM-L6-v2 by default) with a classification
- * head once per method of {@link CompareMethods}, each from the same pretrained weights and the same data, and reports
+ * head, or a Llama-family decoder with Hugging Face's {@code score} head on the last non-padding token, once per method of {@link CompareMethods}, each from the same pretrained weights and the same data, and reports
  * the test split's accuracy, macro-F1, F1 of a stated positive class and ROC AUC (mean ± std over seeds) beside a
  * majority-class baseline, with trainable parameters, time, tokens/s and peak resident memory, as a terminal table
  * and as {@code results.md}, {@code results.csv}, {@code results.json} and {@code results.png}; each method's adapter
@@ -48,7 +55,8 @@ import picocli.CommandLine.Option;
  * {@link #SWEEP} times its recommended learning rate and keeps the one of the lowest validation loss; the kept setting
  * is run over {@code --seeds} seeds; the test split is scored only at the end and never chooses anything. Every trial
  * runs in its own JVM ({@link TrialProcess}: its time and peak memory are its own). Presets: {@code --quick}, the default, {@code --full}
- * ({@link Preset}).
+ * ({@link Preset}). Each finished trial is recorded under {@code trials/} ({@link TrialRecord}) and the run's options
+ * in {@link RunFile}, so {@code --resume} continues a run in later sessions.
  */
 public final class Compare {
 
@@ -90,12 +98,13 @@ public final class Compare {
    * @param trainRows      training rows used (a stratified sample); 0 for all; the same for validation and test
    * @param workers        data-parallel workers per trial (1: off)
    * @param positiveLabel  the label whose F1 is reported; null for the training split's minority class
+   * @param resume         whether to continue the run in {@code out}: its finished trials are kept, the others run
    * @param fork           whether each trial runs in its own JVM (tests run them in this one)
    */
   public record Options(Preset preset, List<String> methods, int trainRows, int validationRows, int testRows,
       int epochs, int patience, int seeds, boolean sweep, int batch, int seqLength, Path data, String textColumn,
-      String labelColumn, String splitColumn, Path model, Path out, boolean overwrite, long seed, int workers,
-      String positiveLabel, boolean allowSingleClass, boolean fork) {
+      String labelColumn, String splitColumn, Path model, Path out, boolean overwrite, boolean resume, long seed,
+      int workers, String positiveLabel, boolean allowSingleClass, boolean fork) {
 
     public Options {
       checkArgument(trainRows >= 0 && validationRows >= 0 && testRows >= 0, "row limits must be >= 0 (0: all), got "
@@ -106,6 +115,7 @@ public final class Compare {
       checkArgument(batch > 0, "--batch must be > 0, got %s", batch);
       checkArgument(seqLength >= 8, "--seq must be >= 8, got %s", seqLength);
       checkArgument(workers > 0, "--workers must be > 0 or auto, got %s", workers);
+      checkArgument(!(overwrite && resume), "--overwrite and --resume exclude each other");
       methods = List.copyOf(methods);
     }
 
@@ -177,11 +187,15 @@ public final class Compare {
     @Mixin
     ModelOptions model = new ModelOptions();
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "compare-results", description = "output directory; "
-        + "refused if it is not empty, unless --overwrite (default ${DEFAULT-VALUE})")
+        + "refused if it is not empty, unless --resume or --overwrite (default ${DEFAULT-VALUE})")
     Path out;
     @Option(names = "--overwrite", description = "delete an earlier run's results in --out first (never other "
         + "files)")
     boolean overwrite;
+    @Option(names = "--resume", description = "continue the run in --out (same options; --methods may differ): its "
+        + "finished trials are kept, the others run, the results cover every method done; an empty or missing --out "
+        + "starts a new run")
+    boolean resume;
     @Option(names = "--seed", paramLabel = "N", defaultValue = "7", description = "seed of the splits' samples and of "
         + "the first trial (data order, head, adapter initialisation, dropout); seeds N, N+1, ... (default "
         + "${DEFAULT-VALUE})")
@@ -218,8 +232,8 @@ public final class Compare {
       return new Options(preset, names, or(trainRows, preset.trainRows), or(validationRows, preset.validationRows),
           or(testRows, preset.testRows), or(epochs, preset.epochs), patience, or(seeds, preset.seeds),
           sweep != null ? sweep : preset.sweep, batch, seq, data != null ? data : defaultData(), textColumn,
-          labelColumn, splitColumn, model.model, out, overwrite, seed, workerCount, positiveLabel, allowSingleClass,
-          !inProcess);
+          labelColumn, splitColumn, model.model, out, overwrite, resume, seed, workerCount, positiveLabel,
+          allowSingleClass, !inProcess);
     }
 
     private static int or(Integer given, int preset) {
@@ -260,7 +274,8 @@ public final class Compare {
   /**
    * The rows of a run.
    *
-   * @param results       one row per method, in run order
+   * @param results       one row per method, in run order (with {@code --resume}: where a session first asked for
+   *                      it)
    * @param baseline      the majority-class row
    * @param runs          per method, its saved adapter's test probabilities {@code [n][labels]}
    * @param testLabels    the test split's labels
@@ -293,8 +308,12 @@ public final class Compare {
    * @throws IllegalArgumentException naming a bad input (data file and line, model, sequence length, out directory)
    */
   public static Runs run(Options options, PrintStream log) throws IOException {
-    List<Method> methods = CompareMethods.named(options.methods());
+    List<Method> named = CompareMethods.named(options.methods());
     ModelOptions.checkSequenceLength(options.model(), options.seqLength());
+    Map<String, String> skipped = notOnThisModel(options.model(), named);
+    List<Method> methods = named.stream().filter(m -> !skipped.containsKey(m.name())).toList();
+    checkArgument(!methods.isEmpty(), "none of the methods %s runs on the decoder %s: %s", options.methods(),
+        options.model(), skipped);
     TextClassificationData file = TextClassificationData.read(options.data(),
         new TextClassificationData.Columns(options.textColumn(), options.labelColumn(), options.splitColumn()));
     CompareData prepared = CompareData.of(file, options.data(), new CompareData.Limits(options.trainRows(),
@@ -303,13 +322,21 @@ public final class Compare {
     List<String> labelNames = data.labelNames();
     int[] trainLabels = data.train().stream().mapToInt(Example::label).toArray();
     int positive = positiveLabel(options.positiveLabel(), labelNames, trainLabels);
-    prepareOut(options.out(), options.overwrite());
+    Map<String, String> runOptions = RunFile.options(options);
+    boolean resuming = prepareOut(options.out(), options.overwrite(), options.resume());
+    RunFile runFile = resuming ? RunFile.read(options.out()).resumedWith(runOptions, options.methods(),
+        options.out()) : RunFile.start(runOptions, options.methods());
+    runFile.write(options.out());
 
-    Path work = Files.createDirectories(options.out().resolve("trials"));
+    Path work = Files.createDirectories(options.out().resolve(TRIALS));
     Path dataFile = work.resolve("data.json");
-    data.write(dataFile);
+    data.write(dataFile); // the same rows in every session: the sampling depends only on the run's options
     int stepsPerEpoch = (data.train().size() + options.batch() - 1) / options.batch();
     Map<String, Object> settings = settings(options, prepared, positive, stepsPerEpoch);
+    if (!skipped.isEmpty()) {
+      settings.put("not run on this decoder", skipped.entrySet().stream().map(e -> e.getKey() + " (" + e.getValue()
+          + ")").collect(java.util.stream.Collectors.joining("; ")));
+    }
     int trialsPerMethod = (options.sweep() ? SWEEP.length : 1) + options.seeds() - 1;
     int totalTrials = methods.size() * trialsPerMethod;
     log.printf(Locale.ROOT, "compare: %d methods on %s; %d train / %d validation / %d test rows; up to %d epochs × "
@@ -319,7 +346,12 @@ public final class Compare {
         options.batch(), options.seqLength(), options.sweep() ? "learning-rate sweep" : "recommended learning rates",
         options.seeds(), totalTrials, options.workers(), Runtime.getRuntime().availableProcessors(),
         System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"), labelNames.get(positive));
+    if (resuming) {
+      log.printf("compare: --resume: session %d of the run in %s; its finished trials are kept%n",
+          runFile.sessions().size(), options.out());
+    }
     prepared.notes().forEach(n -> log.println("  " + n));
+    skipped.forEach((m, why) -> log.println("  not run on this decoder: " + m + " (" + why + ")"));
 
     String aucName = Metrics.aucName(labelNames.size());
     int[] testLabels = data.test().stream().mapToInt(Example::label).toArray();
@@ -327,36 +359,272 @@ public final class Compare {
     CompareResult baseline = CompareResult.baseline(labelNames, trainLabels, validationLabels, testLabels, positive);
     List<CompareResult> results = new ArrayList<>();
     Map<String, double[][]> probabilities = new LinkedHashMap<>();
-    long started = System.nanoTime();
-    int done = 0;
-    for (Method method : methods) {
-      List<CompareTrial.Result> trials = new ArrayList<>();
+    List<TrialRecord> used = new ArrayList<>();
+    List<String> incomplete = new ArrayList<>();
+    Trials trials = new Trials(options, work, dataFile, runFile.sessions().size(), data, totalTrials, log);
+    // methods an earlier session ran (or began) beyond this session's --methods are reported too, if complete
+    List<Method> earlier = storedMethods(work, methods);
+    for (Method method : Stream.concat(methods.stream(), earlier.stream()).toList()) {
+      MethodTrials m = trials.of(method, methods.contains(method));
+      if (m == null) {
+        incomplete.add(method.name());
+        continue;
+      }
+      String adapterDir = keepAdapter(options, work, method, m, labelNames);
+      results.add(CompareResult.of(method, m.sweep().stream().map(r -> r.spec().learningRate()).toList(),
+          m.seeds().stream().map(TrialRecord::result).toList(), validationLabels, testLabels, positive,
+          adapterDir));
+      probabilities.put(method.name(), m.seeds().get(0).result().testProbabilities());
+      used.addAll(m.sweep());
+      used.addAll(m.seeds().subList(1, m.seeds().size()));
+      // rows in the run's order (each method where a session first asked for it), not this session's: the
+      // ranking's ties then fall the same way however the run was split into sessions
+      results.sort(Comparator.comparingInt(r -> runOrder(runFile, r.method())));
+      // partial results survive a crash
+      write(options.out(), withRunNotes(settings, options, runFile, results, incomplete, used),
+          new Runs(results, baseline, Map.of(), testLabels, labelNames.get(positive), aucName));
+    }
+    write(options.out(), withRunNotes(settings, options, runFile, results, incomplete, used), new Runs(results,
+        baseline, Map.of(), testLabels, labelNames.get(positive), aucName));
+    removeWorkingFiles(work);
+    return new Runs(results, baseline, probabilities, testLabels, labelNames.get(positive), aucName);
+  }
+
+  /** Where the trial records are kept, under {@code --out}. */
+  static final String TRIALS = "trials";
+  /** In an adapter directory: the name of the trial it comes from. */
+  static final String TRIAL_FILE = "compare-trial.txt";
+
+  /**
+   * A method's trials: {@code sweep} the learning rates tried at the first seed (one without a sweep), {@code seeds}
+   * the chosen one's, the chosen trial first.
+   */
+  record MethodTrials(List<TrialRecord> sweep, List<TrialRecord> seeds) {}
+
+  /** The trials of a run, each one read from its record if an earlier session finished it, or run and recorded. */
+  private static final class Trials {
+    private final Options options;
+    private final Path work;
+    private final Path dataFile;
+    private final int session;
+    private final CompareTrial.Data data;
+    private final int total;
+    private final PrintStream log;
+    private final long started = System.nanoTime();
+    private int done;
+    private int ran;
+
+    Trials(Options options, Path work, Path dataFile, int session, CompareTrial.Data data, int total,
+        PrintStream log) {
+      this.options = options;
+      this.work = work;
+      this.dataFile = dataFile;
+      this.session = session;
+      this.data = data;
+      this.total = total;
+      this.log = log;
+    }
+
+    /**
+     * The trials of {@code method}; with {@code mayRun} false (a method of an earlier session only) null if one is
+     * not recorded. The learning rate is chosen again from the recorded sweep, as in one go; a chosen trial whose
+     * adapter is gone (neither in {@code trials/} nor in {@code adapters/<method>}) runs again.
+     */
+    MethodTrials of(Method method, boolean mayRun) throws IOException {
       double[] rates = options.sweep() ? Arrays.stream(SWEEP).map(f -> f * method.learningRate()).toArray()
           : new double[] {method.learningRate()};
+      List<TrialRecord> sweep = new ArrayList<>();
       for (double lr : rates) {
-        trials.add(trial(options, method, lr, options.seed(), work, dataFile, log));
-        log.println(progress(++done, totalTrials, started, trials.get(trials.size() - 1), labelNames));
+        TrialRecord r = trial(method, lr, options.seed(), mayRun);
+        if (r == null) {
+          return null;
+        }
+        sweep.add(r);
       }
-      CompareTrial.Result chosen = trials.stream()
-          .min(Comparator.comparingDouble(CompareTrial.Result::validationLoss)).orElseThrow();
-      List<CompareTrial.Result> seeds = new ArrayList<>(List.of(chosen));
+      TrialRecord chosen = sweep.stream().min(Comparator.comparingDouble(r -> r.result().validationLoss()))
+          .orElseThrow();
+      if (!adapterKept(method, chosen)) {
+        if (!mayRun) {
+          return null;
+        }
+        log.printf("  the adapter of %s is missing; running it again%n", chosen.label());
+        Files.delete(work.resolve(name(chosen) + ".json"));
+        done--; // the trial counted as recorded is run instead
+        TrialRecord again = trial(method, chosen.spec().learningRate(), chosen.spec().seed(), true);
+        sweep.set(sweep.indexOf(chosen), again);
+        chosen = again;
+      }
+      List<TrialRecord> seeds = new ArrayList<>(List.of(chosen));
       for (int s = 1; s < options.seeds(); s++) {
-        seeds.add(trial(options, method, chosen.learningRate(), options.seed() + s, work, dataFile, log));
-        log.println(progress(++done, totalTrials, started, seeds.get(seeds.size() - 1), labelNames));
+        TrialRecord r = trial(method, chosen.spec().learningRate(), options.seed() + s, mayRun);
+        if (r == null) {
+          return null;
+        }
+        seeds.add(r);
       }
-      String adapterDir = "adapters/" + method.name();
-      Path adapter = options.out().resolve(adapterDir);
-      Files.createDirectories(adapter.getParent());
-      Files.move(work.resolve(trialName(method, chosen.learningRate(), options.seed())), adapter);
-      Predict.writeLabels(adapter, method.name(), labelNames, options.seqLength(), options.model());
-      results.add(CompareResult.of(method, trials.stream().map(CompareTrial.Result::learningRate).toList(), seeds,
-          validationLabels, testLabels, positive, adapterDir));
-      probabilities.put(method.name(), chosen.testProbabilities());
-      write(options.out(), settings, new Runs(results, baseline, Map.of(), testLabels, labelNames.get(positive),
-          aucName)); // partial results survive a crash
+      return new MethodTrials(sweep, seeds);
     }
-    deleteTree(work);
-    return new Runs(results, baseline, probabilities, testLabels, labelNames.get(positive), aucName);
+
+    private boolean adapterKept(Method method, TrialRecord chosen) throws IOException {
+      Path kept = options.out().resolve("adapters").resolve(method.name()).resolve(TRIAL_FILE);
+      return Files.isDirectory(work.resolve(name(chosen))) || Files.isRegularFile(kept)
+          && Files.readString(kept, StandardCharsets.UTF_8).strip().equals(name(chosen));
+    }
+
+    /** The recorded trial, or (if {@code mayRun}) the trial run now and recorded; null if neither. */
+    private TrialRecord trial(Method method, double lr, long seed, boolean mayRun) throws IOException {
+      String name = trialName(method, lr, seed);
+      CompareTrial.Spec spec = new CompareTrial.Spec(method.name(), lr, seed, options.epochs(), options.patience(),
+          options.batch(), options.seqLength(), options.model(), options.workers(), dataFile,
+          work.resolve(name + "-result.json"), work.resolve(name));
+      Path file = work.resolve(name + ".json");
+      Optional<TrialRecord> stored = TrialRecord.read(file, spec, data.validation().size(), data.test().size(),
+          data.labelNames().size(), log);
+      if (stored.isPresent() || !mayRun) {
+        if (mayRun) {
+          log.println(progress(stored.get(), false));
+        }
+        return stored.orElse(null);
+      }
+      // a run killed during this trial may have left its adapter, spec, child result or log
+      deleteTree(spec.adapterDir());
+      for (String leftover : List.of("-result.json", "-spec.json", ".log", ".json.tmp")) {
+        Files.deleteIfExists(work.resolve(name + leftover));
+      }
+      double loadStart = LoadAverage.oneMinute();
+      long start = System.nanoTime();
+      CompareTrial.Result result = options.fork()
+          ? TrialProcess.run(spec, work.resolve(name + "-spec.json"), work.resolve(name + ".log"))
+          : CompareTrial.run(spec, CompareTrial.Data.read(dataFile), log);
+      TrialRecord record = new TrialRecord(spec, result, (System.nanoTime() - start) / 1e9, loadStart,
+          LoadAverage.oneMinute(), Runtime.getRuntime().availableProcessors(), session);
+      record.write(file);
+      for (String working : List.of("-result.json", "-spec.json", ".log")) { // the record holds what they said
+        Files.deleteIfExists(work.resolve(name + working));
+      }
+      ran++;
+      log.println(progress(record, true));
+      return record;
+    }
+
+    private String progress(TrialRecord record, boolean runNow) {
+      done++;
+      CompareTrial.Result r = record.result();
+      double elapsed = (System.nanoTime() - started) / 1e9;
+      String eta = ran == 0 ? "unknown" : minutes(elapsed / ran * Math.max(0, total - done));
+      return String.format(Locale.ROOT, "[%d/%d] %s: %s%d epoch(s), best %d, validation loss %.4f, %.0f s "
+              + "training; elapsed %s, ETA %s", done, total, record.label(), runNow ? ""
+              : "recorded by session " + record.session() + ", ", r.epochsRun(), r.bestEpoch(), r.validationLoss(),
+          r.trainSeconds(), minutes(elapsed), eta);
+    }
+  }
+
+  /** Where {@code method} comes in the run: its place among the sessions' methods, first asked for first. */
+  private static int runOrder(RunFile runFile, String method) {
+    List<String> order = runFile.sessions().stream().flatMap(s -> s.methods().stream()).distinct().toList();
+    int i = order.indexOf(method);
+    return i >= 0 ? i : order.size() + CompareMethods.all().stream().map(Method::name).toList().indexOf(method);
+  }
+
+  /** The methods with a trial record in {@code work} other than {@code running}, in {@link CompareMethods}' order. */
+  private static List<Method> storedMethods(Path work, List<Method> running) throws IOException {
+    List<String> names = new ArrayList<>();
+    try (Stream<Path> files = Files.list(work)) {
+      for (Path f : files.filter(Compare::isTrialRecord).toList()) {
+        TrialRecord.method(f).ifPresent(names::add);
+      }
+    }
+    return CompareMethods.all().stream().filter(m -> names.contains(m.name()) && !running.contains(m)).toList();
+  }
+
+  private static boolean isTrialRecord(Path file) {
+    String n = file.getFileName().toString();
+    return n.endsWith(".json") && !n.endsWith("-spec.json") && !n.endsWith("-result.json") && !n.equals("data.json");
+  }
+
+  /**
+   * Moves the chosen trial's adapter (if this session ran it) to {@code adapters/<method>}, replacing one kept
+   * earlier, writes its task file for {@link Predict}, and deletes the method's other trials' adapters; returns the
+   * directory relative to {@code --out}. Each step can be repeated, so a run killed between them resumes.
+   */
+  private static String keepAdapter(Options options, Path work, Method method, MethodTrials m,
+      List<String> labelNames) throws IOException {
+    String adapterDir = "adapters/" + method.name();
+    Path adapter = options.out().resolve(adapterDir);
+    TrialRecord chosen = m.seeds().get(0);
+    Path fresh = work.resolve(name(chosen));
+    if (Files.isDirectory(fresh)) {
+      Files.writeString(fresh.resolve(TRIAL_FILE), name(chosen), StandardCharsets.UTF_8);
+      deleteTree(adapter);
+      Files.createDirectories(adapter.getParent());
+      Files.move(fresh, adapter, StandardCopyOption.ATOMIC_MOVE);
+    }
+    Predict.writeLabels(adapter, method.name(), labelNames, options.seqLength(), options.model());
+    for (TrialRecord r : Stream.concat(m.sweep().stream(), m.seeds().stream()).toList()) {
+      if (r != chosen) {
+        deleteTree(work.resolve(name(r)));
+      }
+    }
+    return adapterDir;
+  }
+
+  /** The data file, specs, child results and logs of finished trials: only the records stay in {@code trials/}. */
+  private static void removeWorkingFiles(Path work) throws IOException {
+    try (Stream<Path> files = Files.list(work)) {
+      for (Path f : files.filter(f -> Files.isRegularFile(f) && !isTrialRecord(f)).toList()) {
+        Files.delete(f);
+      }
+    }
+  }
+
+  private static String name(TrialRecord r) {
+    return trialName(CompareMethods.named(List.of(r.spec().method())).get(0), r.spec().learningRate(),
+        r.spec().seed());
+  }
+
+  /**
+   * {@code settings} and what the run's sessions did: the methods reported against the preset's list, the sessions,
+   * and the trials whose times are not comparable because the machine was busier than its cores.
+   */
+  static Map<String, Object> withRunNotes(Map<String, Object> settings, Options options, RunFile runFile,
+      List<CompareResult> results, List<String> incomplete, List<TrialRecord> trials) {
+    Map<String, Object> s = new LinkedHashMap<>(settings);
+    List<String> presetMethods = options.preset().methods.equals("all")
+        ? CompareMethods.all().stream().map(Method::name).toList() : List.of(options.preset().methods.split(","));
+    List<String> reported = results.stream().map(CompareResult::method).toList();
+    List<String> missing = presetMethods.stream().filter(n -> !reported.contains(n)).toList();
+    s.put("methods", String.format(Locale.ROOT, "%d reported; %s", reported.size(), missing.isEmpty()
+        ? "every one of the " + options.preset().name().toLowerCase(Locale.ROOT) + " preset's " + presetMethods.size()
+        : "missing " + missing.size() + " of the " + options.preset().name().toLowerCase(Locale.ROOT) + " preset's "
+            + presetMethods.size() + ": " + String.join(", ", missing))
+        + (incomplete.isEmpty() ? "" : "; trials recorded but not all done: " + String.join(", ", incomplete)));
+    s.put("sessions", runFile.describeSessions());
+    List<TrialRecord> loaded = trials.stream().filter(TrialRecord::loaded).toList();
+    long unknown = trials.stream().filter(t -> Double.isNaN(t.loadStart()) || Double.isNaN(t.loadEnd())).count();
+    DoubleSummaryStatistics wall = trials.stream().mapToDouble(TrialRecord::wallSeconds).summaryStatistics();
+    s.put("trials", String.format(Locale.ROOT, "%d, each in trials/ with its wall time (%.0f–%.0f s here), peak RSS "
+            + "and the 1-minute load average at its start and end; %s%s", trials.size(), wall.getMin(),
+        wall.getMax(), loaded.isEmpty() ? "none ran with a load average above the machine's cores"
+            : loaded.size() + " ran while the load average was above the machine's cores (at start or end), so "
+                + "their times are not comparable with a quiet machine's: " + loaded.stream().map(t -> String.format(Locale.ROOT,
+                "%s (load %.2f → %.2f, %d cores)", t.label(), t.loadStart(), t.loadEnd(), t.cores()))
+                .collect(Collectors.joining(", ")), unknown == 0 ? "" : "; load average unknown for " + unknown));
+    return s;
+  }
+
+  /** The methods of {@code methods} that cannot run on {@code model} (none but on a decoder), with why. */
+  private static Map<String, String> notOnThisModel(Path model, List<Method> methods) throws IOException {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (ModelOptions.family(model) == ModelFamily.DECODER) {
+      LlamaConfig config = LlamaConfig.read(model.resolve("config.json"));
+      for (Method m : methods) {
+        String why = CompareMethods.notOnDecoder(m, config);
+        if (why != null) {
+          out.put(m.name(), why);
+        }
+      }
+    }
+    return out;
   }
 
   /** The label index of {@code --positive-label}, or the training split's minority class (ties: the last). */
@@ -379,21 +647,29 @@ public final class Compare {
 
   /** What compare writes into {@code --out}: all that {@code --overwrite} may delete. */
   static final List<String> OUTPUTS = List.of("adapters", "results.csv", "results.json", "results.md", "results.png",
-      "trials");
+      RunFile.NAME, TRIALS);
 
   /**
-   * Refuses a non-empty {@code out} unless {@code overwrite}, which empties it first; a directory holding anything
-   * compare does not write is never emptied (an {@code --out .} would otherwise delete the working directory).
+   * Readies {@code out}: refuses a non-empty one unless {@code resume} (which keeps it, if it holds a run) or
+   * {@code overwrite} (which empties it first); a directory holding anything compare does not write is never emptied
+   * (an {@code --out .} would otherwise delete the working directory). Returns whether {@code out} holds a run to
+   * resume; nothing changes when that is so.
    */
-  static void prepareOut(Path out, boolean overwrite) throws IOException {
+  static boolean prepareOut(Path out, boolean overwrite, boolean resume) throws IOException {
     if (Files.isDirectory(out)) {
       List<String> held;
       try (Stream<Path> entries = Files.list(out)) {
         held = entries.map(p -> p.getFileName().toString()).sorted().toList();
       }
       if (!held.isEmpty()) {
-        checkArgument(overwrite, "--out %s already holds %s; pass --overwrite to replace them, or choose another "
-            + "directory", out, held.size() > 6 ? held.subList(0, 6) + " …" : held);
+        if (resume) {
+          checkArgument(held.contains(RunFile.NAME), "--resume: --out %s holds %s but no %s, so it is not a run "
+              + "that can be resumed; --overwrite replaces it, or choose another directory", out, held.size() > 6
+              ? held.subList(0, 6) + " …" : held, RunFile.NAME);
+          return true;
+        }
+        checkArgument(overwrite, "--out %s already holds %s; pass --resume to continue that run, --overwrite to "
+            + "replace it, or choose another directory", out, held.size() > 6 ? held.subList(0, 6) + " …" : held);
         List<String> foreign = held.stream().filter(n -> !OUTPUTS.contains(n)).toList();
         checkArgument(foreign.isEmpty(), "--out %s holds %s, which compare does not write; --overwrite replaces only "
             + "compare's own %s: choose another directory", out, foreign.size() > 6 ? foreign.subList(0, 6) + " …"
@@ -406,6 +682,7 @@ public final class Compare {
       checkArgument(!Files.exists(out), "--out %s is a file, not a directory", out);
     }
     Files.createDirectories(out);
+    return false;
   }
 
   private static void deleteTree(Path root) throws IOException {
@@ -423,30 +700,8 @@ public final class Compare {
     return String.format(Locale.ROOT, "%s-lr%s-seed%d", method.name(), CompareReport.sci(lr), seed);
   }
 
-  private static String progress(int done, int total, long started, CompareTrial.Result r, List<String> labels) {
-    double elapsed = (System.nanoTime() - started) / 1e9;
-    double eta = elapsed / done * (total - done);
-    return String.format(Locale.ROOT, "[%d/%d] %s lr %s seed %d: %d epoch(s), best %d, validation loss %.4f, "
-            + "%.0f s training; elapsed %s, ETA %s", done, total, r.method(), CompareReport.sci(r.learningRate()),
-        r.seed(), r.epochsRun(),
-        r.bestEpoch(), r.validationLoss(), r.trainSeconds(), minutes(elapsed), minutes(eta));
-  }
-
   private static String minutes(double seconds) {
     return String.format(Locale.ROOT, "%d:%02d", (long) seconds / 60, (long) seconds % 60);
-  }
-
-  /** Runs one trial in its own JVM, or in this one without {@code fork}; returns what it measured. */
-  private static CompareTrial.Result trial(Options options, Method method, double lr, long seed, Path work,
-      Path dataFile, PrintStream log) throws IOException {
-    String name = trialName(method, lr, seed);
-    CompareTrial.Spec spec = new CompareTrial.Spec(method.name(), lr, seed, options.epochs(), options.patience(),
-        options.batch(), options.seqLength(), options.model(), options.workers(), dataFile,
-        work.resolve(name + ".json"), work.resolve(name));
-    if (!options.fork()) {
-      return CompareTrial.run(spec, CompareTrial.Data.read(dataFile), log);
-    }
-    return TrialProcess.run(spec, work.resolve(name + "-spec.json"), work.resolve(name + ".log"));
   }
 
   private static Map<String, Object> settings(Options options, CompareData prepared, int positive,
@@ -480,6 +735,14 @@ public final class Compare {
       seeds.add(options.seed() + i);
     }
     s.put("seeds", seeds.toString());
+    if (ModelOptions.family(options.model()) == ModelFamily.DECODER) {
+      s.put("decoder head", "a new score linear (no bias, normal(0, 0.02) from the trial's seed, as transformers "
+          + "initialises it) read at each row's last token that is not the padding token, as "
+          + "…ForSequenceClassification");
+      s.put("padding", "on the right with token " + ModelOptions.decoderPad(options.model()).source());
+      s.put("targets", "BERT's query, key, value, output.dense of the method descriptions are the decoder's "
+          + String.join(", ", ModelFamily.DECODER.modules("query", "key", "value", "output.dense")));
+    }
     s.put("optimizer", "AdamW, weight decay 0.01, 10% linear warm-up then linear decay, clip 1.0");
     s.put("threads", "OMP_NUM_THREADS=" + System.getenv().getOrDefault("OMP_NUM_THREADS", "unset") + ", "
         + options.workers() + " data-parallel worker(s) per trial, " + Runtime.getRuntime().availableProcessors()
@@ -515,13 +778,23 @@ public final class Compare {
     CompareChart.write(runs.results(), runs.baseline(), out.resolve("results.png"), CHART_WIDTH, CHART_HEIGHT);
   }
 
-  /** A fresh encoder with a classification head; the same weights and head initialisation for the same seed. */
+  /**
+   * A fresh encoder with a classification head, or a decoder with its {@value Heads#SCORE} head; the same weights and
+   * head initialisation for the same seed.
+   */
   static SameDiff classifier(Path model, int seqLength, int numLabels, long seed) throws IOException {
     if (model == null) {
       PretrainedModels.Encoder encoder = PretrainedModels.miniLm(seqLength);
       encoder.tokenizer().close();
       return Heads.sequenceClassification(encoder.sameDiff(), encoder.config().hiddenSize(), numLabels,
           Heads.Pooling.MEAN, seed);
+    }
+    if (ModelOptions.family(model) == ModelFamily.DECODER) {
+      LlamaConfig config = LlamaConfig.read(model.resolve("config.json"));
+      try (HfCheckpoint weights = HfCheckpoint.open(model)) {
+        return Heads.llamaForSequenceClassification(config, weights, numLabels, ModelOptions.decoderPad(model).id(),
+            seed);
+      }
     }
     HfModels.Loaded loaded = HfModels.load(model);
     checkArgument(loaded.config() instanceof BertConfig, "%s: compare needs a BERT encoder, got %s", model,
@@ -542,15 +815,44 @@ public final class Compare {
   }
 
   static List<Batch> batches(Tokenizer tokenizer, List<Example> examples, int size) {
+    return batches(tokenizer, examples, size, null);
+  }
+
+  /** Labelled batches of {@code size} rows; {@code decoderPad}: as {@link #inputs}. */
+  static List<Batch> batches(Tokenizer tokenizer, List<Example> examples, int size, Long decoderPad) {
     List<Batch> out = new ArrayList<>();
     for (int i = 0; i < examples.size(); i += size) {
       List<Example> part = examples.subList(i, Math.min(examples.size(), i + size));
       Tokenizer.Encoded encoded = tokenizer.encode(part.stream().map(Example::text).toList());
-      Map<String, INDArray> inputs = new HashMap<>(encoded.bertInputs());
+      Map<String, INDArray> inputs = new HashMap<>(inputs(encoded, decoderPad));
       inputs.put(Heads.LABELS, Nd4j.createFromArray(part.stream().mapToLong(Example::label).toArray()));
       out.add(new Batch(inputs, encoded.tokens()));
     }
     return out;
+  }
+
+  /**
+   * The graph inputs of an encoded batch: BERT's, or with {@code decoderPad} a decoder's {@code input_ids} (every
+   * padding position, attention mask 0, set to {@code decoderPad}: the score head finds the last real token by that
+   * id, whatever id the tokenizer padded with) and {@code attention_mask}.
+   */
+  static Map<String, INDArray> inputs(Tokenizer.Encoded encoded, Long decoderPad) {
+    if (decoderPad == null) {
+      return encoded.bertInputs();
+    }
+    long[][] ids = encoded.inputIds().toLongMatrix();                                  // [b, s]
+    long[][] mask = encoded.attentionMask().toLongMatrix();                            // [b, s]
+    for (int r = 0; r < ids.length; r++) {
+      for (int t = 0; t < ids[r].length; t++) {
+        ids[r][t] = mask[r][t] == 0 ? decoderPad : ids[r][t];
+      }
+    }
+    return Map.of(Llama.INPUT_IDS, Nd4j.createFromArray(ids), Llama.ATTENTION_MASK, encoded.attentionMask());
+  }
+
+  /** The pad id {@link #inputs} needs for {@code model}: a decoder's, null for an encoder. */
+  static Long decoderPad(Path model) throws IOException {
+    return ModelOptions.family(model) == ModelFamily.DECODER ? ModelOptions.decoderPad(model).id() : null;
   }
 
   /** Class probabilities of every example, {@code [n][labels]}, in inference mode. */

@@ -14,7 +14,6 @@ import dev.peft4j.TrainableParameterSet;
 import dev.peft4j.bench.CompareMethods.Method;
 import dev.peft4j.bench.TextClassificationData.Example;
 import dev.peft4j.methods.Peft;
-import dev.peft4j.model.Heads;
 import dev.peft4j.model.Tokenizer;
 import dev.peft4j.selective.LpFt;
 import dev.peft4j.train.Batch;
@@ -47,7 +46,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *   once `patience` epochs in a row did not improve on the best, and the best weights are restored
  * </pre>
  * AdamW with weight decay 0.01, linear warm-up over the first tenth of the steps then linear decay to the planned
- * last step (Hugging Face Trainer's default schedule), gradient clipping at 1.0, mean pooling for the head.
+ * last step (Hugging Face Trainer's default schedule), gradient clipping at 1.0, mean pooling for an encoder's head
+ * (a decoder's reads the last non-padding token).
  * LP-FT probes the head for its fraction of the steps first (unevaluated), then validates after each epoch's worth of
  * fine-tuning steps.
  */
@@ -158,10 +158,34 @@ final class CompareTrial {
   /** The child JVM's entry: {@code CompareTrial <spec.json>}; writes the result file the spec names. */
   public static void main(String[] args) throws IOException {
     checkArgument(args.length == 1, "usage: CompareTrial <spec.json>, got %s arguments", args.length);
+    exitWithParent();
     Spec spec = Spec.fromJson(JsonParser.parseString(Files.readString(Path.of(args[0]), StandardCharsets.UTF_8))
         .getAsJsonObject());
     Result result = run(spec, Data.read(spec.dataFile()), System.err);
     Files.writeString(spec.resultFile(), GSON.toJson(result), StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Ends this JVM soon after its parent ends (checked every second). A parent killed with SIGKILL cannot stop its
+   * children: the orphaned trial would keep the cores busy and write into the directory a later {@code --resume}
+   * runs the same trial in.
+   */
+  private static void exitWithParent() {
+    ProcessHandle.current().parent().ifPresent(parent -> {
+      Thread watch = new Thread(() -> {
+        while (parent.isAlive()) {
+          try {
+            Thread.sleep(1000);
+          } catch (InterruptedException e) {
+            return;
+          }
+        }
+        System.err.println("CompareTrial: the parent process " + parent.pid() + " ended; stopping");
+        Runtime.getRuntime().halt(3);
+      }, "exit-with-parent");
+      watch.setDaemon(true);
+      watch.start();
+    });
   }
 
   static Result readResult(Path file) throws IOException {
@@ -177,14 +201,16 @@ final class CompareTrial {
     List<Batch> trainBatches = new ArrayList<>();
     List<Batch> validationBatches;
     List<Batch> testBatches;
+    ModelFamily family = ModelOptions.family(spec.model());
+    Long pad = Compare.decoderPad(spec.model());
     try (Tokenizer tokenizer = Compare.tokenizer(spec.model(), spec.seqLength())) {
       for (int e = 0; e < spec.epochs(); e++) {
         List<Example> order = new ArrayList<>(data.train());
         Collections.shuffle(order, new Random(spec.seed() * 1_000_003L + e));
-        trainBatches.addAll(Compare.batches(tokenizer, order, spec.batch()));
+        trainBatches.addAll(Compare.batches(tokenizer, order, spec.batch(), pad));
       }
-      validationBatches = Compare.batches(tokenizer, data.validation(), EVAL_BATCH);
-      testBatches = Compare.batches(tokenizer, data.test(), EVAL_BATCH);
+      validationBatches = Compare.batches(tokenizer, data.validation(), EVAL_BATCH, pad);
+      testBatches = Compare.batches(tokenizer, data.test(), EVAL_BATCH, pad);
     }
     int[] validationLabels = data.validation().stream().mapToInt(Example::label).toArray();
 
@@ -194,7 +220,7 @@ final class CompareTrial {
     // percentages of the base model's parameters: an adapter that trains copies (modules_to_save, full fine-tuning)
     // would otherwise count those weights twice in the denominator
     long baseParameters = TrainableParameterSet.parameterCount(sd);
-    AdapterConfig config = method.config(spec.seed(), plannedSteps);
+    AdapterConfig config = method.config(spec.seed(), plannedSteps, family);
     var best = new Object() {
       double loss = Double.POSITIVE_INFINITY;
       int epoch;
@@ -232,7 +258,7 @@ final class CompareTrial {
         // is checked after each epoch's worth of fine-tuning steps and at the end
         int probeSteps = Math.max(1, (int) Math.round(plannedSteps * method.probe().fraction()));
         int fineTuneSteps = Math.max(1, plannedSteps - probeSteps);
-        LpFt.builder(config).head(Peft.linearProbe().head(Heads.CLASSIFIER).build())
+        LpFt.builder(config).head(Peft.linearProbe().head(family.head()).build())
             .probe(t -> common.apply(t).steps(probeSteps).learningRate(method.probe().learningRate())
                 .warmupSteps(Math.max(1, probeSteps / 10)))
             .fineTune(t -> common.apply(t).steps(fineTuneSteps).learningRate(spec.learningRate())
@@ -247,14 +273,17 @@ final class CompareTrial {
     PeftModel model = best.model;
     restore(model, best.weights);
     TrainableParameterSet trainable = model.trainableParameters();
-    checkArgument(trainable.names().stream().anyMatch(n -> n.contains(Heads.CLASSIFIER)), "method '%s' does not "
-        + "train the head %s: its trainable set is %s", method.name(), Heads.CLASSIFIER, trainable.names());
+    checkArgument(trainable.names().stream().anyMatch(n -> n.contains(family.head())), "method '%s' does not "
+        + "train the head %s: its trainable set is %s", method.name(), family.head(), trainable.names());
     long tokens = trainBatches.subList(0, Math.min(best.steps, trainBatches.size())).stream()
         .mapToLong(Batch::tokens).sum();
     start = System.nanoTime();
     double[][] test = Compare.probabilities(model.sameDiff(), testBatches);
     double evalSeconds = (System.nanoTime() - start) / 1e9;
     long peak = peakKnown ? PeakMemory.peakBytes() : -1;
+    if (family == ModelFamily.DECODER) { // the decoder was built from its files, not by HfModels, which names it
+      model.baseModelNameOrPath(spec.model().toString());
+    }
     model.save(spec.adapterDir());
     return new Result(method.name(), spec.learningRate(), spec.seed(), trainable.count(), baseParameters,
         best.epochsRun, best.epoch, best.steps, trainSeconds, evalSeconds, tokens / trainSeconds, peak,

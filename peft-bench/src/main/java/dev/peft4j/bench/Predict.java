@@ -142,11 +142,12 @@ public final class Predict {
       csv.printRecord(header);
     }
     long start = System.nanoTime();
+    Long pad = Compare.decoderPad(base);
     try (Tokenizer tokenizer = Compare.tokenizer(base, seqLength)) {
       for (int from = 0; from < texts.size(); from += batch) {
         int to = Math.min(texts.size(), from + batch);
         Tokenizer.Encoded encoded = tokenizer.encode(texts.subList(from, to));
-        INDArray p = sd.output(encoded.bertInputs(), Heads.PROBABILITIES).get(Heads.PROBABILITIES); // [b, labels]
+        INDArray p = sd.output(Compare.inputs(encoded, pad), Heads.PROBABILITIES).get(Heads.PROBABILITIES); // [b, labels]
         for (int i = 0; i < p.rows(); i++) {
           double[] row = p.getRow(i).toDoubleVector();
           int best = 0;
@@ -185,7 +186,8 @@ public final class Predict {
   /** The base model with its head and the adapter loaded (a QLoRA adapter onto the base quantised as it trained). */
   private static PeftModel load(Path adapter, Task task, Path base, int seqLength) throws IOException {
     SameDiff sd = Compare.classifier(base, seqLength, task.labels().size(), 0); // the head's weights are loaded
-    AdapterConfig trained = CompareMethods.named(List.of(task.method())).get(0).config(0, 1);
+    AdapterConfig trained = CompareMethods.named(List.of(task.method())).get(0).config(0, 1,
+        ModelOptions.family(base));
     if (trained instanceof LoraConfig lora && lora.quantizeBase().isPresent()) {
       QuantizedBase.quantize(sd, lora.quantizeBase().get());
     }

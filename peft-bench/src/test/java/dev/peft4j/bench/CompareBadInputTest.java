@@ -114,8 +114,12 @@ class CompareBadInputTest {
     Files.createDirectories(out.resolve("adapters/stale-method"));
     String message = assertThrows(IllegalArgumentException.class, () -> Compare.run(options, CompareTest.quiet()))
         .getMessage();
-    assertEquals("--out " + out + " already holds [adapters, results.md]; pass --overwrite to replace them, or "
-        + "choose another directory", message);
+    assertEquals("--out " + out + " already holds [adapters, results.md]; pass --resume to continue that run, "
+        + "--overwrite to replace it, or choose another directory", message);
+    assertEquals("--resume: --out " + out + " holds [adapters, results.md] but no run.json, so it is not a run that "
+        + "can be resumed; --overwrite replaces it, or choose another directory", assertThrows(
+            IllegalArgumentException.class, () -> Compare.run(options("--resume"), CompareTest.quiet()))
+        .getMessage());
     assertEquals("old", Files.readString(out.resolve("results.md")), "a refusal changes nothing");
     Compare.run(options("--overwrite"), CompareTest.quiet());
     assertFalse(Files.exists(out.resolve("adapters/stale-method")), "the earlier run's adapter is gone");

@@ -160,7 +160,10 @@ class CompareTest {
         && md.contains("- sequence length: 16 tokens, special tokens included; 100% of the training texts fill it") && md.contains("- seeds: [7]"), md);
     assertTrue(Files.readString(out.resolve("results.json")).contains("\"method\": \"lora\""));
     assertTrue(Files.size(out.resolve("results.png")) > 1000);
-    assertFalse(Files.exists(out.resolve("trials")), "the trials' working files are removed");
+    try (var kept = Files.list(out.resolve(Compare.TRIALS))) { // the records only: working files are removed
+      assertEquals(List.of("ia3-lr3e-03-seed7.json", "lora-lr5e-04-seed7.json"),
+          kept.map(p -> p.getFileName().toString()).sorted().toList());
+    }
     assertTrue(printed.contains("[1/2] lora lr 5e-04 seed 7") && printed.contains("[2/2] ia3") && printed
         .contains("ETA"), printed);
     assertTrue(printed.contains("1 data-parallel worker(s) per trial") && printed.contains("positive label '1'"),

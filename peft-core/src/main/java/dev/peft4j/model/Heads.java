@@ -4,10 +4,12 @@ import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.TaskType;
 import java.util.Random;
+import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.Assert;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -33,6 +35,11 @@ public final class Heads {
   public static final String BERT = "bert.";
   /** The encoder's module prefix in Hugging Face's RoBERTa task models. */
   public static final String ROBERTA = "roberta.";
+  /**
+   * The name scope of the assertion a decoder head without {@code pad_token_id} fails on a batch of several rows
+   * (transformers raises "Cannot handle batch sizes > 1 if no padding token is defined.").
+   */
+  public static final String NO_PAD_TOKEN_SCOPE = "config_has_no_pad_token_id_so_batches_must_have_one_row";
   private static final String ROBERTA_DENSE = CLASSIFIER + ".dense";
   private static final String ROBERTA_OUT = CLASSIFIER + ".out_proj";
 
@@ -147,7 +154,7 @@ public final class Heads {
   }
 
   /**
-   * Hugging Face's {@code LlamaForSequenceClassification} (and Mistral's, Qwen2's, Qwen3's): the decoder under
+   * Hugging Face's {@code LlamaForSequenceClassification} (and Mistral's, Qwen2's, Qwen3's, Gemma's): the decoder under
    * {@code model.} and a bias-free {@code score} read at each row's last non-padding token, found as transformers
    * 5.x finds it.
    * <pre>
@@ -156,9 +163,10 @@ public final class Heads {
    *   logits = rows[:, t*]                                                     [b, labels]
    *   loss   = mean cross-entropy(logits, labels)                              labels: [b] INT64 placeholder
    * </pre>
-   * Without a {@code pad_token_id} transformers takes the last position and accepts only batches of one; peft4j
-   * takes the last position for every row. A {@code score} the checkpoint lacks starts normal(0, 0.02) from
-   * {@code seed}.
+   * Without a {@code pad_token_id} transformers 5.18 takes the last position and refuses a batch of more than one
+   * row ("Cannot handle batch sizes > 1 if no padding token is defined."); so does this graph: running it on such a
+   * batch fails in an assertion op named {@value #NO_PAD_TOKEN_SCOPE}{@code /Assert}. A {@code score} the checkpoint
+   * lacks starts normal(0, 0.02) from {@code seed}.
    *
    * @param padTokenId {@code config.json}'s {@code pad_token_id}, or null
    * @throws IllegalArgumentException naming both label counts, if the checkpoint's score has another
@@ -177,7 +185,7 @@ public final class Heads {
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
     // positions as floats: M2.1's cumsum fails on INT64 (exact up to 2^24 positions)
     SDVariable positions = sd.cumsum(sd.onesLike(ids).castTo(DataType.FLOAT), false, false, 1).sub(1.0); // [b, s]
-    SDVariable candidates = padTokenId == null ? positions
+    SDVariable candidates = padTokenId == null ? batchOfOne(sd, positions)
         : positions.mul(sd.neq(ids, padTokenId.longValue()).castTo(DataType.FLOAT));   // [b, s]
     SDVariable last = sd.argmax(candidates, 1).castTo(DataType.FLOAT);                 // [b] = t*
     SDVariable chosen = sd.eq(positions, sd.expandDims(last, 1)).castTo(DataType.FLOAT); // [b, s] one-hot of t*
@@ -186,6 +194,19 @@ public final class Heads {
     SDVariable logits = perToken.mul(sd.expandDims(chosen, 2)).sum(1).rename(LOGITS);  // [b, labels]
     ModelOrigin.record(sd, null, TaskType.SEQ_CLS);
     return classificationLoss(sd, logits, numLabels);
+  }
+
+  /**
+   * {@code positions} {@code [b, s]}, computed only after an assertion that b is 1: ND4J's error names the failing op
+   * only, so the op's scope says why.
+   */
+  private static SDVariable batchOfOne(SameDiff sd, SDVariable positions) {
+    SDVariable rows = sd.stridedSlice(sd.shape(positions), new long[] {0}, new long[] {1}, new long[] {1}); // [1] = b
+    SDVariable passed;
+    try (NameScope ignored = sd.withNameScope(NO_PAD_TOKEN_SCOPE)) {
+      passed = new Assert(sd, rows.lte(1L)).outputVariables()[0];
+    }
+    return positions.add(passed.castTo(DataType.FLOAT).mul(0));                        // positions, after the check
   }
 
   /** Softmax, the labels placeholder {@code [b]} and the mean cross-entropy of {@code [b, labels]} logits. */

@@ -31,7 +31,8 @@ public final class HfModels {
   /** {@code architectures} entries {@link #loadTask} builds a head for. */
   public static final List<String> TASK_ARCHITECTURES = List.of("BertForSequenceClassification",
       "BertForTokenClassification", "LlamaForSequenceClassification", "MistralForSequenceClassification",
-      "Qwen2ForSequenceClassification", "Qwen3ForSequenceClassification", "RobertaForSequenceClassification",
+      "Qwen2ForSequenceClassification", "Qwen3ForSequenceClassification", "GemmaForSequenceClassification",
+      "RobertaForSequenceClassification",
       "XLMRobertaForSequenceClassification");
   /** {@code architectures} entries {@link #loadTask} builds the bare (or causal-LM) graph for. */
   public static final List<String> BASE_ARCHITECTURES = List.of("BertModel", "LlamaForCausalLM",

@@ -23,8 +23,16 @@ import org.nd4j.linalg.factory.Nd4j;
  *   token_type_rows  [b·s] INT64    (BERT only) the token type ids as rows
  *   key_mask         [b, s] float   1 on real keys, 0 on padding (the attention_mask as floats)
  *   causal_mask      [s, s] float   (decoders only) 1 where key ≤ query
+ *   position_cos, position_sin  [s, 1, d]  (Llama family) the rotary tables at the query positions, broadcast over
+ *                                   batch and heads (generation replaces them by per-row positions, [b, s, 1, d])
+ *   rope_cos, rope_sin, causal_allowed  (Llama family) constants: the rotary tables [max positions, d] and the
+ *                                   lower triangle [max positions, max positions] the slices above read
  *   loss_labels      [b, s] INT64   (decoders only) the labels the next-token loss reads
  *   …key_states, …value_states      [b, nh, s, d] per layer, after RoPE and head repetition (one pair per layer)
+ *   …key_heads, …value_heads        [b, nkv, s, d] per layer, before the repetition (Llama family; what generation
+ *                                   caches)
+ *   final_hidden_rows [b·s, H], logits_shape [3] INT64 = [−1, s, V]   (Llama.causalLm) what the LM head reads and
+ *                                   the shape its rows become; generation keeps only each row's last position
  *   …layer_output    [b·s, H]       the hidden state after each layer but the last, in layer order (where gradient
  *                                   checkpointing cuts the graph)
  *   model_dims       INT64 constant [layers, heads, kv heads, head dim, hidden, max positions]
@@ -40,13 +48,24 @@ public final class Hooks {
   public static final String TOKEN_TYPE_ROWS = "token_type_rows";
   public static final String KEY_MASK = "key_mask";
   public static final String CAUSAL_MASK = "causal_mask";
+  public static final String ROPE_COS = "position_cos";
+  public static final String ROPE_SIN = "position_sin";
+  public static final String ROPE_COS_TABLE = "rope_cos";
+  public static final String ROPE_SIN_TABLE = "rope_sin";
+  public static final String CAUSAL_TABLE = "causal_allowed";
   public static final String LOSS_LABELS = "loss_labels";
   public static final String KEY_STATES = "key_states";
   public static final String VALUE_STATES = "value_states";
+  public static final String FINAL_HIDDEN_ROWS = "final_hidden_rows";
+  public static final String LOGITS_SHAPE = "logits_shape";
+  public static final String KEY_HEADS = "key_heads";
+  public static final String VALUE_HEADS = "value_heads";
   public static final String LAYER_OUTPUT = "layer_output";
   public static final String DIMS = "model_dims";
   public static final String LAST_HIDDEN_STATE = "last_hidden_state";
   public static final String LOGITS = "logits";
+  /** The attention allowed in a packed-sequence graph ({@link Llama#causalLm(LlamaConfig, Weights, boolean)}). */
+  public static final String PACKED_EXAMPLES = "packed_examples";
 
   private Hooks() {}
 
@@ -69,9 +88,11 @@ public final class Hooks {
    * The graph's dimensions, after checking that it has every hook prompt learning needs.
    *
    * @throws IllegalArgumentException naming the missing hooks, for a graph not built by {@link Bert} or {@link Llama}
-   *     (or a model that declares the same hooks)
+   *     (or a model that declares the same hooks), or for a packed-sequence graph
    */
   public static Dims require(SameDiff sd, String method) {
+    checkArgument(!sd.hasVariable(PACKED_EXAMPLES), "%s cannot adapt a packed-sequence graph (several examples per "
+        + "row): its virtual tokens would have to repeat per example; build the graph unpacked", method);
     List<String> missing = new ArrayList<>();
     for (String hook : List.of(SEQ_LEN, POSITION_OFFSET, INPUTS_EMBEDS, KEY_MASK, DIMS)) {
       if (!sd.hasVariable(hook)) {

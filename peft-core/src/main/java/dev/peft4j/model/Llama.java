@@ -22,7 +22,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *     (qwen3) q, k = RMSNorm_d(q), RMSNorm_d(k)             "self_attn.{q,k}_norm"
  *     q, k = q·cos + rotate_half(q)·sin (positions 0..s−1, rotate_half(x) = [−x₂, x₁])
  *     k, v repeated nh/nkv times per head (grouped-query attention)                      [b, nh, s, d]
- *     scores = q·kᵀ/√d + mask, mask = 0 where key ≤ query and the key is a real token, else min_float
+ *     scores = q·kᵀ/√d + mask, mask = 0 where key ≤ query and the key is a real token, else −1e9
  *     x = x + (softmax(scores)·v → [b·s, nh·d])·Wo          "self_attn.o_proj"
  *     x = x + (SiLU(h₂·Wg) ⊙ h₂·Wu)·Wd, h₂ = RMSNorm(x)     "post_attention_layernorm", "mlp.{gate,up,down}_proj"
  *   logits = RMSNorm(x)·W_lm    "model.norm", "lm_head" (or embed_tokenᵀ when tied)               [b, s, V]
@@ -30,8 +30,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *   Gemma: x = embed_tokens[input_ids]·√H; every RMSNorm scales by (1 + w); the MLP is GELU_tanh(h₂·Wg) ⊙ h₂·Wu
  * </pre>
  * Each layer's key and value states after RoPE and head repetition, {@code [b, nh, s, d]}, are named
- * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}; the other {@link Hooks} prompt learning
- * splices into are named too.
+ * {@code model.layers.i.self_attn.key_states} and {@code ...value_states}, and before the repetition
+ * {@code [b, nkv, s, d]} {@code ...key_heads} and {@code ...value_heads} (what generation caches); the other
+ * {@link Hooks} prompt learning splices into are named too.
  */
 public final class Llama {
 
@@ -43,6 +44,8 @@ public final class Llama {
   /** The label value that contributes nothing to the loss (padding, prompt tokens). */
   public static final long IGNORE_INDEX = -100;
   private static final String EMBED_TOKENS = "model.embed_tokens";
+  /** The additive score of a key a query may not see. */
+  private static final double MASKED = -1e9;
 
   private Llama() {}
 
@@ -52,14 +55,29 @@ public final class Llama {
    * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
    */
   public static SameDiff causalLm(LlamaConfig c, Weights weights) {
+    return causalLm(c, weights, false);
+  }
+
+  /**
+   * {@link #causalLm(LlamaConfig, Weights)}, or with {@code packed} a graph for packed sequences: several examples
+   * in one row, {@code attention_mask} holding each token's example number 1, 2, … (0 for padding), a query seeing
+   * only the earlier keys of its own example (a block-diagonal causal mask). Positions are not restarted per example:
+   * rotary embeddings make q·k depend on the distance between the two positions only, so within an example the
+   * attention is the same as at positions 0, 1, … (up to rounding), and no other part of the model reads positions.
+   * A packed graph takes no prompt-learning method (their virtual tokens would have to repeat per example).
+   *
+   * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
+   */
+  public static SameDiff causalLm(LlamaConfig c, Weights weights, boolean packed) {
     SameDiff sd = SameDiff.create();
-    SDVariable last = decoder(sd, c, weights);                                          // [b·s, H]
+    SDVariable last = decoder(sd, c, weights, packed).rename(Hooks.FINAL_HIDDEN_ROWS);  // [b·s, H]
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
     int h = c.hiddenSize();
     SDVariable logitRows = c.tieWordEmbeddings()
         ? sd.mmul(last, sd.getVariable(EMBED_TOKENS + ".weight"), false, true, false)    // [b·s, V]
         : linear(sd, weights, "lm_head", last, h, c.vocabSize(), false);
-    sd.reshape(LOGITS, logitRows, sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())));
+    SDVariable logitShape = sd.concat(0, longs(sd, -1), seq, longs(sd, c.vocabSize())).rename(Hooks.LOGITS_SHAPE);
+    sd.reshape(LOGITS, logitRows, logitShape);
     causalLmLoss(sd, logitRows, seq, c.vocabSize());
     sd.setOutputs(LOGITS, LOSS);
     return sd;
@@ -72,6 +90,11 @@ public final class Llama {
    * @return the final norm's output rows {@code [b·s, H]}
    */
   static SDVariable decoder(SameDiff sd, LlamaConfig c, Weights weights) {
+    return decoder(sd, c, weights, false);
+  }
+
+  /** {@link #decoder(SameDiff, LlamaConfig, Weights)}, packed as {@link #causalLm(LlamaConfig, Weights, boolean)}. */
+  static SDVariable decoder(SameDiff sd, LlamaConfig c, Weights weights, boolean packed) {
     int h = c.hiddenSize();
     int nh = c.numHeads();
     int nkv = c.numKvHeads();
@@ -88,18 +111,26 @@ public final class Llama {
 
     // rotary tables for positions offset..offset+s−1, broadcast over batch and heads: [s, 1, d]
     SDVariable start = sd.concat(0, offset, longs(sd, 0));
-    SDVariable cos = sd.reshape(sd.slice(sd.constant("rope_cos", rope(c, true)), start,
-        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
-    SDVariable sin = sd.reshape(sd.slice(sd.constant("rope_sin", rope(c, false)), start,
-        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d)));
+    SDVariable cos = sd.reshape(sd.slice(sd.constant(Hooks.ROPE_COS_TABLE, rope(c, true)), start,
+        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d))).rename(Hooks.ROPE_COS);
+    SDVariable sin = sd.reshape(sd.slice(sd.constant(Hooks.ROPE_SIN_TABLE, rope(c, false)), start,
+        sd.concat(0, seq, longs(sd, d))), sd.concat(0, seq, longs(sd, 1, d))).rename(Hooks.ROPE_SIN);
     SDVariable rotateHalf = sd.constant("rope_rotate_half", rotateHalf(d));              // [d, d]
 
-    // additive mask [b, 1, s, s]: causal ∧ real key, else the most negative float
-    SDVariable causal = sd.slice(sd.constant("causal_allowed", lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
+    // additive mask [b, 1, s, s]: 0 where causal ∧ real key (∧ same example when packed), else −1e9
+    SDVariable causal = sd.slice(sd.constant(Hooks.CAUSAL_TABLE, lowerTriangle(c.maxPositions())), longs(sd, 0, 0),
         sd.concat(0, seq, seq)).rename(Hooks.CAUSAL_MASK);                              // [s, s]
-    SDVariable keyMask = mask.castTo(DataType.FLOAT).rename(Hooks.KEY_MASK);            // [b, s]
+    SDVariable keyMask = (packed ? sd.neq(mask, 0L) : mask).castTo(DataType.FLOAT).rename(Hooks.KEY_MASK); // [b, s]
     SDVariable keys = sd.expandDims(sd.expandDims(keyMask, 1), 1);                      // [b, 1, 1, s]
-    SDVariable additiveMask = causal.mul(keys).rsub(1.0).mul(-Float.MAX_VALUE);         // [b, 1, s, s]
+    SDVariable allowed = causal.mul(keys);                                              // [b, 1, s, s]
+    if (packed) { // and the key belongs to the query's example
+      SDVariable example = sd.expandDims(mask.castTo(DataType.FLOAT), 1);               // [b, 1, s]
+      SDVariable same = sd.eq(sd.expandDims(example, 3), sd.expandDims(example, 2));    // [b, 1, s, s]
+      allowed = allowed.mul(same.castTo(DataType.FLOAT)).rename(Hooks.PACKED_EXAMPLES);
+    }
+    // −1e9, not −MAX_VALUE: ND4J M2.1's softmax turns a row of −MAX_VALUE into NaN, and a left pad's query row is
+    // masked whole; its NaN value would then reach the real tokens through 0·NaN (transformers gives it a uniform row)
+    SDVariable additiveMask = allowed.rsub(1.0).mul(MASKED);                            // [b, 1, s, s]
 
     SDVariable qHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nh, d));             // [-1, s, nh, d]
     SDVariable kvHeads = sd.concat(0, longs(sd, -1), seq, longs(sd, nkv, d));           // [-1, s, nkv, d]
@@ -117,8 +148,10 @@ public final class Llama {
       SDVariable qRot = rope(sd, q, qHeads, cos, sin, rotateHalf, d);                   // [b, s, nh, d]
       SDVariable kRot = rope(sd, k, kvHeads, cos, sin, rotateHalf, d);                  // [b, s, nkv, d]
       SDVariable qh = sd.permute(qRot, 0, 2, 1, 3);                                     // [b, nh, s, d]
-      SDVariable kh = repeatHeads(sd, kRot, c, seq).rename(p + "self_attn.key_states");
-      SDVariable vh = repeatHeads(sd, sd.reshape(v, kvHeads), c, seq).rename(p + "self_attn.value_states");
+      SDVariable kHeads = sd.permute(kRot, 0, 2, 1, 3).rename(p + "self_attn." + Hooks.KEY_HEADS);  // [b, nkv, s, d]
+      SDVariable vHeads = sd.permute(sd.reshape(v, kvHeads), 0, 2, 1, 3).rename(p + "self_attn." + Hooks.VALUE_HEADS);
+      SDVariable kh = repeatHeads(sd, kHeads, c).rename(p + "self_attn.key_states");     // [b, nh, s, d]
+      SDVariable vh = repeatHeads(sd, vHeads, c).rename(p + "self_attn.value_states");
       // Kᵀ as its own permute and 1/√d on q, as in Bert (faster in ND4J M2.1 than transposeB and scaled scores)
       SDVariable scores = sd.mmul(qh.mul(1 / Math.sqrt(d)), sd.permute(kh, 0, 1, 3, 2)).add(additiveMask); // [b,nh,s,s]
       SDVariable context = sd.mmul(sd.nn.softmax(scores, 3), vh);                       // [b, nh, s, d]
@@ -163,14 +196,17 @@ public final class Llama {
     return heads.mul(cos).add(rotated.mul(sin));
   }
 
-  /** {@code [b, s, nkv, d]} → {@code [b, nh, s, d]}, query head j reading key/value head j / (nh/nkv). */
-  private static SDVariable repeatHeads(SameDiff sd, SDVariable kv, LlamaConfig c, SDVariable seq) {
-    SDVariable heads = sd.permute(kv, 0, 2, 1, 3);                                      // [b, nkv, s, d]
+  /**
+   * {@code [b, nkv, s, d]} → {@code [b, nh, s, d]}, query head j reading key/value head j / (nh/nkv). The length is
+   * read from the heads themselves (not seq_len): generation splices cached positions in before the repetition.
+   */
+  private static SDVariable repeatHeads(SameDiff sd, SDVariable heads, LlamaConfig c) {
     if (c.kvGroups() == 1) {
-      return heads;
+      return sd.identity(heads);
     }
+    SDVariable length = dimension(sd, sd.shape(heads), 2);                              // [1] = s
     SDVariable tiled = sd.tile(sd.expandDims(heads, 2), 1, 1, c.kvGroups(), 1, 1);     // [b, nkv, g, s, d]
-    return sd.reshape(tiled, sd.concat(0, longs(sd, -1, c.numHeads()), seq, longs(sd, c.headDim())));
+    return sd.reshape(tiled, sd.concat(0, longs(sd, -1, c.numHeads()), length, longs(sd, c.headDim())));
   }
 
   /** cos or sin of {@code position · θ^(−2j/d)}, duplicated across the two halves: {@code [maxPositions, d]}. */

@@ -19,7 +19,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * @param tokens    the tokens the micro-batches held
  * @param norm      the global L2 norm before clipping (what the history records)
  */
-record StepGradients(Map<String, INDArray> gradients, double meanLoss, long tokens, double norm) {
+public record StepGradients(Map<String, INDArray> gradients, double meanLoss, long tokens, double norm) {
 
   /**
    * @param next   the next micro-batch
@@ -49,6 +49,18 @@ record StepGradients(Map<String, INDArray> gradients, double meanLoss, long toke
     if (accumulation > 1) {
       gradients.values().forEach(g -> g.divi(accumulation));
     }
+    double norm = clip(gradients, maxGradNorm);
+    return new StepGradients(gradients, lossSum / accumulation, tokens, norm);
+  }
+
+  /**
+   * Scales {@code gradients} in place down to the global L2 norm {@code maxGradNorm} when their norm exceeds it (0
+   * turns clipping off), as a step of {@link Trainer} does; public for trainers that gather a step's gradients
+   * elsewhere (peft-spark's executors).
+   *
+   * @return the global L2 norm before clipping
+   */
+  public static double clip(Map<String, INDArray> gradients, double maxGradNorm) {
     double sumSquares = 0;
     for (INDArray g : gradients.values()) {
       double n = g.norm2Number().doubleValue();
@@ -59,6 +71,6 @@ record StepGradients(Map<String, INDArray> gradients, double meanLoss, long toke
       double scale = maxGradNorm / (norm + 1e-6);
       gradients.values().forEach(g -> g.muli(scale));
     }
-    return new StepGradients(gradients, lossSum / accumulation, tokens, norm);
+    return norm;
   }
 }

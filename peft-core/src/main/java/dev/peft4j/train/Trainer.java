@@ -29,11 +29,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *     .fit(batches);
  * }</pre>
  *
- * <p>One optimizer step averages the gradients of {@code gradientAccumulation} micro-batches, clips them to a global
- * L2 norm of {@code maxGradNorm}, and applies AdamW with the scheduled learning rate. The graph must have exactly one
- * loss variable. The data is cycled when it runs out. The model is in training mode (dropout on) while it trains and
- * in inference mode while the evaluation callback runs and after {@code fit} returns. With the same seed, data and
- * initial weights, two runs give the same losses.
+ * <p>One optimizer step averages the gradients of {@code gradientAccumulation} micro-batches, clips them to a global L2
+ * norm of {@code maxGradNorm}, and applies AdamW with the scheduled learning rate ({@link OptimizerSettings}). The
+ * graph must have exactly one loss variable. The data is cycled when it runs out. The model is in training mode
+ * (dropout on) while it trains and in inference mode while the evaluation callback runs and after {@code fit} returns.
+ * With the same seed, data and initial weights, two runs give the same losses.
  *
  * <p>Options that change how a step runs, each described on its builder method: {@code gradientCheckpointing}
  * ({@link CheckpointedGradients}: less activation memory for about one more forward pass, the same updates),
@@ -55,15 +55,8 @@ public final class Trainer {
 
   private final PeftModel model;
   private final int steps;
-  private final double learningRate;
-  private final double weightDecay;
-  private final double beta1;
-  private final double beta2;
-  private final double epsilon;
-  private final int warmupSteps;
-  private final LearningRateSchedule schedule;
+  private final OptimizerSettings optimizerSettings;
   private final int accumulation;
-  private final double maxGradNorm;
   private final long seed;
   private final int evaluateEvery;
   private final Evaluator evaluator;
@@ -73,19 +66,12 @@ public final class Trainer {
   private final int dataParallel;
   private final boolean memoryGuard;
 
-  private Trainer(Builder b) {
+  private Trainer(Builder b, int steps, OptimizerSettings optimizerSettings) {
     this.model = b.model;
-    this.steps = b.steps;
-    this.learningRate = b.learningRate;
-    this.weightDecay = b.weightDecay;
-    this.beta1 = b.beta1;
-    this.beta2 = b.beta2;
-    this.epsilon = b.epsilon;
-    this.warmupSteps = b.warmupSteps;
-    this.schedule = b.schedule;
+    this.steps = steps;
+    this.optimizerSettings = optimizerSettings;
     this.accumulation = b.accumulation;
-    this.maxGradNorm = b.maxGradNorm;
-    this.seed = b.seed;
+    this.seed = b.seed();
     this.evaluateEvery = b.evaluateEvery;
     this.evaluator = b.evaluator;
     this.progress = b.progress;
@@ -133,7 +119,7 @@ public final class Trainer {
     List<StepListener> listeners = new ArrayList<>(model.activeAdapters().stream().map(model::adapter)
         .filter(StepListener.class::isInstance).map(StepListener.class::cast).toList());
     listeners.addAll(stepListeners);
-    AdamW optimizer = new AdamW(sd, names, beta1, beta2, epsilon, weightDecay);
+    AdamW optimizer = optimizerSettings.adamW(sd, names);
     ProgressBar bar = progress == null ? null : new ProgressBar(progress, steps, System.console() != null);
     List<TrainingHistory.Step> history = new ArrayList<>();
     List<TrainingHistory.Evaluation> evaluations = new ArrayList<>();
@@ -149,14 +135,14 @@ public final class Trainer {
         if (checkpointed == null) { // the segments build their own gradient functions
           GradientFunction.prepare(sd); // again after an evaluation, whose mode switch rewires the graph
         }
-        StepGradients g = StepGradients.accumulate(accumulation, names, loss, maxGradNorm, () -> {
+        StepGradients g = StepGradients.accumulate(accumulation, names, loss, optimizerSettings.maxGradNorm(), () -> {
           if (!cursor.batches.hasNext()) {
             cursor.batches = data.iterator();
           }
           microBatch[0]++;
           return cursor.batches.next();
         }, batch -> lossAndGradients(sd, batch, loss, names, checkpointed, parallel), memory);
-        double lr = learningRate * schedule.factor(step - 1, warmupSteps, steps);
+        double lr = optimizerSettings.learningRate(step, steps);
         optimizer.step(g.gradients(), lr); // leaves the gradients as they are
         Map<String, INDArray> view = Collections.unmodifiableMap(g.gradients());
         for (StepListener l : listeners) {
@@ -202,20 +188,13 @@ public final class Trainer {
     return new Builder(model);
   }
 
-  /** Options of a {@link Trainer}, made by {@link #builder}; each can be set once. */
-  public static final class Builder {
+  /**
+   * Options of a {@link Trainer}, made by {@link #builder}; each can be set once. The steps, the seed and the
+   * optimizer's options are {@link TrainerBuilder}'s.
+   */
+  public static final class Builder extends TrainerBuilder<Builder> {
     private final PeftModel model;
-    private int steps = -1;
-    private double learningRate = Double.NaN;
-    private double weightDecay = Double.NaN;
-    private double beta1 = Double.NaN;
-    private double beta2 = Double.NaN;
-    private double epsilon = Double.NaN;
-    private int warmupSteps = -1;
-    private LearningRateSchedule schedule;
     private int accumulation = -1;
-    private double maxGradNorm = Double.NaN;
-    private Long seed;
     private int evaluateEvery = -1;
     private Evaluator evaluator;
     private PrintStream progress;
@@ -231,83 +210,11 @@ public final class Trainer {
       this.model = model;
     }
 
-    /** Optimizer steps to run (required, &gt; 0). */
-    public Builder steps(int steps) {
-      checkState(this.steps == -1, "steps was already set to %s", this.steps);
-      checkArgument(steps > 0, "steps must be > 0, got %s", steps);
-      this.steps = steps;
-      return this;
-    }
-
-    /** Peak learning rate; default 1e-3. */
-    public Builder learningRate(double lr) {
-      checkState(Double.isNaN(learningRate), "learning rate was already set to %s", learningRate);
-      checkArgument(lr > 0 && Double.isFinite(lr), "learning rate must be > 0 and finite, got %s", lr);
-      this.learningRate = lr;
-      return this;
-    }
-
-    /** Decoupled weight decay λ; default 0. */
-    public Builder weightDecay(double wd) {
-      checkState(Double.isNaN(weightDecay), "weight decay was already set to %s", weightDecay);
-      checkArgument(wd >= 0 && Double.isFinite(wd), "weight decay must be >= 0, got %s", wd);
-      this.weightDecay = wd;
-      return this;
-    }
-
-    /** Adam's β₁ and β₂; default 0.9 and 0.999. */
-    public Builder betas(double b1, double b2) {
-      checkState(Double.isNaN(beta1), "betas were already set to (%s, %s)", beta1, beta2);
-      checkArgument(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, "betas must be in [0, 1), got (%s, %s)", b1, b2);
-      this.beta1 = b1;
-      this.beta2 = b2;
-      return this;
-    }
-
-    /** Adam's ε; default 1e-8. */
-    public Builder epsilon(double eps) {
-      checkState(Double.isNaN(epsilon), "epsilon was already set to %s", epsilon);
-      checkArgument(eps > 0, "epsilon must be > 0, got %s", eps);
-      this.epsilon = eps;
-      return this;
-    }
-
-    /** Steps of linear warm-up from 0 to the peak learning rate; default 0. */
-    public Builder warmupSteps(int warmup) {
-      checkState(warmupSteps == -1, "warm-up steps were already set to %s", warmupSteps);
-      checkArgument(warmup >= 0, "warm-up steps must be >= 0, got %s", warmup);
-      this.warmupSteps = warmup;
-      return this;
-    }
-
-    /** Decay after warm-up; default {@link LearningRateSchedule#LINEAR}, as Hugging Face's Trainer. */
-    public Builder schedule(LearningRateSchedule s) {
-      checkState(schedule == null, "schedule was already set to %s", schedule);
-      checkArgument(s != null, "schedule must not be null");
-      this.schedule = s;
-      return this;
-    }
-
     /** Micro-batches per optimizer step; default 1. */
     public Builder gradientAccumulation(int microBatches) {
       checkState(accumulation == -1, "gradient accumulation was already set to %s", accumulation);
       checkArgument(microBatches > 0, "gradient accumulation must be > 0, got %s", microBatches);
       this.accumulation = microBatches;
-      return this;
-    }
-
-    /** Clip gradients to this global L2 norm; 0 turns clipping off; default 1.0, as Hugging Face's Trainer. */
-    public Builder maxGradNorm(double norm) {
-      checkState(Double.isNaN(maxGradNorm), "max grad norm was already set to %s", maxGradNorm);
-      checkArgument(norm >= 0, "max grad norm must be >= 0, got %s", norm);
-      this.maxGradNorm = norm;
-      return this;
-    }
-
-    /** Seed of the dropout masks (each micro-batch and module draws its own, reproducibly); default 42. */
-    public Builder seed(long s) {
-      checkState(seed == null, "seed was already set to %s", seed);
-      this.seed = s;
       return this;
     }
 
@@ -384,27 +291,15 @@ public final class Trainer {
      *     checkpointing and data parallelism over more than one worker are on
      */
     public Trainer build() {
-      checkState(steps > 0, "steps must be set");
-      learningRate = Double.isNaN(learningRate) ? 1e-3 : learningRate;
-      weightDecay = Double.isNaN(weightDecay) ? 0 : weightDecay;
-      if (Double.isNaN(beta1)) {
-        beta1 = 0.9;
-        beta2 = 0.999;
-      }
-      epsilon = Double.isNaN(epsilon) ? 1e-8 : epsilon;
-      warmupSteps = warmupSteps == -1 ? 0 : warmupSteps;
-      checkState(warmupSteps <= steps, "warm-up steps (%s) exceed steps (%s)", warmupSteps, steps);
-      schedule = schedule == null ? LearningRateSchedule.LINEAR : schedule;
+      OptimizerSettings optimizer = optimizerSettings(); // checks the steps and the warm-up first
       accumulation = accumulation == -1 ? 1 : accumulation;
-      maxGradNorm = Double.isNaN(maxGradNorm) ? 1.0 : maxGradNorm;
-      seed = seed == null ? 42L : seed;
       progress = progressSet ? progress : System.err;
       dataParallel = dataParallel == -1 ? 1 : dataParallel;
       memoryGuard = memoryGuard == null ? !"false".equalsIgnoreCase(System.getProperty(MEMORY_GUARD_PROPERTY))
           : memoryGuard;
       checkState(!(Boolean.TRUE.equals(checkpointing) && dataParallel > 1),
           "gradient checkpointing and data parallelism (%s workers) cannot be combined: choose one", dataParallel);
-      return new Trainer(this);
+      return new Trainer(this, steps(), optimizer);
     }
   }
 }

@@ -7,7 +7,11 @@
  * {@link dev.peft4j.train.CheckpointedGradients}, one segment of layers at a time; with data parallelism it is
  * {@link dev.peft4j.train.DataParallel}, the batch split row-wise over the cores. The gradient function is built by
  * {@link dev.peft4j.train.GradientFunction}; dropout masks are seeded per step and op by
- * {@link dev.peft4j.train.RandomOps}.
+ * {@link dev.peft4j.train.RandomOps}. Instruction data for a causal LM — JSONL read and checked by
+ * {@link dev.peft4j.train.InstructionData}, tokenized with the loss on the responses only, padded or packed, by
+ * {@link dev.peft4j.train.InstructionBatches} — becomes the trainer's batches.
+ * The trainer's steps, seed and optimizer options ({@link dev.peft4j.train.OptimizerSettings}) are
+ * {@link dev.peft4j.train.TrainerBuilder}'s, shared with peft-spark's trainer.
  *
  * <p>ND4J's noise while training, and what silences it:
  * <ul>

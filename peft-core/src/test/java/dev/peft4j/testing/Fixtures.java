@@ -19,7 +19,8 @@ public final class Fixtures {
       "golden.safetensors", "model-00001-of-00006.safetensors", "model-00002-of-00006.safetensors",
       "model-00003-of-00006.safetensors", "model-00004-of-00006.safetensors", "model-00005-of-00006.safetensors",
       "model-00006-of-00006.safetensors", "adapter_config.json", "adapter_model.safetensors", "allocator.json",
-      "allocator.safetensors", "budgets.json", "nf4_golden.json", "generation_config.json");
+      "allocator.safetensors", "budgets.json", "nf4_golden.json", "generation_config.json", "tokenizer.json",
+      "generation_golden.safetensors");
 
   private Fixtures() {}
 
@@ -50,5 +51,22 @@ public final class Fixtures {
     } catch (URISyntaxException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /**
+   * A checkpoint directory in {@code dir}: tiny-llama's config and weights with the tiny ChatML tokenizer
+   * ({@code fixtures/tiny-chat-tokenizer}, 128 ids as the model's vocabulary, made by
+   * {@code scripts/make_tiny_tokenizer.py}).
+   */
+  public static Path tinyChatLlama(Path dir) throws IOException {
+    Files.createDirectories(dir);
+    for (String file : List.of("tiny-llama/config.json", "tiny-llama/model.safetensors",
+        "tiny-llama/generation_config.json", "tiny-chat-tokenizer/tokenizer.json",
+        "tiny-chat-tokenizer/tokenizer_config.json")) {
+      try (InputStream in = Fixtures.class.getResourceAsStream("/fixtures/" + file)) {
+        Files.copy(in, dir.resolve(file.substring(file.indexOf('/') + 1)));
+      }
+    }
+    return dir;
   }
 }

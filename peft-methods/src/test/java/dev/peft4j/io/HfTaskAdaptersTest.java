@@ -14,6 +14,7 @@ import dev.peft4j.model.Bert;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfCheckpoint;
 import dev.peft4j.model.HfModels;
+import dev.peft4j.model.Llama;
 import dev.peft4j.model.LlamaConfig;
 import dev.peft4j.model.Tokenizer;
 import dev.peft4j.testing.Fixtures;
@@ -119,6 +120,25 @@ class HfTaskAdaptersTest {
       sd = Heads.llamaForSequenceClassification(LlamaConfig.read(dir.resolve("config.json")), weights, 2, 0L, 0);
     }
     reproduces("seq-cls-tiny-llama", "tiny-llama", sd);
+  }
+
+  /**
+   * PEFT 0.21's SEQ_CLS LoRA on Qwen3ForSequenceClassification (scripts/fixtures_decoder_cls.py): the checkpoint's
+   * config.json names its pad_token_id, found in input_ids with right and with left padding.
+   */
+  @Test
+  void seqClsOnQwen3ReproducesHfWithRightAndLeftPadding() throws IOException {
+    HfModels.Loaded task = HfModels.load(Fixtures.dir("tiny-qwen3-tok"), "Qwen3ForSequenceClassification", 2);
+    PeftModel model = Peft.load(task.sameDiff(), Fixtures.dir("seq-cls-tiny-qwen3"));
+    assertEquals(TaskType.SEQ_CLS, model.taskType());
+    Map<String, INDArray> g = golden("seq-cls-tiny-qwen3");
+    for (String side : List.of("right", "left")) {
+      INDArray logits = model.output(Map.of(Llama.INPUT_IDS, g.get(side + "_input_ids"), Llama.ATTENTION_MASK,
+          g.get(side + "_attention_mask")), Heads.LOGITS).get(Heads.LOGITS);
+      double diff = maxAbsDiff(logits, g.get(side + "_logits"));
+      System.out.printf("seq-cls-tiny-qwen3, %s padding: max |logits - PEFT's| = %.2e%n", side, diff);
+      assertTrue(diff <= 1e-5, side + " padding: logits differ from HF PEFT's by " + diff);
+    }
   }
 
   @Test
