@@ -3,6 +3,8 @@ package dev.peft4j.bench;
 import dev.peft4j.PeftModel;
 import dev.peft4j.methods.ParameterBudget;
 import dev.peft4j.methods.Peft;
+import dev.peft4j.generate.GenerationConfig;
+import dev.peft4j.generate.Generator;
 import dev.peft4j.model.Llama;
 import dev.peft4j.model.LlamaConfig;
 import dev.peft4j.model.RandomLlamaWeights;
@@ -35,7 +37,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *   forward B        the base model's logits at batch B × 256, no gradients (prefill)
  *   generate B       greedy generation without a KV cache: B prompts of 64 tokens, NEW new tokens, the whole prefix
  *                    recomputed through the plain graph for every token
- *   generate-cached B  the same through the KV cache of dev.peft4j.generate (not on this branch: see below)
+ *   generate-cached B  the same through the KV cache of dev.peft4j.generate (Generator)
  * </pre>
  * Options: {@code --warmup N} (default 1) and {@code --reps N} (default 2) timed repetitions, {@code --new N}
  * (default 32) generated tokens, {@code --micro N} (training: rows per micro-batch, default 4; a step is then 4 / N
@@ -79,13 +81,6 @@ public final class DecoderScaleBenchmark {
     int reps = option(options, "--reps", 2);
     int newTokens = option(options, "--new", 32);
     int micro = option(options, "--micro", TRAIN_BATCH);
-    if (args[0].equals("generate-cached")) {
-      // KV-cache generation is written on branch h20-gen (dev.peft4j.generate). Wiring it after the merge: build the
-      // model as below, then time greedy generation of --new tokens after the PROMPT-token prompts through the cached
-      // generator (instead of greedyWithoutCache) and report it as "generate-cache-b" + batch, as generate() does
-      throw new UnsupportedOperationException(
-          "generate-cached needs dev.peft4j.generate (branch h20-gen), which is not on this branch");
-    }
     PeakMemory.reset();
     long start = System.nanoTime();
     LlamaConfig c = config();
@@ -99,7 +94,9 @@ public final class DecoderScaleBenchmark {
       case "qlora" -> train("qlora", sd, budget, Peft.qlora(16).alpha(32).target("q_proj", "v_proj").seed(1)
           .apply(sd), 1, micro, warmup, reps, buildSeconds, true);
       case "forward" -> forward(sd, budget, Integer.parseInt(args[1]), warmup, reps, buildSeconds);
-      case "generate" -> generate(sd, budget, Integer.parseInt(args[1]), newTokens, warmup, reps, buildSeconds);
+      case "generate" -> generate(sd, budget, Integer.parseInt(args[1]), newTokens, warmup, reps, buildSeconds, false);
+      case "generate-cached" -> generate(sd, budget, Integer.parseInt(args[1]), newTokens, warmup, reps, buildSeconds,
+          true);
       default -> throw new IllegalArgumentException("unknown configuration '" + args[0]
           + "'; configurations: lora, qlora, forward, generate, generate-cached");
     }
@@ -187,21 +184,33 @@ public final class DecoderScaleBenchmark {
         buildSeconds, "seq=" + SEQ);
   }
 
+  /**
+   * Greedy generation of {@code newTokens} after {@value #PROMPT}-token prompts: without a cache by recomputing the
+   * whole prefix ({@link #greedyWithoutCache}), with one through {@link Generator} (its prefill and decode graphs;
+   * a greedy config without EOS, so every row gets exactly {@code newTokens}).
+   */
   private static void generate(SameDiff sd, ParameterBudget budget, int batchSize, int newTokens, int warmup,
-      int reps, double buildSeconds) {
+      int reps, double buildSeconds, boolean cached) {
     INDArray prompt = promptBatch(batchSize, PROMPT, budget.shape().vocab()).get(Llama.INPUT_IDS);
+    Generator generator = Generator.of(sd);
+    List<long[]> prompts = new ArrayList<>();
+    for (int r = 0; r < batchSize; r++) {
+      prompts.add(prompt.getRow(r).toLongVector());
+    }
     long[] first = null;
     double[] ms = new double[reps];
     for (int i = 0; i < warmup + reps; i++) {
       long t = System.nanoTime();
       // the warm-up generates 2 tokens: it only has to build the inference session and touch every weight once
-      long[][] out = greedyWithoutCache(sd, prompt, i < warmup ? 2 : newTokens);
+      int n = i < warmup ? 2 : newTokens;
+      long[][] out = cached ? generator.generate(prompts, GenerationConfig.greedy(n)).toArray(long[][]::new)
+          : greedyWithoutCache(sd, prompt, n);
       if (i >= warmup) {
         ms[i - warmup] = (System.nanoTime() - t) / 1e6;
         first = first == null ? out[0] : first;
       }
     }
-    report("generate-nocache-b" + batchSize, batchSize, ms, (long) batchSize * newTokens,
+    report((cached ? "generate-cache-b" : "generate-nocache-b") + batchSize, batchSize, ms, (long) batchSize * newTokens,
         inferenceEstimate(budget, batchSize, PROMPT + newTokens), buildSeconds, String.format(Locale.ROOT,
             "prompt=%d new=%d row0_tokens=%s", PROMPT, newTokens,
             Arrays.toString(Arrays.copyOf(first, Math.min(8, first.length))).replace(" ", "")));
