@@ -41,6 +41,27 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
   }
 
   /**
+   * Qwen/Qwen3-0.6B's published {@code config.json}: 28 layers, hidden 1024, intermediate 3072, 16 query and 8
+   * key-value heads of 128, vocabulary 151,936, 40,960 positions, rms_norm_eps 1e-6, rope_theta 1e6, tied embeddings,
+   * q/k norms, no biases: 596,049,920 parameters (transformers' {@code num_parameters()} for the same config). With
+   * {@link RandomLlamaWeights} it builds a model of that size without a download.
+   */
+  public static LlamaConfig qwen3_0_6B() {
+    return new LlamaConfig("qwen3", 151_936, 1024, 3072, 28, 16, 8, 128, 40_960, 1e-6, 1_000_000, true, false, false,
+        true);
+  }
+
+  /**
+   * This config with {@code maxPositions} positions: the graph keeps a {@code [maxPositions, maxPositions]} float
+   * causal mask and two {@code [maxPositions, headDim]} rotary tables as constants, so a run that never goes past a
+   * few hundred tokens can spare the 6.25 GiB mask of 40,960 positions. No parameter depends on it.
+   */
+  public LlamaConfig withMaxPositions(int maxPositions) {
+    return new LlamaConfig(modelType, vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim,
+        maxPositions, rmsNormEps, ropeTheta, tieWordEmbeddings, qkvBias, mlpBias, qkNorm);
+  }
+
+  /**
    * Reads a {@code config.json} of model type llama, mistral, qwen2, qwen3 or gemma.
    *
    * @throws IOException naming the file and the problem: unreadable, not JSON, another model_type, a missing field,

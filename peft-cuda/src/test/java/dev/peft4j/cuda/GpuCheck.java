@@ -7,7 +7,7 @@ import dev.peft4j.model.Heads;
 import dev.peft4j.model.Llama;
 import dev.peft4j.model.LlamaConfig;
 import dev.peft4j.model.PretrainedModels;
-import dev.peft4j.model.Weights;
+import dev.peft4j.model.RandomLlamaWeights;
 import dev.peft4j.train.Batch;
 import dev.peft4j.train.Gradients;
 import dev.peft4j.train.Trainer;
@@ -80,7 +80,7 @@ public final class GpuCheck {
     loraStep(dir, "minilm", miniLmLora, withLabels(bertInputs, 4));
 
     LlamaConfig qwen = qwen3Shape(qwenLayers, qwenVocab);
-    SameDiff decoder = Llama.causalLm(qwen, new RandomLlamaWeights(qwen, SEED));
+    SameDiff decoder = Llama.causalLm(qwen, RandomLlamaWeights.of(qwen, SEED));
     PeftModel qwenLora = Peft.lora(8).alpha(16).target("q_proj", "v_proj").apply(decoder);
     loraStep(dir, "qwen3", qwenLora, llamaInputs(2, 32, qwen.vocabSize()));
 
@@ -95,13 +95,12 @@ public final class GpuCheck {
 
   static final int QWEN3_VOCAB = 151_936;
 
-  /**
-   * Qwen/Qwen3-0.6B's config.json: 28 layers, hidden 1024, intermediate 3072, 16 query and 8 key-value heads of 128,
-   * vocabulary 151,936, tied embeddings, q/k norms.
-   */
+  /** {@link LlamaConfig#qwen3_0_6B()} with {@code layers} layers and a vocabulary of {@code vocab}. */
   static LlamaConfig qwen3Shape(int layers, int vocab) {
-    return new LlamaConfig("qwen3", vocab, 1024, 3072, layers, 16, 8, 128, 40_960, 1e-6, 1_000_000, true, false,
-        false, true);
+    LlamaConfig q = LlamaConfig.qwen3_0_6B();
+    return new LlamaConfig(q.modelType(), vocab, q.hiddenSize(), q.intermediateSize(), layers, q.numHeads(),
+        q.numKvHeads(), q.headDim(), q.maxPositions(), q.rmsNormEps(), q.ropeTheta(), q.tieWordEmbeddings(),
+        q.qkvBias(), q.mlpBias(), q.qkNorm());
   }
 
   /** The loss and the LoRA gradients of one step; lora_B set non-zero first, so that lora_A has a gradient too. */
@@ -236,65 +235,5 @@ public final class GpuCheck {
   private static int option(List<String> options, String name, int fallback) {
     int i = options.indexOf(name);
     return i < 0 ? fallback : Integer.parseInt(options.get(i + 1));
-  }
-
-  /** Seeded random Llama weights by Hugging Face name: projections std 0.02, RMSNorm weights 1 (as initialised). */
-  static final class RandomLlamaWeights implements Weights {
-    private final LlamaConfig c;
-    private final long seed;
-    private final Map<String, long[]> shapes = new HashMap<>();
-
-    RandomLlamaWeights(LlamaConfig c, long seed) {
-      this.c = c;
-      this.seed = seed;
-      long h = c.hiddenSize();
-      long q = (long) c.numHeads() * c.headDim();
-      long kv = (long) c.numKvHeads() * c.headDim();
-      long inner = c.intermediateSize();
-      shapes.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
-      shapes.put("model.norm.weight", new long[] {h});
-      for (int i = 0; i < c.numLayers(); i++) {
-        String p = "model.layers." + i + ".";
-        shapes.put(p + "input_layernorm.weight", new long[] {h});
-        shapes.put(p + "post_attention_layernorm.weight", new long[] {h});
-        shapes.put(p + "self_attn.q_norm.weight", new long[] {c.headDim()});
-        shapes.put(p + "self_attn.k_norm.weight", new long[] {c.headDim()});
-        shapes.put(p + "self_attn.q_proj.weight", new long[] {h, q}); // [in, out], as linearWeight answers
-        shapes.put(p + "self_attn.k_proj.weight", new long[] {h, kv});
-        shapes.put(p + "self_attn.v_proj.weight", new long[] {h, kv});
-        shapes.put(p + "self_attn.o_proj.weight", new long[] {q, h});
-        shapes.put(p + "mlp.gate_proj.weight", new long[] {h, inner});
-        shapes.put(p + "mlp.up_proj.weight", new long[] {h, inner});
-        shapes.put(p + "mlp.down_proj.weight", new long[] {inner, h});
-      }
-    }
-
-    @Override
-    public boolean has(String name) {
-      return shapes.containsKey(name);
-    }
-
-    @Override
-    public Set<String> names() {
-      return Set.copyOf(shapes.keySet());
-    }
-
-    @Override
-    public INDArray tensor(String name) {
-      long[] shape = shapes.get(name);
-      if (shape == null) {
-        throw new IllegalArgumentException("no random weight '" + name + "' for " + c);
-      }
-      if (name.endsWith("norm.weight")) {
-        return Nd4j.ones(DataType.FLOAT, shape);
-      }
-      // one generator per tensor, seeded by its name: the same values whatever order the builder asks in
-      return uniform(new SplittableRandom(seed ^ name.hashCode() * 0x9E3779B97F4A7C15L), 0.02 * Math.sqrt(3), shape);
-    }
-
-    @Override
-    public INDArray linearWeight(String module) {
-      return tensor(module + ".weight");
-    }
   }
 }

@@ -67,6 +67,14 @@ class ParameterBudgetTest {
   }
 
   @Test
+  void qwen3_0_6BMatchesTransformersAndPeft() {
+    ParameterBudget qwen = ParameterBudget.of(Shape.of(LlamaConfig.qwen3_0_6B()));
+    assertEquals(596_049_920L, qwen.totalParameters(), "transformers' num_parameters(), tied embeddings, q/k norms");
+    assertEquals(28L * 16 * ((1024 + 2048) + (1024 + 1024)), qwen.lora(16, "q_proj", "v_proj"),
+        "q: 1024 → 16·128, v: 1024 → 8·128 (PEFT's trainable count: 2,293,760)");
+  }
+
+  @Test
   void memoryEstimateIsTheSumOfItsParts() {
     ParameterBudget b = ParameterBudget.of(Shape.bert(32, 2, 64, 4, 128, 64).withClassifier(3));
     long trainable = b.lora(4, "query", "value");
