@@ -2,8 +2,7 @@
 
 A random-initialised Qwen3ForCausalLM with Qwen/Qwen3-0.6B's published config (hidden 1024, 28 layers, 16 heads /
 8 KV heads of 128, intermediate 3072, vocabulary 151,936, tied embeddings, rope_theta 1e6, rms_norm_eps 1e-6, q/k
-norms; 596,049,920 parameters), built in memory, no download. max_position_embeddings is 512, as peft4j's run has it
-(nothing in PyTorch depends on it below 512 tokens; peft4j's graph keeps a positions x positions causal mask). Eager
+norms; 596,049,920 parameters, max_position_embeddings 40,960), built in memory, no download. Eager
 mode, fp32, SDPA attention, two threads. One configuration per process, so that the peak RSS is its own:
 
   lora            PEFT LoRA r=16, alpha 32, q_proj and v_proj: a training step at 4 x 256 (forward with labels,
@@ -35,7 +34,7 @@ WARMUP_BATCH, WARMUP_SEQ = 2, 32
 def qwen3_0_6b():
     cfg = transformers.Qwen3Config(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
                                    num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-                                   max_position_embeddings=512, rms_norm_eps=1e-6, rope_theta=1000000.0,
+                                   max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1000000.0,
                                    tie_word_embeddings=True, attention_dropout=0.0)
     cfg._attn_implementation = "sdpa"
     torch.manual_seed(0)

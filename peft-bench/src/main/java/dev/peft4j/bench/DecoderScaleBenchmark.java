@@ -29,7 +29,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * One configuration of the 0.6B-scale decoder run, in the JVM it is started in (peak RSS is a property of a whole
  * process, so {@code peft-bench/decoder-scale.sh} starts one JVM per configuration, alternating with PyTorch's
  * {@code scripts/bench_decoder_pytorch.py}). The model is {@link LlamaConfig#qwen3_0_6B()} with seeded random weights
- * ({@link RandomLlamaWeights}), built in memory, with {@value #MAX_POSITIONS} positions (see {@link #config()}).
+ * ({@link RandomLlamaWeights}), built in memory, with its published 40,960 positions (see {@link #config()}).
  * <pre>
  *   lora WORKERS     LoRA r=16, α=32 on q_proj, v_proj; a training step (forward, loss, backward, AdamW through the
  *                    Trainer, WORKERS data-parallel workers) at batch 4 × 256
@@ -56,7 +56,6 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  */
 public final class DecoderScaleBenchmark {
 
-  static final int MAX_POSITIONS = 512;
   static final int SEQ = 256;
   static final int TRAIN_BATCH = 4;
   static final int PROMPT = 64;
@@ -103,13 +102,11 @@ public final class DecoderScaleBenchmark {
   }
 
   /**
-   * Qwen3-0.6B's published config with {@value #MAX_POSITIONS} positions instead of 40,960: Llama's graph keeps a
-   * {@code [positions, positions]} float causal mask as a constant, 6.25 GiB at 40,960, which would dominate the
-   * memory of a run that never passes 320 tokens. Positions carry no parameters, and the rotary tables of the first
-   * 512 positions are the same.
+   * Qwen3-0.6B's published config, its 40,960 positions included (the graph's causal mask is computed from the
+   * batch's length, and the rotary tables are 2 × 40,960 × 128 floats, 40 MiB).
    */
   static LlamaConfig config() {
-    return LlamaConfig.qwen3_0_6B().withMaxPositions(MAX_POSITIONS);
+    return LlamaConfig.qwen3_0_6B();
   }
 
   private static void train(String name, SameDiff sd, ParameterBudget budget, PeftModel model, int workers,
