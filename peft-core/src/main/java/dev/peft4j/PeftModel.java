@@ -494,6 +494,23 @@ public final class PeftModel {
     return heldUntilClosed(() -> {});
   }
 
+  /**
+   * Shared access until the returned scope is closed: the calling thread holds the read lock, as {@link #output} does
+   * while it runs, so other threads may run the model but none changes it. Opened while holding
+   * {@link #exclusive()}, it outlasts that scope's close (the lock is downgraded), for work that prepares under the
+   * write lock and then only reads (generation on copies of the graph that share its weights).
+   */
+  public AdapterScope shared() {
+    lock.readLock().lock();
+    boolean[] closed = {false};
+    return () -> {
+      if (!closed[0]) {
+        closed[0] = true;
+        lock.readLock().unlock();
+      }
+    };
+  }
+
   /** A scope that runs {@code undo} and releases the write lock (which the caller holds) when first closed. */
   private AdapterScope heldUntilClosed(Runnable undo) {
     boolean[] closed = {false};

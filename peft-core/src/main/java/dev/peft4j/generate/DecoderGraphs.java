@@ -2,6 +2,7 @@ package dev.peft4j.generate;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import dev.peft4j.graph.GraphCopies;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Hooks;
 import dev.peft4j.model.Llama;
@@ -29,8 +30,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  *             key_heads := cat(past.i.key, key_heads, axis 2), and the same for values; the model repeats them to
  *             nh heads (grouped-query attention) after the cache, so the cache is nh/nkv × smaller than the states
  *             attention reads
- *             causal mask [t, K]: rows K−t..K−1 of the lower triangle, K = the attention's key count (P + t, + n
- *             under prefix tuning): key j allowed for query i when j ≤ K − t + i
+ *             causal mask [t, K] ({@code Llama.causalMask}), K = the attention's key count (P + t, + n under prefix
+ *             tuning): key j allowed for query i when j ≤ K − t + i
  *   both:     positions = cumsum(key mask) − 1 over every key, the last s (or t) of them, pads clamped to 0, as
  *             transformers' generate derives position_ids from the attention mask (left padding shifts a row's
  *             positions; under prompt tuning / P-tuning positions go by index instead, as PEFT has transformers
@@ -40,7 +41,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * and land in the cache, where transformers has them too; the decode graph must be copied with that adapter disabled
  * (the caller does it) so they are not prepended again. Prefix tuning stays in both graphs: its virtual keys and values
  * are spliced in after the repetition, in front of the cached and new ones, and its key mask and causal columns come
- * with it, so they are not cached but recomputed from the table at each step (the same values transformers caches).
+ * with it, so they are not cached but recomputed at each step (the same values transformers caches).
  */
 final class DecoderGraphs {
 
@@ -96,10 +97,10 @@ final class DecoderGraphs {
     return Hooks.require(sd, "generation");
   }
 
-  /** A copy of the ops and variables whose weights are the original's arrays (as {@code train.GraphCopies}). */
+  /** A copy of the ops and variables whose weights are the original's arrays. */
   static SameDiff copy(SameDiff sd) {
-    SameDiff copy = SameDiff.create();
-    sd.invokeGraphOn(copy);
+    SameDiff copy = GraphCopies.copy(sd);
+    GraphCopies.shareArrays(sd, copy); // invokeGraphOn duplicated every weight: point the copy back at the originals
     return copy;
   }
 

@@ -3,6 +3,7 @@ package dev.peft4j.train;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
+import dev.peft4j.graph.GraphCopies;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Hooks;

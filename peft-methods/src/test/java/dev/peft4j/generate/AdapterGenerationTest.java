@@ -17,6 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Generation with adapters saved by PEFT 0.21 against transformers + PEFT's {@code generate}
@@ -97,6 +98,49 @@ class AdapterGenerationTest {
           "step " + step);
     }
     assertTrue(model.isTraining(), "the model is back in training mode");
+  }
+
+  /**
+   * One generator reused: its graphs are built once and follow the model — an adapter disabled and enabled, merged,
+   * and a weight changed in place between calls each give what a new generator gives.
+   */
+  @Test
+  void aReusedGeneratorFollowsTheModelsChanges() throws IOException {
+    GenerationGoldens lora = GenerationGoldens.of("lora-tiny-llama");
+    GenerationGoldens base = GenerationGoldens.of("tiny-llama");
+    PeftModel model = Peft.load(tinyLlama(), Fixtures.dir("lora-tiny-llama"));
+    GenerationConfig config = GenerationConfig.greedy(lora.maxNewTokens());
+    Generator generator = Generator.of(model);
+    List<INDArray> logits = new ArrayList<>();
+    lora.assertMatches("first call", generator.generate(lora.prompts(), config, (l, s) -> logits.add(l)), logits,
+        1e-4);
+    logits.clear();
+    lora.assertMatches("second call", generator.generate(lora.prompts(), config, (l, s) -> logits.add(l)), logits,
+        1e-4);
+    logits.clear();
+    model.adapter("default").disable();
+    base.assertMatches("adapter disabled", generator.generate(base.prompts(), config, (l, s) -> logits.add(l)),
+        logits, 1e-4);
+    logits.clear();
+    model.adapter("default").enable();
+    model.merge();
+    lora.assertMatches("merged", generator.generate(lora.prompts(), config, (l, s) -> logits.add(l)), logits, 1e-4);
+    model.unmerge();
+    String b = model.trainableParameters().names().stream().filter(n -> n.contains("lora_B")).findFirst()
+        .orElseThrow();
+    model.sameDiff().getArrForVarName(b).muli(3); // in place, as an optimizer step changes a weight
+    List<long[]> reused = generator.generate(lora.prompts(), config);
+    List<INDArray> reusedLogits = new ArrayList<>();
+    generator.generate(lora.prompts(), config, (l, s) -> reusedLogits.add(l));
+    List<INDArray> freshLogits = new ArrayList<>();
+    List<long[]> fresh = Generator.of(model).generate(lora.prompts(), config, (l, s) -> freshLogits.add(l));
+    for (int i = 0; i < fresh.size(); i++) {
+      assertArrayEquals(fresh.get(i), reused.get(i), "row " + i + " after a weight changed in place");
+    }
+    assertEquals(0.0, freshLogits.get(0).sub(reusedLogits.get(0)).amaxNumber().doubleValue(), 1e-6);
+    double moved = lora.logits().get(NDArrayIndex.point(0), NDArrayIndex.all(), NDArrayIndex.all())
+        .sub(freshLogits.get(0).castTo(lora.logits().dataType())).amaxNumber().doubleValue();
+    assertTrue(moved > 1e-3, "tripling " + b + " changed the first step's logits by " + moved);
   }
 
   @Test

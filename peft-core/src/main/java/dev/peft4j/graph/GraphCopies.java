@@ -1,6 +1,5 @@
-package dev.peft4j.train;
+package dev.peft4j.graph;
 
-import dev.peft4j.graph.GraphRewriter;
 import java.util.HashSet;
 import java.util.Set;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -9,10 +8,10 @@ import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Copies of a graph that compute with the original's weights: the segments of {@link CheckpointedGradients} and the
- * replicas of {@link DataParallel}.
+ * Copies of a graph that compute with the original's weights: the segments of {@code train.CheckpointedGradients}, the
+ * replicas of {@code train.DataParallel} and generation's prefill and decode graphs.
  */
-final class GraphCopies {
+public final class GraphCopies {
 
   private GraphCopies() {}
 
@@ -20,7 +19,7 @@ final class GraphCopies {
    * A copy of {@code sd}'s ops and variables ({@link SameDiff#invokeGraphOn}, as SameDiff copies a graph for its
    * gradient function; FlatBuffers' {@code dup} loses spliced outputs) whose weights are the original's arrays.
    */
-  static SameDiff copy(SameDiff sd) {
+  public static SameDiff copy(SameDiff sd) {
     SameDiff copy = SameDiff.create();
     sd.invokeGraphOn(copy);
     return copy;
@@ -30,7 +29,7 @@ final class GraphCopies {
    * Points the copy's weights and constants (and its gradient function's) at the original's arrays: a weight array
    * replaced in the original since the copy was made (a merge, a load) is then shared again.
    */
-  static void shareArrays(SameDiff original, SameDiff copy) {
+  public static void shareArrays(SameDiff original, SameDiff copy) {
     SameDiff grad = copy.hasGradientFunction() ? copy.getFunction("grad") : null;
     for (SDVariable v : original.variables()) {
       VariableType type = v.getVariableType();
@@ -51,8 +50,8 @@ final class GraphCopies {
   }
 
   /** What copies were made from: the ops, the trainable variables and the loss; copies are remade when it changes. */
-  record Structure(Set<String> ops, Set<String> trainable, String loss) {
-    static Structure of(SameDiff sd, String loss) {
+  public record Structure(Set<String> ops, Set<String> trainable, String loss) {
+    public static Structure of(SameDiff sd, String loss) {
       Set<String> trainable = new HashSet<>();
       for (SDVariable v : sd.variables()) {
         if (v.getVariableType() == VariableType.VARIABLE) {
