@@ -6,21 +6,15 @@ import dev.peft4j.methods.Peft;
 import dev.peft4j.model.HfModels;
 import dev.peft4j.model.Llama;
 import dev.peft4j.model.LlamaConfig;
-import dev.peft4j.model.Weights;
+import dev.peft4j.model.RandomLlamaWeights;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Set;
 import java.util.SplittableRandom;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Milliseconds per generated token with and without the KV cache, with LoRA q,v r=8 applied: a prompt of 32 tokens
@@ -41,7 +35,7 @@ public final class GenerationBenchmark {
 
   public static void main(String[] args) throws IOException {
     SameDiff sd = args[0].equals("mid")
-        ? Llama.causalLm(MID, new RandomWeights(MID, 1)) : HfModels.loadDecoder(Path.of(args[1])).sameDiff();
+        ? Llama.causalLm(MID, RandomLlamaWeights.of(MID, 1)) : HfModels.loadDecoder(Path.of(args[1])).sameDiff();
     long vocab = sd.getArrForVarName("model.embed_tokens.weight").size(0);
     int prompt = args.length > 2 ? Integer.parseInt(args[2]) : args[0].equals("mid") ? 32 : 16;
     var model = Peft.lora(8).alpha(16).target("q_proj", "v_proj").apply(sd);
@@ -83,63 +77,4 @@ public final class GenerationBenchmark {
 
   static final LlamaConfig MID = new LlamaConfig("llama", 8192, 512, 1536, 8, 8, 4, 64, 1024, 1e-6, 10000, false,
       false, false, false);
-
-  /** Seeded random weights by Hugging Face name, std ≈ 0.02, norms 1. */
-  private static final class RandomWeights implements Weights {
-    private final Map<String, long[]> shapes = new HashMap<>();
-    private final long seed;
-
-    RandomWeights(LlamaConfig c, long seed) {
-      this.seed = seed;
-      long h = c.hiddenSize();
-      long q = (long) c.numHeads() * c.headDim();
-      long kv = (long) c.numKvHeads() * c.headDim();
-      long inner = c.intermediateSize();
-      shapes.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
-      shapes.put("lm_head.weight", new long[] {h, c.vocabSize()});
-      shapes.put("model.norm.weight", new long[] {h});
-      for (int i = 0; i < c.numLayers(); i++) {
-        String p = "model.layers." + i + ".";
-        shapes.put(p + "input_layernorm.weight", new long[] {h});
-        shapes.put(p + "post_attention_layernorm.weight", new long[] {h});
-        shapes.put(p + "self_attn.q_proj.weight", new long[] {h, q});
-        shapes.put(p + "self_attn.k_proj.weight", new long[] {h, kv});
-        shapes.put(p + "self_attn.v_proj.weight", new long[] {h, kv});
-        shapes.put(p + "self_attn.o_proj.weight", new long[] {q, h});
-        shapes.put(p + "mlp.gate_proj.weight", new long[] {h, inner});
-        shapes.put(p + "mlp.up_proj.weight", new long[] {h, inner});
-        shapes.put(p + "mlp.down_proj.weight", new long[] {inner, h});
-      }
-    }
-
-    @Override
-    public boolean has(String name) {
-      return shapes.containsKey(name);
-    }
-
-    @Override
-    public Set<String> names() {
-      return shapes.keySet();
-    }
-
-    @Override
-    public INDArray tensor(String name) {
-      long[] shape = shapes.get(name);
-      if (name.endsWith("norm.weight")) {
-        return Nd4j.ones(DataType.FLOAT, shape);
-      }
-      SplittableRandom r = new SplittableRandom(seed ^ name.hashCode());
-      long n = Arrays.stream(shape).reduce(1, (a, b) -> a * b);
-      float[] v = new float[Math.toIntExact(n)];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = (float) ((r.nextDouble() * 2 - 1) * 0.035);
-      }
-      return Nd4j.create(v, shape, 'c');
-    }
-
-    @Override
-    public INDArray linearWeight(String module) {
-      return tensor(module + ".weight");
-    }
-  }
 }
