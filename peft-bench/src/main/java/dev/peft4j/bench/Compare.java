@@ -584,7 +584,7 @@ public final class Compare {
 
   /**
    * {@code settings} and what the run's sessions did: the methods reported against the preset's list, the sessions,
-   * and the trials whose times are not comparable because the machine was busier than its cores.
+   * and the trials whose times are not comparable because the machine was busier than its cores + 1.
    */
   static Map<String, Object> withRunNotes(Map<String, Object> settings, Options options, RunFile runFile,
       List<CompareResult> results, List<String> incomplete, List<TrialRecord> trials) {
@@ -604,8 +604,8 @@ public final class Compare {
     DoubleSummaryStatistics wall = trials.stream().mapToDouble(TrialRecord::wallSeconds).summaryStatistics();
     s.put("trials", String.format(Locale.ROOT, "%d, each in trials/ with its wall time (%.0f–%.0f s here), peak RSS "
             + "and the 1-minute load average at its start and end; %s%s", trials.size(), wall.getMin(),
-        wall.getMax(), loaded.isEmpty() ? "none ran with a load average above the machine's cores"
-            : loaded.size() + " ran while the load average was above the machine's cores (at start or end), so "
+        wall.getMax(), loaded.isEmpty() ? "none ran with a load average above the machine's cores + 1"
+            : loaded.size() + " ran while the load average was above the machine's cores + 1 (at start or end), so "
                 + "their times are not comparable with a quiet machine's: " + loaded.stream().map(t -> String.format(Locale.ROOT,
                 "%s (load %.2f → %.2f, %d cores)", t.label(), t.loadStart(), t.loadEnd(), t.cores()))
                 .collect(Collectors.joining(", ")), unknown == 0 ? "" : "; load average unknown for " + unknown));

@@ -8,7 +8,8 @@ import java.nio.file.Path;
 /**
  * The machine's 1-minute load average, from Linux's {@code /proc/loadavg} (its first field: the mean number of
  * runnable and uninterruptible tasks over the last minute). A trial's wall time is comparable with another's only if
- * the machine was not busier than its cores while it ran; {@link Compare} records this at each trial's start and end.
+ * the machine was not busier than its cores + 1 (its own workers load every core) while it ran; {@link Compare}
+ * records this at each trial's start and end.
  */
 final class LoadAverage {
 

@@ -223,7 +223,7 @@ class CompareResumeTest {
     assertEquals("2 (started 2026-12-06T23:00:00Z at commit abc, methods lora; resumed 2026-12-07T08:00:00Z at "
         + "commit def, methods lora)", notes.get("sessions"));
     assertEquals("3, each in trials/ with its wall time (12–30 s here), peak RSS and the 1-minute load average at "
-        + "its start and end; 1 ran while the load average was above the machine's cores (at start or end), so "
+        + "its start and end; 1 ran while the load average was above the machine's cores + 1 (at start or end), so "
         + "their times are not comparable with a quiet machine's: lora lr 5e-04 seed 7 (load 1.50 → 3.25, 2 cores); load average unknown "
         + "for 1", notes.get("trials"));
   }
