@@ -123,14 +123,9 @@ public final class Generate {
     }
   }
 
-  static final class FormatConverter implements CommandLine.ITypeConverter<Format> {
-    @Override
-    public Format convert(String value) {
-      try {
-        return Format.valueOf(value.toUpperCase(Locale.ROOT));
-      } catch (IllegalArgumentException e) {
-        throw new CommandLine.TypeConversionException("'" + value + "' is not a format; formats: text, jsonl");
-      }
+  static final class FormatConverter extends LowerCaseEnum<Format> {
+    FormatConverter() {
+      super(Format.class, "format");
     }
   }
 

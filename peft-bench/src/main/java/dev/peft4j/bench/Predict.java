@@ -86,14 +86,9 @@ public final class Predict {
     }
   }
 
-  static final class FormatConverter implements CommandLine.ITypeConverter<Format> {
-    @Override
-    public Format convert(String value) {
-      try {
-        return Format.valueOf(value.toUpperCase(Locale.ROOT));
-      } catch (IllegalArgumentException e) {
-        throw new CommandLine.TypeConversionException("'" + value + "' is not a format; formats: csv, jsonl");
-      }
+  static final class FormatConverter extends LowerCaseEnum<Format> {
+    FormatConverter() {
+      super(Format.class, "format");
     }
   }
 
