@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The bar (issue 24): peft4j against PyTorch on this machine, in the same run. For each round, the PyTorch + PEFT
+# reference (scripts/bench_pytorch.py, one process per configuration) and peft4j's JMH benchmark (one fork per
+# configuration and worker count) run one after the other; odd rounds run PyTorch first, even rounds peft4j first
+# (with the default 2 rounds: PyTorch, peft4j, peft4j, PyTorch), so that a slow spell of the host hits both sides.
+# Then one table: per configuration the medians, tokens/s, peak RSS of each side and the ratio
+# peft4j (2 workers) / PyTorch in tokens/s, per round and the median of the rounds. Run from the repository root or
+# from peft-bench:
+#
+#   peft-bench/speed-vs-pytorch.sh                     # log, JMH files and table.md in peft-bench/target/speed-vs-pytorch/
+#   ROUNDS=3 peft-bench/speed-vs-pytorch.sh
+#   ROUNDS=1 PT_ARGS="--steps 3 --warmup 1" JMH_ARGS="-wi 1 -w 2 -i 1 -r 3" peft-bench/speed-vs-pytorch.sh   # a smoke run
+#   TABLE_ONLY=1 peft-bench/speed-vs-pytorch.sh        # the table again from the last run's log (or a run cut short)
+#
+# Knobs (environment): ROUNDS (default 2); THREADS (default 2: OMP_NUM_THREADS for ND4J, torch's threads);
+# PT_ARGS, the PyTorch side's measurement (default "--steps 20 --warmup 3": medians of 20 steps after 3 warm-up);
+# JMH_ARGS, the peft4j side's (default "-wi 2 -w 8 -i 3 -r 8": 16 s warm-up, then 24 s of SampleTime samples, per
+# fork); PYTHON (default /tmp/fixtures-venv/bin/python, with torch, transformers and peft: the pip line is in
+# scripts/README.md); JAVA_OPTS for JMH's own (non-forked) JVM. One round takes about 8 minutes on an idle 2-core
+# machine with the defaults.
+# Builds peft-core, peft-methods and peft-bench offline first (mvn -o compile; nothing is installed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-2}
+THREADS=${THREADS:-2}
+PT_ARGS=${PT_ARGS:---steps 20 --warmup 3}
+JMH_ARGS=${JMH_ARGS:--wi 2 -w 8 -i 3 -r 8}
+PYTHON=${PYTHON:-/tmp/fixtures-venv/bin/python}
+JAVA_OPTS=${JAVA_OPTS:--Xmx512m}
+OUT=peft-bench/target/speed-vs-pytorch
+LOG="$OUT/results.log"
+
+# The rows of the table, in order, one a line, fields separated by '|':
+#   id | tokens per op | label | PyTorch side | peft4j side
+# PyTorch side: a Python script and its arguments, run as "$PYTHON <script> <arguments> $PT_ARGS --threads $THREADS";
+#   it must print one line with "median ms <x>" and "peak RSS <n> MiB" (bench_pytorch.py's line; the last such line
+#   counts). "=<id>" reuses another row's PyTorch figures (nothing is run again); "-" leaves it empty.
+# peft4j side: "jmh <benchmark regex> <JMH options>", run as "org.openjdk.jmh.Main <regex> <options> $JMH_ARGS" with
+#   the scores read from its JSON result file and peak RSS from the "peak RSS ...: <n> MiB" line its fork prints
+#   (the median of a SampleTime benchmark, the score otherwise; a "workers" parameter picks the 1- or 2-worker
+#   column, a result without one goes to the 2-worker column); or "py <script> <arguments>", run and read as the
+#   PyTorch side (its figure goes to the 2-worker column); or "-".
+# The ratio is PyTorch's median ms / peft4j's (2 workers), which is peft4j's tokens/s over PyTorch's when both sides
+# do the same work per op.
+ROWS='
+inference | 1024 | forward, 8 × 128                | scripts/bench_pytorch.py inference | jmh MiniLmTrainingBenchmark -p config=inference -p workers=1,2
+loraQV    | 1024 | LoRA q,v r=16 step, 8 × 128      | scripts/bench_pytorch.py loraQV    | jmh MiniLmTrainingBenchmark -p config=loraQV -p workers=1,2
+fullFt    | 1024 | full fine-tuning step, 8 × 128   | scripts/bench_pytorch.py fullFt    | jmh MiniLmTrainingBenchmark -p config=fullFt -p workers=1,2
+'
+
+field() { echo "$1" | cut -d'|' -f"$2" | sed 's/^ *//; s/ *$//'; }
+
+if [ -z "${TABLE_ONLY:-}" ]; then
+if [ ! -x "$PYTHON" ] || ! "$PYTHON" -c 'import torch, transformers, peft' 2>/dev/null; then
+  echo "speed-vs-pytorch: $PYTHON cannot import torch, transformers and peft; create the virtualenv with the pip" \
+       "line in scripts/README.md (or set PYTHON)" >&2
+  exit 1
+fi
+rm -rf "$OUT"
+mkdir -p "$OUT"
+: > "$LOG"
+echo "$ROWS" | grep -v '^ *$' > "$OUT/rows.txt"
+mvn -o -B -q compile -pl peft-bench -am
+# the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
+mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt" > /dev/null
+CP="peft-core/target/classes:peft-methods/target/classes:peft-bench/target/classes:$(cat "$OUT/cp.txt")"
+
+# OMP_WAIT_POLICY=passive: spinning OpenMP threads make 2-thread medians swing 2-10x on a shared machine; both sides
+# get the same environment (torch reads OMP_NUM_THREADS too, and bench_pytorch.py sets its threads from --threads)
+export OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=passive
+
+note() { echo "NOTE $1 $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"; }
+
+# one Python process: its line with the median goes to the log as "PY <round> <id> <side> <line>"
+python_side() {  # round id side script-and-arguments
+  local round=$1 id=$2 side=$3 cmd=$4 line
+  echo "# round $round, $side $id: $cmd" >&2
+  # shellcheck disable=SC2086  # the row's arguments are split on purpose
+  line=$("$PYTHON" $cmd $PT_ARGS --threads "$THREADS" 2>&1 | tee "$OUT/round$round-$side-$id.txt" \
+    | grep -E 'median ms' | tail -n 1) || true
+  if [ -z "$line" ]; then
+    echo "FAILED $round $id $side: no 'median ms' line, see $OUT/round$round-$side-$id.txt" | tee -a "$LOG"
+  else
+    echo "PY $round $id $side $line" | tee -a "$LOG"
+  fi
+}
+
+# one JMH run (one fork per parameter combination): its JSON and console output are kept beside the log
+jmh_side() {  # round id regex-and-options
+  local round=$1 id=$2 args=$3 base="$OUT/round$round-peft4j-$id"
+  echo "# round $round, peft4j $id: $args $JMH_ARGS" >&2
+  # shellcheck disable=SC2086
+  java $JAVA_OPTS -cp "$CP" org.openjdk.jmh.Main $args $JMH_ARGS -rf json -rff "$base.json" > "$base.txt" 2>&1 || true
+  grep -E '^# Parameters|peak RSS|Exception|Error' "$base.txt" >&2 || true
+  if [ -s "$base.json" ] && grep -q '"benchmark"' "$base.json"; then
+    echo "JMH $round $id $base.json $base.txt" | tee -a "$LOG"
+  else
+    echo "FAILED $round $id peft4j: no JMH result, see $base.txt" | tee -a "$LOG"
+  fi
+}
+
+pytorch_rows() {
+  local round=$1 row id cmd
+  while IFS= read -r row; do
+    id=$(field "$row" 1); cmd=$(field "$row" 4)
+    case "$cmd" in -|=*) ;; *) python_side "$round" "$id" pytorch "$cmd" ;; esac
+  done < "$OUT/rows.txt"
+}
+peft4j_rows() {
+  local round=$1 row id cmd
+  while IFS= read -r row; do
+    id=$(field "$row" 1); cmd=$(field "$row" 5)
+    case "$cmd" in
+      jmh\ *) jmh_side "$round" "$id" "${cmd#jmh }" ;;
+      py\ *) python_side "$round" "$id" peft4j "${cmd#py }" ;;
+    esac
+  done < "$OUT/rows.txt"
+}
+
+echo "COMMIT $(git describe --always --dirty)" | tee -a "$LOG"
+echo "SETTINGS threads=$THREADS pt_args=$PT_ARGS jmh_args=$JMH_ARGS" | tee -a "$LOG"
+note start
+for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) -eq 1 ]; then
+    pytorch_rows "$round"; peft4j_rows "$round"
+  else
+    peft4j_rows "$round"; pytorch_rows "$round"
+  fi
+  note "after-round-$round"
+done
+note end
+fi
+
+# the table builder needs only the standard library: any python3 will do when the virtualenv is gone
+TABLE_PYTHON=$PYTHON; [ -x "$TABLE_PYTHON" ] || TABLE_PYTHON=python3
+"$TABLE_PYTHON" peft-bench/speed_vs_pytorch_table.py "$OUT/rows.txt" "$LOG" | tee "$OUT/table.md"
