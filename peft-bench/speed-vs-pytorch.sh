@@ -7,9 +7,9 @@
 # peft4j (2 workers) / PyTorch in tokens/s, per round and the median of the rounds. Run from the repository root or
 # from peft-bench:
 #
-#   peft-bench/speed-vs-pytorch.sh                     # log, JMH files and table.md in peft-bench/target/speed-vs-pytorch/
+#   peft-bench/speed-vs-pytorch.sh                 # log, JMH files and table.md in peft-bench/target/speed-vs-pytorch/
 #   ROUNDS=3 peft-bench/speed-vs-pytorch.sh
-#   ROUNDS=1 PT_ARGS="--steps 3 --warmup 1" JMH_ARGS="-wi 1 -w 2 -i 1 -r 3" peft-bench/speed-vs-pytorch.sh   # a smoke run
+#   ROUNDS=1 PT_ARGS="--steps 3 --warmup 1" JMH_ARGS="-wi 1 -w 2 -i 1 -r 3" peft-bench/speed-vs-pytorch.sh  # smoke
 #   TABLE_ONLY=1 peft-bench/speed-vs-pytorch.sh        # the table again from the last run's log (or a run cut short)
 #
 # Knobs (environment): ROUNDS (default 2); THREADS (default 2: OMP_NUM_THREADS for ND4J, torch's threads);
@@ -32,20 +32,24 @@ LOG="$OUT/results.log"
 
 # The rows of the table, in order, one a line, fields separated by '|':
 #   id | tokens per op | label | PyTorch side | peft4j side
-# PyTorch side: a Python script and its arguments, run as "$PYTHON <script> <arguments> $PT_ARGS --threads $THREADS";
-#   it must print one line with "median ms <x>" and "peak RSS <n> MiB" (bench_pytorch.py's line; the last such line
-#   counts). "=<id>" reuses another row's PyTorch figures (nothing is run again); "-" leaves it empty.
-# peft4j side: "jmh <benchmark regex> <JMH options>", run as "org.openjdk.jmh.Main <regex> <options> $JMH_ARGS" with
-#   the scores read from its JSON result file and peak RSS from the "peak RSS ...: <n> MiB" line its fork prints
-#   (the median of a SampleTime benchmark, the score otherwise; a "workers" parameter picks the 1- or 2-worker
-#   column, a result without one goes to the 2-worker column); or "py <script> <arguments>", run and read as the
-#   PyTorch side (its figure goes to the 2-worker column); or "-".
-# The ratio is PyTorch's median ms / peft4j's (2 workers), which is peft4j's tokens/s over PyTorch's when both sides
-# do the same work per op.
+# Both sides' commands are split into words with their variables ($PT_ARGS, $JMH_ARGS, $THREADS, ...) expanded when
+# they run, so a row passes a script the options that script takes.
+# PyTorch side: a Python script and its arguments, run as "$PYTHON <script> <arguments>"; it must print a line with
+#   "median ms <x>" and "peak RSS <n> MiB" (bench_pytorch.py's line; the last such line counts). "=<id>" reuses row
+#   <id>'s PyTorch figures (nothing is run again); "-" leaves the side empty.
+# peft4j side: "jmh <benchmark regex> <JMH options>", run as "org.openjdk.jmh.Main <regex> <options> -rf json -rff ...":
+#   the score is the median of a SampleTime benchmark, the score of any other mode (converted to ms per op); peak RSS
+#   is the number in the "peak RSS ...: <n> MiB" line the fork prints; a "workers" parameter picks the 1- or 2-worker
+#   column, and a result without one goes to the 2-worker column (other parameters must have one value per row). Or
+#   "py <script> <arguments>", run and read as the PyTorch side (its figure goes to the 2-worker column). Or "-".
+# The ratio is PyTorch's median ms / peft4j's (2 workers): peft4j's tokens/s over PyTorch's, both doing the same op.
+# A row added later looks like (hypothetical names):
+#   serve | 1024 | mixed adapters, 8 | scripts/bench_serve.py $PT_ARGS | jmh ServeBenchmark.mixed $JMH_ARGS
+#   onnx  | 1024 | merged LoRA, exported ONNX, onnxruntime | =inference | py scripts/bench_onnx.py model.onnx $PT_ARGS
 ROWS='
-inference | 1024 | forward, 8 × 128                | scripts/bench_pytorch.py inference | jmh MiniLmTrainingBenchmark -p config=inference -p workers=1,2
-loraQV    | 1024 | LoRA q,v r=16 step, 8 × 128      | scripts/bench_pytorch.py loraQV    | jmh MiniLmTrainingBenchmark -p config=loraQV -p workers=1,2
-fullFt    | 1024 | full fine-tuning step, 8 × 128   | scripts/bench_pytorch.py fullFt    | jmh MiniLmTrainingBenchmark -p config=fullFt -p workers=1,2
+inference | 1024 | forward, 8 × 128              | scripts/bench_pytorch.py inference $PT_ARGS --threads $THREADS | jmh MiniLmTrainingBenchmark -p config=inference -p workers=1,2 $JMH_ARGS
+loraQV    | 1024 | LoRA q,v r=16 step, 8 × 128    | scripts/bench_pytorch.py loraQV $PT_ARGS --threads $THREADS    | jmh MiniLmTrainingBenchmark -p config=loraQV -p workers=1,2 $JMH_ARGS
+fullFt    | 1024 | full fine-tuning step, 8 × 128 | scripts/bench_pytorch.py fullFt $PT_ARGS --threads $THREADS    | jmh MiniLmTrainingBenchmark -p config=fullFt -p workers=1,2 $JMH_ARGS
 '
 
 field() { echo "$1" | cut -d'|' -f"$2" | sed 's/^ *//; s/ *$//'; }
@@ -73,10 +77,10 @@ note() { echo "NOTE $1 $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadav
 
 # one Python process: its line with the median goes to the log as "PY <round> <id> <side> <line>"
 python_side() {  # round id side script-and-arguments
-  local round=$1 id=$2 side=$3 cmd=$4 line
-  echo "# round $round, $side $id: $cmd" >&2
-  # shellcheck disable=SC2086  # the row's arguments are split on purpose
-  line=$("$PYTHON" $cmd $PT_ARGS --threads "$THREADS" 2>&1 | tee "$OUT/round$round-$side-$id.txt" \
+  local round=$1 id=$2 side=$3 line
+  eval "set -- $4"  # the row's words, with $PT_ARGS, $THREADS, ... expanded
+  echo "# round $round, $side $id: $*" >&2
+  line=$("$PYTHON" "$@" 2>&1 | tee "$OUT/round$round-$side-$id.txt" \
     | grep -E 'median ms' | tail -n 1) || true
   if [ -z "$line" ]; then
     echo "FAILED $round $id $side: no 'median ms' line, see $OUT/round$round-$side-$id.txt" | tee -a "$LOG"
@@ -87,10 +91,11 @@ python_side() {  # round id side script-and-arguments
 
 # one JMH run (one fork per parameter combination): its JSON and console output are kept beside the log
 jmh_side() {  # round id regex-and-options
-  local round=$1 id=$2 args=$3 base="$OUT/round$round-peft4j-$id"
-  echo "# round $round, peft4j $id: $args $JMH_ARGS" >&2
-  # shellcheck disable=SC2086
-  java $JAVA_OPTS -cp "$CP" org.openjdk.jmh.Main $args $JMH_ARGS -rf json -rff "$base.json" > "$base.txt" 2>&1 || true
+  local round=$1 id=$2 base="$OUT/round$round-peft4j-$id"
+  eval "set -- $3"  # the row's words, with $JMH_ARGS, ... expanded
+  echo "# round $round, peft4j $id: $*" >&2
+  # shellcheck disable=SC2086  # JAVA_OPTS is split on purpose
+  java $JAVA_OPTS -cp "$CP" org.openjdk.jmh.Main "$@" -rf json -rff "$base.json" > "$base.txt" 2>&1 || true
   grep -E '^# Parameters|peak RSS|Exception|Error' "$base.txt" >&2 || true
   if [ -s "$base.json" ] && grep -q '"benchmark"' "$base.json"; then
     echo "JMH $round $id $base.json $base.txt" | tee -a "$LOG"

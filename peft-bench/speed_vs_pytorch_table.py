@@ -41,6 +41,9 @@ def params_key(params):
     return tuple(sorted((k, v) for k, v in params.items() if k != "workers"))
 
 
+SAMPLES = []  # (samples, row id, workers) of every SampleTime result: a median of a few samples is only a smoke test
+
+
 def jmh_figures(row_id, json_path, console_path):
     """{workers or None: (median ms, peak RSS MiB or None)} from one JMH run (one fork per parameter combination)."""
     rss = {}  # (benchmark, parameters) -> MiB, from the forks' own "peak RSS" lines
@@ -61,8 +64,12 @@ def jmh_figures(row_id, json_path, console_path):
         unit = metric["scoreUnit"]
         if unit not in TO_MS:
             sys.exit(f"{json_path}: {r['benchmark']} has score unit {unit}; expected one of {sorted(TO_MS)}")
-        score = metric["scorePercentiles"]["50.0"] if r["mode"] == "sample" else metric["score"]
         workers = int(params["workers"]) if "workers" in params else None
+        score = metric["score"]
+        if r["mode"] == "sample":
+            score = metric["scorePercentiles"]["50.0"]
+            SAMPLES.append((sum(n for fork in metric["rawDataHistogram"] for iteration in fork
+                                for _, n in iteration), row_id, workers))
         key = (r["benchmark"], params_key(params))
         if workers in out and seen[workers] != key:
             sys.exit(f"row {row_id}: JMH gave two results for workers={workers}: {seen[workers]} and {key}; "
@@ -138,9 +145,10 @@ def main(rows_path, log_path):
         ratios = [pt[r][0] / two[r][0] for r in rounds if r in pt and r in two]
         pt_ms, two_ms = med([pt[r][0] for r in pt]), med([two[r][0] for r in two])
         tokens = lambda m: "—" if m is None else f"{row['tokens'] * 1000 / m:,.0f}"
-        mib = lambda x: f"{x:,}"
+        mib = lambda x: f"{x:,.0f}"
+        dagger = " †" if no_workers else ""
         print(f"| {row['label']} | {spread([pt[r][0] for r in pt])} | {spread([one[r][0] for r in one])} "
-              f"| {spread([two[r][0] for r in two])}{' †' if no_workers else ''} | {tokens(pt_ms)} | {tokens(two_ms)} "
+              f"| {spread([two[r][0] for r in two])}{dagger} | {tokens(pt_ms)} | {tokens(two_ms)} "
               f"| {' / '.join(f'{x:.2f}×' for x in ratios) or '—'} "
               f"| {'**' + format(med(ratios), '.2f') + '×**' if ratios else '—'} "
               f"| {spread([pt[r][1] for r in pt], mib)} "
@@ -150,6 +158,9 @@ def main(rows_path, log_path):
           f"commit {commit}; {settings}. Medians of the rounds' medians, their range in brackets; ratio = "
           "PyTorch ms / peft4j ms (2 workers) = peft4j's tokens/s over PyTorch's. Peak RSS: each process's own "
           "(PyTorch: ru_maxrss; peft4j: the JMH fork's VmHWM).")
+    if SAMPLES:
+        fewest = min(SAMPLES, key=lambda s: s[0])
+        print(f"Fewest JMH samples behind one median: {fewest[0]} ({fewest[1]}, workers {fewest[2]}).")
     if footnote:
         print("† no workers parameter on the peft4j side: its single figure is shown in the 2-worker column.")
     for n in notes:
