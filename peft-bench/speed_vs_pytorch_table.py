@@ -89,6 +89,11 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+def over(a, b):
+    """a / b as a ratio, or a dash when either is missing."""
+    return "—" if a is None or b is None else f"{a / b:.2f}×"
+
+
 def ms(x):
     return "—" if x is None else f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
@@ -98,7 +103,7 @@ def spread(xs, fmt=ms):
     xs = [x for x in xs if x is not None]
     if not xs:
         return "—"
-    if len(xs) == 1 or min(xs) == max(xs):
+    if fmt(min(xs)) == fmt(max(xs)):
         return fmt(xs[0])
     return f"{fmt(med(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
 
@@ -130,8 +135,8 @@ def main(rows_path, log_path):
 
     print("| configuration | PyTorch median ms | peft4j 1 worker ms | peft4j 2 workers ms | PyTorch tokens/s "
           "| peft4j tokens/s (2 workers) | ratio per round | **ratio** | peak RSS MiB PyTorch "
-          "| peak RSS MiB peft4j 1 / 2 workers |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| peak RSS MiB peft4j 1 / 2 workers | peak RSS peft4j / PyTorch, 1 / 2 workers |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     footnote = False
     for row in rows:
         ref = row["pytorch"][1:] if row["pytorch"].startswith("=") else row["id"]
@@ -146,18 +151,21 @@ def main(rows_path, log_path):
         pt_ms, two_ms = med([pt[r][0] for r in pt]), med([two[r][0] for r in two])
         tokens = lambda m: "—" if m is None else f"{row['tokens'] * 1000 / m:,.0f}"
         mib = lambda x: f"{x:,.0f}"
+        pt_rss = med([pt[r][1] for r in pt if pt[r][1] is not None])
+        rss_ratio = lambda side: over(med([fig[1] for fig in side.values() if fig[1] is not None]), pt_rss)
         dagger = " †" if no_workers else ""
         print(f"| {row['label']} | {spread([pt[r][0] for r in pt])} | {spread([one[r][0] for r in one])} "
               f"| {spread([two[r][0] for r in two])}{dagger} | {tokens(pt_ms)} | {tokens(two_ms)} "
               f"| {' / '.join(f'{x:.2f}×' for x in ratios) or '—'} "
               f"| {'**' + format(med(ratios), '.2f') + '×**' if ratios else '—'} "
               f"| {spread([pt[r][1] for r in pt], mib)} "
-              f"| {spread([one[r][1] for r in one], mib)} / {spread([two[r][1] for r in two], mib)} |")
+              f"| {spread([one[r][1] for r in one], mib)} / {spread([two[r][1] for r in two], mib)} "
+              f"| {rss_ratio(one)} / {rss_ratio(two)} |")
     print()
     print(f"Same run, {len(rounds)} round(s), alternating (odd rounds PyTorch first, even rounds peft4j first); "
           f"commit {commit}; {settings}. Medians of the rounds' medians, their range in brackets; ratio = "
           "PyTorch ms / peft4j ms (2 workers) = peft4j's tokens/s over PyTorch's. Peak RSS: each process's own "
-          "(PyTorch: ru_maxrss; peft4j: the JMH fork's VmHWM).")
+          "(PyTorch: ru_maxrss; peft4j: the JMH fork's VmHWM); their ratio is of the medians over the rounds.")
     if SAMPLES:
         fewest = min(SAMPLES, key=lambda s: s[0])
         print(f"Fewest JMH samples behind one median: {fewest[0]} ({fewest[1]}, workers {fewest[2]}).")
