@@ -10,14 +10,14 @@
 #   peft-bench/speed-vs-pytorch.sh                 # log, JMH files and table.md in peft-bench/target/speed-vs-pytorch/
 #   ROUNDS=3 peft-bench/speed-vs-pytorch.sh
 #   ROUNDS=1 PT_ARGS="--steps 3 --warmup 1" JMH_ARGS="-wi 1 -w 2 -i 1 -r 3" peft-bench/speed-vs-pytorch.sh  # smoke
-#   TABLE_ONLY=1 peft-bench/speed-vs-pytorch.sh        # the table again from the last run's log (or a run cut short)
+#   TABLE_ONLY=1 peft-bench/speed-vs-pytorch.sh    # the table again from the last run's log (or a run cut short)
 #
 # Knobs (environment): ROUNDS (default 2); THREADS (default 2: OMP_NUM_THREADS for ND4J, torch's threads);
 # PT_ARGS, the PyTorch side's measurement (default "--steps 20 --warmup 3": medians of 20 steps after 3 warm-up);
 # JMH_ARGS, the peft4j side's (default "-wi 2 -w 8 -i 3 -r 8": 16 s warm-up, then 24 s of SampleTime samples, per
-# fork); PYTHON (default /tmp/fixtures-venv/bin/python, with torch, transformers and peft: the pip line is in
-# scripts/README.md); JAVA_OPTS for JMH's own (non-forked) JVM. One round takes about 8 minutes on an idle 2-core
-# machine with the defaults.
+# fork); PYTHON (default /tmp/fixtures-venv/bin/python, with torch, transformers and peft: scripts/README.md's pip
+# line plus peft==0.21.0); JAVA_OPTS for JMH's own (non-forked) JVM. One round should take about 8 minutes on an idle
+# 2-core machine with the defaults (estimated from a loaded run; not yet timed idle).
 # Builds peft-core, peft-methods and peft-bench offline first (mvn -o compile; nothing is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,8 +56,9 @@ field() { echo "$1" | cut -d'|' -f"$2" | sed 's/^ *//; s/ *$//'; }
 
 if [ -z "${TABLE_ONLY:-}" ]; then
 if [ ! -x "$PYTHON" ] || ! "$PYTHON" -c 'import torch, transformers, peft' 2>/dev/null; then
-  echo "speed-vs-pytorch: $PYTHON cannot import torch, transformers and peft; create the virtualenv with the pip" \
-       "line in scripts/README.md (or set PYTHON)" >&2
+  echo "speed-vs-pytorch: $PYTHON cannot import torch, transformers and peft; create the virtualenv (or set" \
+       "PYTHON): python3 -m venv /tmp/fixtures-venv && /tmp/fixtures-venv/bin/pip install torch==2.13.0" \
+       "transformers==5.18.0 safetensors==0.8.0 peft==0.21.0" >&2
   exit 1
 fi
 rm -rf "$OUT"
