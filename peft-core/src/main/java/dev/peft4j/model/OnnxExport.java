@@ -131,7 +131,7 @@ public final class OnnxExport {
       OnnxWeights.HfName name = names.get(t.getName());
       boolean isFloat = t.getDataType() == FLOAT;
       floats += isFloat ? 1 : 0;
-      INDArray value = merged.hasVariable(name.name()) ? merged.getArrForVarName(name.name()) : null;
+      INDArray value = holds(merged, name.name()) ? merged.getArrForVarName(name.name()) : null;
       if (value == null) {
         (isFloat ? missing : copied).add(t.getName());
         continue;
@@ -173,6 +173,15 @@ public final class OnnxExport {
       stream.flush();
     });
     return new Result(target, List.copyOf(replaced), List.copyOf(copied), notExported);
+  }
+
+  /** Whether {@code name} is an array-backed variable of {@code sd} (a weight, trainable or frozen). */
+  private static boolean holds(SameDiff sd, String name) {
+    if (!sd.hasVariable(name)) {
+      return false;
+    }
+    VariableType type = sd.getVariable(name).getVariableType();
+    return (type == VariableType.VARIABLE || type == VariableType.CONSTANT) && sd.getArrForVarName(name) != null;
   }
 
   /** {@code t} with {@code value}'s elements in C order, as float32, in the encoding {@code t} used. */
