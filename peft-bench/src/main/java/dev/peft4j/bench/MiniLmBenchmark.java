@@ -12,6 +12,8 @@ import dev.peft4j.model.PretrainedModels;
 import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.NativeMemoryGuard;
 import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -36,7 +38,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * all-MiniLM-L6-v2 at batch 8 × sequence 128 (1,024 tokens, no padding): peft4j's forward pass, a LoRA r=16
  * training step on query and value with a trained classification head (gradients of the trainable set and a plain
  * update and the trainer's {@link NativeMemoryGuard}, as in {@link MlpStepBenchmark}), and onnxruntime's forward of the same ONNX file as the baseline, all in one
- * run.
+ * run; and onnxruntime's forward of that file with a LoRA q,v adapter merged into it ({@link MiniLmLoraExport}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -127,6 +129,40 @@ public class MiniLmBenchmark {
          OnnxTensor t = OnnxTensor.createTensor(env, types);
          OrtSession.Result r = session.run(Map.of("input_ids", i, "attention_mask", m, "token_type_ids", t))) {
       return ((float[][][]) r.get(0).getValue())[0][0][0];
+    }
+  }
+
+  /** onnxruntime's forward of the file {@link MiniLmLoraExport} writes: LoRA q,v merged into the ONNX file. */
+  @Benchmark
+  public Object onnxRuntimeExportedForward(ExportedSession exported) throws OrtException {
+    try (OnnxTensor i = OnnxTensor.createTensor(env, ids);
+         OnnxTensor m = OnnxTensor.createTensor(env, mask);
+         OnnxTensor t = OnnxTensor.createTensor(env, types);
+         OrtSession.Result r = exported.session.run(Map.of("input_ids", i, "attention_mask", m, "token_type_ids",
+             t))) {
+      return ((float[][][]) r.get(0).getValue())[0][0][0];
+    }
+  }
+
+  /** A session over an exported file, set up only for the benchmark that reads it. */
+  @State(Scope.Benchmark)
+  public static class ExportedSession {
+    private Path file;
+    private OrtSession session;
+
+    @Setup
+    public void setUp() throws Exception {
+      file = Files.createTempFile("minilm-lora-merged", ".onnx");
+      MiniLmLoraExport.write(file);
+      OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+      options.setIntraOpNumThreads(Integer.parseInt(System.getenv().getOrDefault("OMP_NUM_THREADS", "2")));
+      session = OrtEnvironment.getEnvironment().createSession(file.toString(), options);
+    }
+
+    @TearDown
+    public void tearDown() throws Exception {
+      session.close();
+      Files.deleteIfExists(file);
     }
   }
 }

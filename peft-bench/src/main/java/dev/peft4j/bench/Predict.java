@@ -179,7 +179,7 @@ public final class Predict {
   }
 
   /** The base model with its head and the adapter loaded (a QLoRA adapter onto the base quantised as it trained). */
-  private static PeftModel load(Path adapter, Task task, Path base, int seqLength) throws IOException {
+  static PeftModel load(Path adapter, Task task, Path base, int seqLength) throws IOException {
     SameDiff sd = Compare.classifier(base, seqLength, task.labels().size(), 0); // the head's weights are loaded
     AdapterConfig trained = CompareMethods.named(List.of(task.method())).get(0).config(0, 1,
         ModelOptions.family(base));

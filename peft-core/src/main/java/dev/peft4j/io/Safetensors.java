@@ -11,17 +11,13 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ThreadLocalRandom;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -92,30 +88,13 @@ public final class Safetensors {
         "the header would take %s bytes, more than the %s that readers accept", header.length,
         SafetensorsFile.MAX_HEADER_BYTES);
 
-    Path target = file.toAbsolutePath();
-    // beside the target, so that the rename stays within one file system; CREATE_NEW gives it the permissions any
-    // new file gets (Files.createTempFile would make it owner-only, and the target would keep that)
-    Path temporary = target.resolveSibling(
-        "." + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
-    try {
-      try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
-          StandardOpenOption.WRITE)) {
-        writeFully(channel, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
-        writeFully(channel, ByteBuffer.wrap(header));
-        for (String name : dataOrder) {
-          writeData(channel, byName.get(name));
-        }
-        channel.force(true);
+    AtomicFiles.write(file, channel -> {
+      writeFully(channel, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
+      writeFully(channel, ByteBuffer.wrap(header));
+      for (String name : dataOrder) {
+        writeData(channel, byName.get(name));
       }
-      Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (Throwable e) {
-      try {
-        Files.deleteIfExists(temporary);
-      } catch (IOException suppressed) {
-        e.addSuppressed(suppressed);
-      }
-      throw e;
-    }
+    });
   }
 
   /** Compact JSON, {@code __metadata__} first, then the tensors by name; spaces pad it to a multiple of 8 bytes. */

@@ -7,6 +7,7 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -53,24 +54,40 @@ public final class OnnxWeights implements Weights {
     if (graph.getInitializerCount() == 0) {
       throw new IOException(source + ": the ONNX graph has no initializers (weights)");
     }
+    Map<String, HfName> names = hfNames(graph);
+    ImmutableMap.Builder<String, INDArray> tensors = ImmutableMap.builder();
+    ImmutableSet.Builder<String> inOut = ImmutableSet.builder();
+    for (Onnx.TensorProto t : graph.getInitializerList()) {
+      HfName name = names.get(t.getName());
+      if (name.storedInOut()) {
+        inOut.add(name.name());
+      }
+      tensors.put(name.name(), toArray(t, source));
+    }
+    return new OnnxWeights(source, tensors.buildKeepingLast(), inOut.build());
+  }
+
+  /**
+   * An initializer's Hugging Face name, and whether it is an anonymous MatMul weight stored {@code [in, out]}.
+   */
+  record HfName(String name, boolean storedInOut) {}
+
+  /** Every initializer's {@link HfName}, by initializer name, in the graph's order. */
+  static Map<String, HfName> hfNames(Onnx.GraphProto graph) {
     Map<String, String> matmulWeightOwner = new HashMap<>();
     for (Onnx.NodeProto node : graph.getNodeList()) {
       if (node.getOpType().equals("MatMul") && node.getInputCount() == 2) {
         matmulWeightOwner.put(node.getInput(1), moduleOf(node.getName()));
       }
     }
-    ImmutableMap.Builder<String, INDArray> tensors = ImmutableMap.builder();
-    ImmutableSet.Builder<String> inOut = ImmutableSet.builder();
+    Map<String, HfName> names = new LinkedHashMap<>();
     for (Onnx.TensorProto t : graph.getInitializerList()) {
       String name = t.getName();
       String owner = matmulWeightOwner.get(name);
-      if (owner != null && !name.endsWith(".weight")) {
-        name = owner + ".weight";
-        inOut.add(name);
-      }
-      tensors.put(name, toArray(t, source));
+      names.put(name, owner != null && !name.endsWith(".weight") ? new HfName(owner + ".weight", true)
+          : new HfName(name, false));
     }
-    return new OnnxWeights(source, tensors.buildKeepingLast(), inOut.build());
+    return names;
   }
 
   /** {@code /encoder/layer.0/attention/self/query/MatMul} → {@code encoder.layer.0.attention.self.query}. */
