@@ -48,7 +48,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code concurrentCallersSwitching}: the same with what {@code PeftModel} offered each caller before:
  *       {@code setAdapter} then {@code output} inside {@code exclusive()}, so callers run one at a time.
  * </ul>
- * The Hugging Face PEFT reference, {@code model(**batch, adapter_names=[...])} at the same shapes, is
+ * Each configuration prints its fork's peak RSS. The Hugging Face PEFT reference, {@code model(**batch, adapter_names=[...])} at the same shapes, is
  * {@code scripts/bench_mixed_adapters.py}.
  */
 @BenchmarkMode(Mode.SampleTime)
@@ -83,6 +83,12 @@ public class MixedAdapterBenchmark {
         model.adapter(name).loadStateDict(tensors);
       }
       model.eval();
+    }
+
+    /** Each configuration runs in its own fork, so the process's peak is the configuration's. */
+    @TearDown(Level.Trial)
+    public void printPeakMemory() {
+      System.out.printf("%npeak RSS (VmHWM) %d MiB%n", PeakMemory.peakBytes() >> 20);
     }
   }
 
