@@ -23,34 +23,38 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * A copy of a model's graph, every adapter out, with one gathered low-rank branch on each module that a LoRA-only
+ * A copy of a model's graph, every adapter out, with one masked low-rank branch on each module that a LoRA-only
  * adapter ({@link LowRankAdapter}) adapts: it runs a batch whose rows name different such adapters in one forward,
  * the base once for the whole batch and each row's own update beside it (Hugging Face PEFT's
  * {@code _mixed_batch_forward} runs the base once too, then one LoRA delta per adapter's sub-batch).
  * <pre>
- *   per call:   slot[b] ∈ 0..k   row b's adapter among the k the batch names, 0 for a base row      [rows]
- *               A: [k+1, in, r]   B: [k+1, r, out]   stack s_j·A_j, B_j at slot j; zeros at slot 0, and where
- *               adapter j does not adapt the module; a smaller rank zero-padded to r (the product is the same)
- *   per module: x: [rows·t, in] → [rows, t, in]        t: tokens per row (1 for a pooled [rows, in] input)
- *               y' = y + reshape((x·gather(A, slot)) · gather(B, slot), [rows·t, out])
- *                        [rows, t, in]·[rows, in, r] → [rows, t, r];  ·[rows, r, out] → [rows, t, out]
+ *   per call:   the k adapters the batch names, each a block of r columns (a smaller rank zero-padded to r)
+ *               A: [in, k·r] = [A_1 … A_k]     B: [k·r, out] = [s_1·B_1; …; s_k·B_k]   (zeros where adapter j does
+ *               not adapt the module)          mask: [rows, 1, k·r], 1 on the block of the row's adapter, 0 elsewhere
+ *                                              (everywhere for a base row)
+ *   per module: x: [rows·t, in]                t: tokens per row (1 for a pooled [rows, in] input)
+ *               y' = y + reshape(reshape(x·A, [rows, t, k·r]) ⊙ mask, [rows·t, k·r]) · B
  * </pre>
- * The stacked weights are placeholders filled from the adapters' live arrays at every call, so a trained or loaded
- * adapter needs no rebuild and concurrent calls share nothing mutable; the copy's base weights are the original's
- * arrays ({@link GraphCopies#shareArrays}). It is rebuilt when its adapters' modules or rank, the original's ops or
- * a base weight array change ({@link #isCurrent}). The update is added where LoRA's own branch adds it, so a row's
- * result equals running it alone with its adapter (to float rounding: the batched matmuls sum in another order).
- * Models whose module inputs are not grouped by batch row ({@code [rows·t, in]}, row-major) are not supported; every
- * model peft4j builds groups them so.
+ * Two plain 2-D matmuls per module, k times LoRA's own FLOPs (at k = 8, r = 16 on MiniLM's query and value about a
+ * tenth of the forward's), instead of gathering each row's A and B for batched matmuls: ND4J M2.1 runs 2-D matmuls
+ * fastest, and the gathered form cost ~30% over the base forward at 32 rows where this one cost ~1% (CPU time, one
+ * process, under load; peft-bench HISTORY, round 5). The stacked weights and the mask are placeholders filled from the
+ * adapters' live arrays at every call, so a trained or loaded adapter needs no rebuild and concurrent calls share
+ * nothing mutable; the copy's base weights are the original's arrays ({@link GraphCopies#shareArrays}). It is rebuilt
+ * when its adapters' modules or rank, the original's ops or a base weight array change ({@link #isCurrent}). The
+ * update is added where LoRA's own branch adds it, so a row's result equals running it alone with its adapter (to
+ * float rounding: the matmuls sum in another order). Models whose module inputs are not grouped by batch row
+ * ({@code [rows·t, in]}, row-major) are not supported; every model peft4j builds groups them so.
  */
 final class MixedLoraGraph {
 
-  /** Each row's slot in the stacked weights: 0 for the base, j for the batch's j-th adapter. */
-  static final String SLOT = "peft/mixed/slot";    // INT32 [rows]
-  /** The number of rows, for the reshape of each module's input. */
-  static final String ROWS = "peft/mixed/rows";    // INT64 [1]
+  /** 1 on the r columns of each row's adapter, 0 elsewhere (everywhere for a base row). */
+  static final String MASK = "peft/mixed/mask";            // [rows, 1, k·r]
+  /** The shapes {rows, -1, k·r} and {-1, k·r}: x·A by row and back by token. */
+  static final String BY_ROW = "peft/mixed/by_row";        // INT64 [3]
+  static final String BY_TOKEN = "peft/mixed/by_token";    // INT64 [2]
 
-  /** One gathered branch: the names of its stacked-weight placeholders. */
+  /** One masked branch: the names of its stacked-weight placeholders. */
   private record Module(String name, String a, String b, long in, long out) {}
 
   private final SameDiff original;
@@ -94,9 +98,9 @@ final class MixedLoraGraph {
     Map<String, Module> modules = new LinkedHashMap<>();
     if (!shapes.isEmpty()) {
       DataType type = dataType;
-      int r = rank;
-      SDVariable slot = copy.placeHolder(SLOT, DataType.INT32, -1);                        // [rows]
-      SDVariable rows = copy.placeHolder(ROWS, DataType.INT64, 1);                         // [1]
+      SDVariable mask = copy.placeHolder(MASK, type, -1, 1, -1);                         // [rows, 1, k·r]
+      SDVariable byRow = copy.placeHolder(BY_ROW, DataType.INT64, 3);                    // {rows, -1, k·r}
+      SDVariable byToken = copy.placeHolder(BY_TOKEN, DataType.INT64, 2);                // {-1, k·r}
       shapes.forEach((name, inOut) -> {
         LinearModule m = g.linearModule(name);
         String scope = "peft/mixed/" + name;
@@ -104,13 +108,11 @@ final class MixedLoraGraph {
         long out = inOut[1];
         g.spliceBranch(m.output(), () -> {
           SDVariable x = copy.getVariable(m.input());                                      // [rows·t, in]
-          SDVariable a = copy.placeHolder(scope + "/lora_A", type, -1, in, r);             // [k+1, in, r]
-          SDVariable b = copy.placeHolder(scope + "/lora_B", type, -1, r, out);            // [k+1, r, out]
-          SDVariable shape = copy.concat(0, rows, copy.constant(Nd4j.createFromArray(-1L, in)));
-          SDVariable xRows = copy.reshape(x, shape);                                       // [rows, t, in]
-          SDVariable xa = copy.mmul(xRows, copy.gather(a, slot, 0));                       // [rows, t, r]
-          SDVariable update = copy.mmul(xa, copy.gather(b, slot, 0));                      // [rows, t, out]
-          return copy.getVariable(m.output()).add(scope + "/sum", copy.reshape(update, -1, out)).name(); // [n, out]
+          SDVariable a = copy.placeHolder(scope + "/lora_A", type, in, -1);                // [in, k·r]
+          SDVariable b = copy.placeHolder(scope + "/lora_B", type, -1, out);               // [k·r, out]
+          SDVariable xa = copy.reshape(x.mmul(a), byRow).mul(mask);                        // [rows, t, k·r]
+          SDVariable update = copy.reshape(xa, byToken).mmul(b);                           // [rows·t, out]
+          return copy.getVariable(m.output()).add(scope + "/sum", update).name();          // [rows·t, out]
         }, sum -> sum);
         modules.put(name, new Module(name, scope + "/lora_A", scope + "/lora_B", in, out));
       });
@@ -160,30 +162,40 @@ final class MixedLoraGraph {
   Map<String, INDArray> output(Map<String, INDArray> inputs, List<String> adapterPerRow,
       Map<String, List<LowRankUpdate>> updates, String... outputs) {
     int rows = adapterPerRow.size();
-    Map<String, Integer> slots = new LinkedHashMap<>();
-    int[] slot = new int[rows];
+    Map<String, Integer> blocks = new LinkedHashMap<>(); // adapter → its block of r columns, 0..k-1
+    for (String name : adapterPerRow) {
+      if (name != null) {
+        blocks.computeIfAbsent(name, n -> blocks.size());
+      }
+    }
+    long width = (long) Math.max(1, blocks.size()) * rank; // k·r; one zero block for a batch of base rows
+    INDArray mask = Nd4j.zeros(dataType, rows, 1, width);                                  // [rows, 1, k·r]
     for (int i = 0; i < rows; i++) {
       String name = adapterPerRow.get(i);
-      slot[i] = name == null ? 0 : slots.computeIfAbsent(name, n -> slots.size() + 1);
+      if (name != null) {
+        long from = (long) blocks.get(name) * rank;
+        mask.get(NDArrayIndex.point(i), NDArrayIndex.point(0), NDArrayIndex.interval(from, from + rank)).assign(1);
+      }
     }
     Map<String, INDArray> feed = new HashMap<>(inputs);
-    feed.put(SLOT, Nd4j.createFromArray(slot));
-    feed.put(ROWS, Nd4j.createFromArray(new long[] {rows}));
+    feed.put(MASK, mask);
+    feed.put(BY_ROW, Nd4j.createFromArray((long) rows, -1L, width));
+    feed.put(BY_TOKEN, Nd4j.createFromArray(-1L, width));
     Map<String, INDArray[]> stacks = new HashMap<>();
     for (Module m : modules.values()) {
-      INDArray a = Nd4j.zeros(dataType, slots.size() + 1, m.in(), rank);                 // [k+1, in, r]
-      INDArray b = Nd4j.zeros(dataType, slots.size() + 1, rank, m.out());                // [k+1, r, out]
+      INDArray a = Nd4j.zeros(dataType, m.in(), width);                                    // [in, k·r]
+      INDArray b = Nd4j.zeros(dataType, width, m.out());                                   // [k·r, out]
       feed.put(m.a(), a);
       feed.put(m.b(), b);
       stacks.put(m.name(), new INDArray[] {a, b});
     }
-    slots.forEach((name, j) -> {
+    blocks.forEach((name, j) -> {
       for (LowRankUpdate u : updates.get(name)) {
         INDArray[] ab = stacks.get(u.module());
-        long r = u.a().size(1);
-        ab[0].get(NDArrayIndex.point(j), NDArrayIndex.all(), NDArrayIndex.interval(0, r)).assign(u.a());
-        ab[1].get(NDArrayIndex.point(j), NDArrayIndex.interval(0, r), NDArrayIndex.all())
-            .assign(u.b().mul(u.scaling()));
+        long from = (long) j * rank;
+        long to = from + u.a().size(1);
+        ab[0].get(NDArrayIndex.all(), NDArrayIndex.interval(from, to)).assign(u.a());
+        ab[1].get(NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(u.b().mul(u.scaling()));
       }
     });
     RowMajorArrayCache.install(graph); // the calling thread's own session: SameDiff keeps one per thread
