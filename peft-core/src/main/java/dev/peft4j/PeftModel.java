@@ -45,9 +45,12 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *   <li>every change takes the write lock and waits for running outputs to finish, and outputs wait for it:
  *       {@link #addAdapter}, {@link #deleteAdapter}, {@link #setAdapter}, {@link #merge}, {@link #unmerge},
  *       {@link #train}, {@link #eval}, {@link #mergeAndUnload}, {@link #unload};
- *   <li>{@link #outputMixed} switches adapters between its row groups, so it takes the write lock for the whole
- *       call: it gives the single-threaded result, and other threads never see its switching, but mixed batches
- *       run one at a time and other threads' outputs wait meanwhile;
+ *   <li>{@link #outputMixed} runs under the read lock when every adapter its rows name is plain LoRA (in eval
+ *       mode), so mixed batches run at once with each other and with {@code output}; it takes the write lock once
+ *       to build its graph variant, and again after an adapter was added or removed. Batches naming another kind
+ *       of adapter switch adapters between row groups under the write lock for the whole call: they give the
+ *       single-threaded result, and other threads never see the switching, but they run one at a time and other
+ *       threads' outputs wait meanwhile;
  *   <li>{@link #disableAdapters()} takes the write lock until its scope is closed: the calling thread sees the base
  *       model, other threads' calls wait until the scope closes (they never see the base by accident). The scope
  *       must be closed on the thread that opened it;
@@ -77,6 +80,8 @@ public final class PeftModel {
   private volatile TaskType taskType;
   // read: output; write: every change of the graph, the adapters' states or the adapter map (see the class Javadoc)
   private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+  // outputMixed's graph variant for LoRA adapters: built under the write lock, run under the read lock
+  private volatile MixedLoraGraph mixedGraph;
 
   private PeftModel(SameDiff sd) {
     this.sd = sd;
@@ -623,6 +628,7 @@ public final class PeftModel {
 
   private SameDiff release() {
     adapters.clear();
+    mixedGraph = null;
     frozenBase.removeIf(v -> !sd.hasVariable(v));
     graph.unfreeze(new ArrayList<>(frozenBase));
     frozenBase.clear();
@@ -638,10 +644,17 @@ public final class PeftModel {
 
   /**
    * Inference on a batch whose rows name their adapter: row i runs with adapter {@code adapterPerRow.get(i)}, or with
-   * the base model where that is {@code null}. The result equals running each row alone with its adapter: rows are
-   * grouped by adapter, each group runs once, and the rows are put back in order. Every input and every requested
-   * output must have the batch as its leading dimension. The active adapters are as before afterwards. Runs under the
-   * write lock (it switches adapters between groups), so mixed batches run one at a time; see the class Javadoc.
+   * the base model where that is {@code null}. The result equals running each row alone with its adapter. Every input
+   * and every requested output must have the batch as its leading dimension. The active adapters are as before
+   * afterwards.
+   *
+   * <p>When every adapter the rows name is plain LoRA ({@link LowRankAdapter}: not DoRA, no modules to save) and the
+   * model is in eval mode, the batch runs once on a graph variant ({@link MixedLoraGraph}): the base once for all
+   * rows, each row's own low-rank update beside it, under the read lock, so concurrent mixed batches and outputs run
+   * in parallel; equal to the per-row result to float rounding. The variant is built on first use and rebuilt after
+   * adapters are added or removed (under the write lock, once). Otherwise (another method, or training mode) rows are
+   * grouped by adapter, each group runs once with its adapter switched on, and the rows are put back in order, under
+   * the write lock for the whole call: mixed batches then run one at a time; see the class Javadoc.
    *
    * @throws IllegalArgumentException if the row count differs from the inputs', an adapter name is unknown, or an
    *     output has no batch dimension
@@ -655,12 +668,63 @@ public final class PeftModel {
       checkArgument(in.rank() > 0 && in.size(0) == rows, "every input needs the batch of %s rows first, got %s",
           rows, java.util.Arrays.toString(in.shape()));
     }
-    lock.writeLock().lock();
+    lock.readLock().lock();
     try {
-      return outputMixedLocked(inputs, adapterPerRow, rows, outputs);
+      Map<String, List<LowRankAdapter.LowRankUpdate>> updates = lowRankUpdatesFor(adapterPerRow);
+      MixedLoraGraph variant = mixedGraph;
+      if (updates != null && variant != null && variant.isCurrent(updates)) {
+        return variant.output(inputs, adapterPerRow, updates, outputs);
+      }
+    } finally {
+      lock.readLock().unlock();
+    }
+    lock.writeLock().lock();
+    Map<String, List<LowRankAdapter.LowRankUpdate>> updates;
+    try {
+      updates = lowRankUpdatesFor(adapterPerRow);
+      if (updates == null) {
+        return outputMixedLocked(inputs, adapterPerRow, rows, outputs);
+      }
+      if (mixedGraph == null || !mixedGraph.isCurrent(updates)) {
+        List<Adapter> wasActive = adapters.values().stream().filter(Adapter::isEnabled).toList();
+        disable(wasActive); // the variant is the base plus its own branches
+        try {
+          mixedGraph = MixedLoraGraph.build(sd, updates);
+        } finally {
+          wasActive.forEach(Adapter::enable);
+        }
+      }
+      lock.readLock().lock(); // downgrade: the batch itself runs beside other readers
     } finally {
       lock.writeLock().unlock();
     }
+    try {
+      return mixedGraph.output(inputs, adapterPerRow, updates, outputs);
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /**
+   * The updates of every LoRA-only adapter of the model, by name, when {@link MixedLoraGraph} can run this batch: eval
+   * mode, no adapter merged, and every adapter a row names LoRA-only; otherwise null. Call under the lock.
+   *
+   * @throws IllegalArgumentException naming an unknown adapter
+   */
+  private Map<String, List<LowRankAdapter.LowRankUpdate>> lowRankUpdatesFor(List<String> adapterPerRow) {
+    Set<String> named = new LinkedHashSet<>(adapterPerRow);
+    named.remove(null);
+    named.forEach(this::adapter);
+    if (training || adapters.values().stream().anyMatch(PeftModel::isMerged)) {
+      return null;
+    }
+    Map<String, List<LowRankAdapter.LowRankUpdate>> updates = new LinkedHashMap<>();
+    for (Adapter a : adapters.values()) {
+      if (a instanceof LowRankAdapter l) {
+        l.lowRankUpdates().ifPresent(u -> updates.put(a.name(), u));
+      }
+    }
+    return updates.keySet().containsAll(named) ? updates : null;
   }
 
   private Map<String, INDArray> outputMixedLocked(Map<String, INDArray> inputs, List<String> adapterPerRow, long rows,

@@ -3,6 +3,7 @@ package dev.peft4j.lora;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.AbstractMergeableAdapter;
+import dev.peft4j.LowRankAdapter;
 import dev.peft4j.graph.Branches;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.LinearModule;
@@ -14,6 +15,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -42,7 +44,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * @see LoraConfig
  * @see <a href="https://arxiv.org/abs/2106.09685">Hu et al., LoRA: Low-Rank Adaptation of Large Language Models</a>
  */
-public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
+public final class Lora extends AbstractMergeableAdapter<LoraConfig> implements LowRankAdapter {
 
   /** One adapted linear layer: its low-rank branch and the sum that becomes the module's output. */
   private record Layer(LinearModule module, LowRank branch, String sum) {}
@@ -161,6 +163,20 @@ public final class Lora extends AbstractMergeableAdapter<LoraConfig> {
         sd().getArrForVarName(l.module().weight()).subi(l.branch().delta(sd()));
       }
     }
+  }
+
+  /**
+   * The branches as updates, when this adapter has no modules to save and is not merged: all of its effect is
+   * then {@code s · (x·A)·B} on each adapted module (dropout acts only while training, QLoRA only on the base).
+   */
+  @Override
+  public Optional<List<LowRankUpdate>> lowRankUpdates() {
+    if (!config().modulesToSave().isEmpty() || isMerged()) {
+      return Optional.empty();
+    }
+    return Optional.of(layers.parts().stream().map(l -> new LowRankUpdate(l.module().name(),
+        sd().getArrForVarName(l.branch().a()), sd().getArrForVarName(l.branch().b()), l.branch().scaling()))
+        .toList());
   }
 
   /** The names of the modules this adapter adapted, in graph order. */

@@ -114,6 +114,11 @@ final class LowRank {
     return update;
   }
 
+  /** s: alpha / r, or alpha / √r with rsLoRA. */
+  public double scaling() {
+    return scaling;
+  }
+
   /** Points the branch at the dropped input while training, at the plain input otherwise. */
   public void setTraining(GraphRewriter g, boolean training) {
     if (droppedInput != null) {
