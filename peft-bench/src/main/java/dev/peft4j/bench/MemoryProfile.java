@@ -32,6 +32,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *     -Dexec.args="-Xmx8g -Dpeft4j.bench.workers=2 -cp %classpath dev.peft4j.bench.MemoryProfile loraQV --steps 6"
  * }</pre>
  *
+ * {@code --gc-after-load} collects once after the model is loaded.
+ *
  * One configuration per process (the peak is the process's): later configurations would start from the first's.
  */
 public final class MemoryProfile {
@@ -46,8 +48,11 @@ public final class MemoryProfile {
   public static void main(String[] args) throws Exception {
     String config = "inference";
     int steps = 6;
+    boolean collectAfterLoad = false;
     for (int i = 0; i < args.length; i++) {
-      if (args[i].equals("--steps")) {
+      if (args[i].equals("--gc-after-load")) {
+        collectAfterLoad = true;
+      } else if (args[i].equals("--steps")) {
         steps = Integer.parseInt(args[++i]);
       } else {
         config = args[i];
@@ -61,6 +66,10 @@ public final class MemoryProfile {
     bench.workers = Integer.getInteger("peft4j.bench.workers", 1);
     bench.setUp();
     print("model loaded [" + config + ", " + bench.workers + " worker(s)]", bench, null);
+    if (collectAfterLoad) {
+      System.gc(); // the loader's garbage, before the heap's pages hold it through the run
+      print("after System.gc()", bench, null);
+    }
     for (int s = 1; s <= steps; s++) {
       Object out = bench.run();
       print("after step " + s, bench, out);
