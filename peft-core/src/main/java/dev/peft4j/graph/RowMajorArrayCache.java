@@ -25,11 +25,11 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
  * cache. Ops write their outputs through the output's strides, so the values are the same.
  *
  * <p>It also takes back what a run leaves behind ({@link #reclaim}): ND4J M2.1's session returns an array to the cache
- * when its last reader has run, but never an array some of whose readers are outside the run (the {@code key_states}
- * and {@code value_states} hooks, the graph's side outputs, the output itself): those stay in the session until the
- * next run drops them, and the next run allocates them afresh. On all-MiniLM-L6-v2 at batch 8 × 128 that was 19 MiB of
- * new off-heap buffers per forward (fourteen arrays), freed only when the garbage collector finalised their owners:
- * the one-worker forward's resident size grew by ~20 MiB a run, to 1.9 GB over a JMH run.
+ * when its last reader has run, but some arrays it never returns (measured: the buffers under {@code reshape} and
+ * {@code permute} views, and the output): they stay in the session until the next run drops them, and the next run
+ * allocates them afresh. On all-MiniLM-L6-v2 at batch 8 × 128 that was 19 MiB of new off-heap buffers per forward
+ * (fourteen arrays), freed only when the garbage collector finalised their owners: the one-worker forward's resident
+ * size grew by ~20 MiB a run, to 1.9 GB over a JMH run.
  */
 public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
 
@@ -81,10 +81,13 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
     long bytes = 0;
     List<INDArray> dead = new ArrayList<>();
     for (INDArray a : handedOut.values()) {
+      if (a.wasClosed()) {
+        continue;
+      }
       long start = a.data().address();
       long end = start + a.data().length() * a.data().getElementSize();
-      // M2.1's cache keeps the id of an array it handed out again in its LRU list until the id is evicted, and
-      // refuses ("released multiple times") to take such an array back: those stay with the garbage collector
+      // M2.1's cache refuses ("released multiple times") an array whose id it still lists as cached, which happens
+      // here for a few arrays a run: those are left to the garbage collector, as before
       if (a.closeable() && !getLruCache().contains(a.getId())
           && keptRanges.stream().noneMatch(r -> r[0] < end && start < r[1])) {
         dead.add(a);
