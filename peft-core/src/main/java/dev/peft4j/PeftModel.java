@@ -809,7 +809,9 @@ public final class PeftModel {
     lock.readLock().lock();
     try {
       RowMajorArrayCache.install(sd); // the calling thread's own session: SameDiff keeps one per thread
-      return sd.output(ModelInputs.complete(sd, inputs), outputs);
+      Map<String, INDArray> values = sd.output(ModelInputs.complete(sd, inputs), outputs);
+      RowMajorArrayCache.reclaim(sd, values.values()); // the next run reuses what this one left in the session
+      return values;
     } finally {
       lock.readLock().unlock();
     }

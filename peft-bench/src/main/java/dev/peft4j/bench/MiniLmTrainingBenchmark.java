@@ -204,7 +204,9 @@ public class MiniLmTrainingBenchmark {
       return parallel.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
     }
     RowMajorArrayCache.install(sd); // as PeftModel.output does
-    return sd.output(inputs, Bert.LAST_HIDDEN_STATE).get(Bert.LAST_HIDDEN_STATE);
+    Map<String, INDArray> values = sd.output(inputs, Bert.LAST_HIDDEN_STATE);
+    RowMajorArrayCache.reclaim(sd, values.values());
+    return values.get(Bert.LAST_HIDDEN_STATE);
   }
 
   /** Forward and backward: the gradients of the trainable set (training configurations). */
@@ -238,6 +240,11 @@ public class MiniLmTrainingBenchmark {
 
   NativeMemoryGuard memory() {
     return memory;
+  }
+
+  /** The data parallelism the run goes through; null with one worker. */
+  DataParallel parallel() {
+    return parallel;
   }
 
   /** Freezes everything but the classifier; returns its parameters. */

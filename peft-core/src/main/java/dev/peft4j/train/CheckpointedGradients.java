@@ -154,6 +154,7 @@ public final class CheckpointedGradients {
     int m = checkpoints.size();
     RowMajorArrayCache.install(sd, cache);
     Map<String, INDArray> forward = sd.output(placeholders, checkpoints.toArray(new String[0]));
+    RowMajorArrayCache.reclaim(sd, forward.values());
 
     Map<String, INDArray> gradients = new LinkedHashMap<>();
     Map<String, INDArray> outputs = new HashMap<>();

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -127,7 +128,9 @@ public final class DataParallel implements AutoCloseable {
     List<Map<String, INDArray>> shards = split(placeholders, workers);
     List<Map<String, INDArray>> parts = run(shards, null, (graph, shard) -> {
       RowMajorArrayCache.install(graph); // as PeftModel.output does
-      return graph.output(shard, outputs);
+      Map<String, INDArray> values = graph.output(shard, outputs);
+      RowMajorArrayCache.reclaim(graph, values.values());
+      return values;
     });
     Map<String, INDArray> stacked = new LinkedHashMap<>();
     for (String o : outputs) {
@@ -221,6 +224,14 @@ public final class DataParallel implements AutoCloseable {
           gradients.merge(v, weighted, INDArray::addi);
         }
       }
+    }
+    // the other parts' gradients were added into part 0's: free their buffers now rather than when the collector
+    // finalises them (full fine-tuning on MiniLM: 40 MiB a step per extra worker)
+    for (int i = 1; i < parts.size(); i++) {
+      Map<INDArray, Boolean> added = new IdentityHashMap<>();
+      parts.get(i).getGradients().values().forEach(g -> added.put(g, true));
+      gradients.values().forEach(added::remove); // a gradient only this part had is the result itself
+      added.keySet().stream().filter(INDArray::closeable).forEach(INDArray::close);
     }
     INDArray lossArray = parts.get(0).getOutputs().get(loss);
     Map<String, INDArray> outputs = new HashMap<>();

@@ -71,6 +71,7 @@ public final class Gradients {
     grad.setListeners(sd.getListeners());
     RowMajorArrayCache.install(grad, cache);
     Map<String, INDArray> values = TrainingPass.run(grad, placeholders, names.toArray(new String[0]));
+    RowMajorArrayCache.reclaim(grad, values.values()); // the next step reuses what this one left in the session
     Map<String, INDArray> outs = new HashMap<>();
     for (String o : outputs) {
       outs.put(o, values.get(o));
