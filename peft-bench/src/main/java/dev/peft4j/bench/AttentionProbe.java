@@ -71,12 +71,14 @@ public final class AttentionProbe {
   public static void main(String[] args) throws Exception {
     int rounds = 4;
     String config = "loraQV";
+    int reps = 40;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--rounds" -> rounds = Integer.parseInt(args[++i]);
         case "--config" -> config = args[++i];
+        case "--reps" -> reps = Integer.parseInt(args[++i]);
         default -> throw new IllegalArgumentException("unknown argument " + args[i]
-            + "; expected --rounds N or --config NAME");
+            + "; expected --rounds N, --reps N or --config NAME");
       }
     }
     System.out.println("load average at start: " + loadAverage());
@@ -117,6 +119,7 @@ public final class AttentionProbe {
     Nd4j.factory().blas().setMaxThreads(defaultBlas);
     bench.tearDown();
     probe.print();
+    isolated(probe.captured, reps);
     System.out.println("load average at end: " + loadAverage());
     System.exit(0);
   }
@@ -139,12 +142,90 @@ public final class AttentionProbe {
     }
   }
 
+  /** The attention ops replayed alone after the steps. */
+  private static final java.util.Set<String> ISOLATED = java.util.Set.of("matmul", "matmul_bp", "softmax",
+      "softmax_bp");
+
+  /** An op's function and copies of its inputs and arguments, to run it again outside the graph. */
+  private record Captured(CustomOp op, List<INDArray> inputs, List<INDArray> outputs, long[] iArgs, double[] tArgs,
+      boolean[] bArgs, DataType[] dArgs) {
+    static Captured of(CustomOp op, OpContext ctx, List<INDArray> inputs, INDArray[] outputs) {
+      return new Captured(op, inputs.stream().map(INDArray::dup).toList(),
+          Arrays.stream(outputs).map(INDArray::ulike).toList(),
+          ctx.getIArguments().stream().mapToLong(Long::longValue).toArray(),
+          ctx.getTArguments().stream().mapToDouble(Double::doubleValue).toArray(), Probe.toBooleans(ctx.getBArguments()),
+          ctx.getDArguments().toArray(new DataType[0]));
+    }
+
+    /** Runs the op once; returns its wall time in ns. */
+    long run() {
+      try (OpContext c = Nd4j.getExecutioner().buildContext()) {
+        c.setInputArrays(inputs);
+        c.setOutputArrays(outputs);
+        c.setIArguments(iArgs);
+        c.setTArguments(tArgs);
+        c.setBArguments(bArgs);
+        c.setDArguments(dArgs);
+        long t0 = System.nanoTime();
+        Nd4j.getExecutioner().exec(op, c);
+        return System.nanoTime() - t0;
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    }
+  }
+
+  /** The states an op runs in alone, outside the graph. */
+  enum Before { ITSELF, IDLE_300MS, GEMM_BLAS_2, GEMM_BLAS_1 }
+
+  /**
+   * The captured attention ops alone, in rotation: right after themselves; after 300 ms idle (OpenBLAS's workers
+   * asleep: they spin for {@code 2^OPENBLAS_THREAD_TIMEOUT} cycles after a GEMM, then sleep); right after a GEMM on
+   * two BLAS threads (workers spinning); after 300 ms idle and a GEMM on one BLAS thread (workers not woken). ND4J's
+   * own threads as set by the environment.
+   */
+  private static void isolated(Map<String, Captured> captured, int reps) throws InterruptedException {
+    INDArray a = Nd4j.rand(DataType.FLOAT, 1024, 384);
+    INDArray b = Nd4j.rand(DataType.FLOAT, 384, 384);
+    INDArray c = Nd4j.create(DataType.FLOAT, 1024, 384);
+    int blas = Nd4j.factory().blas().getMaxThreads();
+    System.out.printf(Locale.ROOT, "%nAlone (%d reps each, rotated; load average %s): median wall ms per call, and"
+        + " process CPU ms per call (mean)%n", reps, loadAverage());
+    for (Map.Entry<String, Captured> e : captured.entrySet()) {
+      Map<Before, List<long[]>> t = new EnumMap<>(Before.class);
+      for (int r = 0; r < reps; r++) {
+        for (int i = 0; i < Before.values().length; i++) {
+          Before before = Before.values()[(i + r) % Before.values().length];
+          switch (before) {
+            case ITSELF -> e.getValue().run();
+            case IDLE_300MS -> Thread.sleep(300);
+            case GEMM_BLAS_2 -> Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+            case GEMM_BLAS_1 -> {
+              Thread.sleep(300);
+              Nd4j.factory().blas().setMaxThreads(1);
+              Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+              Nd4j.factory().blas().setMaxThreads(blas);
+            }
+          }
+          long c0 = processCpuNanos();
+          long wall = e.getValue().run();
+          t.computeIfAbsent(before, x -> new ArrayList<>()).add(new long[] {wall, processCpuNanos() - c0});
+        }
+      }
+      StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "    %-62s", e.getKey()));
+      t.forEach((before, v) -> row.append(String.format(Locale.ROOT, "  %s %6.2f (%5.2f)", before,
+          median(v, 0) / 1e6, v.stream().mapToLong(x -> x[1]).average().orElse(0) / 1e6)));
+      System.out.println(row);
+    }
+  }
+
   /** Times probed ops in the graph and replays them. */
   private static final class Probe extends BaseListener {
     final Map<Threads, List<long[]>> steps = new EnumMap<>(Threads.class);
     /** key → thread setting → where → per-call wall ns, and the same for process CPU ns. */
     private final Map<String, Map<Threads, Map<Where, List<long[]>>>> times = new TreeMap<>();
     private final Map<String, String> layouts = new LinkedHashMap<>();
+    final Map<String, Captured> captured = new LinkedHashMap<>();
     private final INDArray gemmA = Nd4j.rand(DataType.FLOAT, 1024, 384);
     private final INDArray gemmB = Nd4j.rand(DataType.FLOAT, 384, 384);
     private final INDArray gemmC = Nd4j.create(DataType.FLOAT, 1024, 384);
@@ -183,6 +264,9 @@ public final class AttentionProbe {
       }
       String k = key.toString();
       layouts.computeIfAbsent(k, x -> layout(inputs, outputs));
+      if (f instanceof CustomOp custom && inputs.get(0).rank() == 4 && ISOLATED.contains(name)) {
+        captured.computeIfAbsent(k, x -> Captured.of(custom, ctx, inputs, outputs));
+      }
       if (!replay) {
         record(k, Where.GRAPH, wall, cpu);
         return;
