@@ -39,7 +39,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * </ul>
  * Steps rotate through four thread settings, set between steps as {@code DataParallel} sets them: ND4J's and
  * OpenBLAS's defaults; OpenBLAS on one thread; ND4J's ops on one master thread; both on one thread (as inside
- * {@code DataParallel}). Each setting alternates a clean step (its per-op times are the in-graph figures and its
+ * {@code DataParallel}). {@code Gradients} runs attention's batched matmuls on one BLAS thread in every setting
+ * ({@code BatchedMatmulBlasThreads}); before that change DEFAULT was the library's behaviour. Each setting alternates a clean step (its per-op times are the in-graph figures and its
  * wall and process CPU time the step's) with a replay step. Per-call medians are printed, which hold up on a loaded
  * machine better than sums; the layout (shape, strides, order, view) of every probed op's inputs is printed once.
  *
@@ -176,19 +177,20 @@ public final class AttentionProbe {
   }
 
   /** The states an op runs in alone, outside the graph. */
-  enum Before { ITSELF, IDLE_300MS, GEMM_BLAS_2, GEMM_BLAS_1 }
+  enum Before { ITSELF, IDLE_300MS, GEMM_BLAS_2, GEMM_BLAS_1, BLAS_1_DURING, ND4J_1_DURING }
 
   /**
    * The captured attention ops alone, in rotation: right after themselves; after 300 ms idle (OpenBLAS's workers
    * asleep: they spin for {@code 2^OPENBLAS_THREAD_TIMEOUT} cycles after a GEMM, then sleep); right after a GEMM on
-   * two BLAS threads (workers spinning); after 300 ms idle and a GEMM on one BLAS thread (workers not woken). ND4J's
-   * own threads as set by the environment.
+   * two BLAS threads (workers spinning); after 300 ms idle and a GEMM on one BLAS thread (workers not woken); right
+   * after themselves with OpenBLAS set to one thread during the op; the same with ND4J's ops on one master thread.
    */
   private static void isolated(Map<String, Captured> captured, int reps) throws InterruptedException {
     INDArray a = Nd4j.rand(DataType.FLOAT, 1024, 384);
     INDArray b = Nd4j.rand(DataType.FLOAT, 384, 384);
     INDArray c = Nd4j.create(DataType.FLOAT, 1024, 384);
     int blas = Nd4j.factory().blas().getMaxThreads();
+    int master = Nd4j.getEnvironment().maxMasterThreads();
     System.out.printf(Locale.ROOT, "%nAlone (%d reps each, rotated; load average %s): median wall ms per call, and"
         + " process CPU ms per call (mean)%n", reps, loadAverage());
     for (Map.Entry<String, Captured> e : captured.entrySet()) {
@@ -197,7 +199,7 @@ public final class AttentionProbe {
         for (int i = 0; i < Before.values().length; i++) {
           Before before = Before.values()[(i + r) % Before.values().length];
           switch (before) {
-            case ITSELF -> e.getValue().run();
+            case ITSELF, BLAS_1_DURING, ND4J_1_DURING -> e.getValue().run();
             case IDLE_300MS -> Thread.sleep(300);
             case GEMM_BLAS_2 -> Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
             case GEMM_BLAS_1 -> {
@@ -207,8 +209,15 @@ public final class AttentionProbe {
               Nd4j.factory().blas().setMaxThreads(blas);
             }
           }
+          if (before == Before.BLAS_1_DURING) {
+            Nd4j.factory().blas().setMaxThreads(1);
+          } else if (before == Before.ND4J_1_DURING) {
+            Nd4j.getEnvironment().setMaxMasterThreads(1);
+          }
           long c0 = processCpuNanos();
           long wall = e.getValue().run();
+          Nd4j.factory().blas().setMaxThreads(blas);
+          Nd4j.getEnvironment().setMaxMasterThreads(master);
           t.computeIfAbsent(before, x -> new ArrayList<>()).add(new long[] {wall, processCpuNanos() - c0});
         }
       }
