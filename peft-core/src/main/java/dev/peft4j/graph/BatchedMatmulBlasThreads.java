@@ -14,13 +14,14 @@ import org.nd4j.linalg.factory.Nd4j;
  * Runs the batched matmuls of attention ({@code matmul} and {@code matmul_bp} with a rank-4 input, e.g.
  * {@code [b, nh, s, d]·[b, nh, d, s]}) with OpenBLAS on one thread, and every other op as configured.
  *
- * <p>Why: ND4J 1.0.0-M2.1 runs a batched matmul as one OpenBLAS {@code sgemm} per matrix (b·nh = 96 of
- * {@code 128×32×128} in MiniLM at 8 × 128). Each is above OpenBLAS's threading threshold, so with two BLAS threads
- * every one of them hands half its work to OpenBLAS's worker thread and waits for it; with ND4J's own threads busy on
- * the same two cores, or on a loaded machine, that hand-off dominates. Measured in one process on the LoRA q,v step
- * ({@code AttentionProbe}, peft-bench/HISTORY.md round 5): in the graph {@code Q·Kᵀ} 3.9–62 ms a call with two BLAS
- * threads against 2.6–3.1 ms with one, {@code P·V} 4.8–24 against 3.2–10.5 ms; a LoRA q,v step took 1,640 ms against 4,744 ms (process CPU 1,620 against 3,160 ms) at load 9. The
- * 2-D projections keep both BLAS threads.
+ * <p>Why: the time of ND4J 1.0.0-M2.1's batched matmul depends on OpenBLAS's thread count, not on ND4J's: it
+ * appears to run one OpenBLAS {@code sgemm} per matrix (b·nh = 96 of {@code 128×32×128} in MiniLM at 8 × 128), each
+ * above OpenBLAS's threading threshold, so that with two BLAS threads every one of them hands half its work to
+ * OpenBLAS's worker thread and waits for it; with ND4J's own threads busy on the same cores, or on a loaded machine,
+ * that hand-off dominates. Measured in one process on the LoRA q,v step ({@code AttentionProbe}, under load 9–19 on
+ * 2 cores; peft-bench/HISTORY.md round 5): in the graph {@code Q·Kᵀ} 3.9–62 ms a call with two BLAS threads against
+ * 2.6–3.1 ms with one, {@code P·V} 4.8–24 against 3.2–10.5 ms; the step 4,744 ms against 1,640 ms with this listener
+ * (process CPU 3,160 against 1,620 ms, load 9). The 2-D projections keep both BLAS threads.
  *
  * <p>OpenBLAS's thread count is process-wide: concurrent graph runs share one count of runs inside a batched matmul,
  * and the first to enter saves the setting that the last to leave restores. Inside {@code DataParallel}, which already
