@@ -37,8 +37,8 @@ public final class BatchedMatmulBlasThreads extends BaseListener {
 
   private BatchedMatmulBlasThreads() {}
 
-  /** Adds the listener to {@code sd} unless it is there already. */
-  public static void install(SameDiff sd) {
+  /** Adds the listener to {@code sd} unless it is there already (one caller at a time: no duplicate). */
+  public static synchronized void install(SameDiff sd) {
     if (!sd.getListeners().contains(INSTANCE)) {
       sd.addListeners(INSTANCE);
     }
