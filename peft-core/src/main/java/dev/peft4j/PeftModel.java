@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.BatchedMatmulBlasThreads;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.io.AdapterFiles;
 import dev.peft4j.model.ModelInputs;
@@ -809,6 +810,7 @@ public final class PeftModel {
     lock.readLock().lock();
     try {
       RowMajorArrayCache.install(sd); // the calling thread's own session: SameDiff keeps one per thread
+      BatchedMatmulBlasThreads.install(sd);
       Map<String, INDArray> values = sd.output(ModelInputs.complete(sd, inputs), outputs);
       RowMajorArrayCache.reclaim(sd, values.values()); // the next run reuses what this one left in the session
       return values;

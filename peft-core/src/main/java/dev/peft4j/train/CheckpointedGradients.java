@@ -5,6 +5,7 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.graph.GraphCopies;
 import dev.peft4j.graph.GraphRewriter;
+import dev.peft4j.graph.BatchedMatmulBlasThreads;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.model.Hooks;
 import java.util.ArrayList;
@@ -153,6 +154,7 @@ public final class CheckpointedGradients {
     // as soon as its last reader has run (the same op names as the segments': the same dropout masks)
     int m = checkpoints.size();
     RowMajorArrayCache.install(sd, cache);
+    BatchedMatmulBlasThreads.install(sd);
     Map<String, INDArray> forward = sd.output(placeholders, checkpoints.toArray(new String[0]));
     RowMajorArrayCache.reclaim(sd, forward.values());
 

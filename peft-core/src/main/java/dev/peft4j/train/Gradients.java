@@ -2,6 +2,7 @@ package dev.peft4j.train;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import dev.peft4j.graph.BatchedMatmulBlasThreads;
 import dev.peft4j.graph.RowMajorArrayCache;
 import dev.peft4j.graph.TrainingPass;
 import java.util.ArrayList;
@@ -69,6 +70,7 @@ public final class Gradients {
     }
     grad.setEnableCache(true);
     grad.setListeners(sd.getListeners());
+    BatchedMatmulBlasThreads.install(grad);
     RowMajorArrayCache.install(grad, cache);
     Map<String, INDArray> values = TrainingPass.run(grad, placeholders, names.toArray(new String[0]));
     RowMajorArrayCache.reclaim(grad, values.values()); // the next step reuses what this one left in the session
