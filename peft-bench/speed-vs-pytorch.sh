@@ -45,11 +45,13 @@ LOG="$OUT/results.log"
 # The ratio is PyTorch's median ms / peft4j's (2 workers): peft4j's tokens/s over PyTorch's, both doing the same op.
 # A row added later looks like (hypothetical names):
 #   serve | 1024 | mixed adapters, 8 | scripts/bench_serve.py $PT_ARGS | jmh ServeBenchmark.mixed $JMH_ARGS
-#   onnx  | 1024 | merged LoRA, exported ONNX, onnxruntime | =inference | py scripts/bench_onnx.py model.onnx $PT_ARGS
+# (mixed8 and onnx below are two such rows; onnx's file is written once before the first round.)
 ROWS='
 inference | 1024 | forward, 8 × 128              | scripts/bench_pytorch.py inference $PT_ARGS --threads $THREADS | jmh MiniLmTrainingBenchmark -p config=inference -p workers=1,2 $JMH_ARGS
 loraQV    | 1024 | LoRA q,v r=16 step, 8 × 128    | scripts/bench_pytorch.py loraQV $PT_ARGS --threads $THREADS    | jmh MiniLmTrainingBenchmark -p config=loraQV -p workers=1,2 $JMH_ARGS
 fullFt    | 1024 | full fine-tuning step, 8 × 128 | scripts/bench_pytorch.py fullFt $PT_ARGS --threads $THREADS    | jmh MiniLmTrainingBenchmark -p config=fullFt -p workers=1,2 $JMH_ARGS
+mixed8    | 1024 | mixed-adapter batch: 8 LoRA adapters, one a row, 8 × 128 | scripts/bench_mixed_adapters.py mixed8 $PT_ARGS --threads $THREADS | jmh MixedAdapterBenchmark.mixedBatch$ -p rows=8 $JMH_ARGS
+onnx      | 1024 | LoRA q,v merged and exported to ONNX, onnxruntime 1.30, forward 8 × 128 | =inference | py scripts/bench_onnxruntime.py $OUT/minilm-lora-merged.onnx --label onnx-export $PT_ARGS --threads $THREADS
 '
 
 field() { echo "$1" | cut -d'|' -f"$2" | sed 's/^ *//; s/ *$//'; }
@@ -69,6 +71,9 @@ mvn -o -B -q compile -pl peft-bench -am
 # the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
 mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt" > /dev/null
 CP="peft-core/target/classes:peft-methods/target/classes:peft-bench/target/classes:$(cat "$OUT/cp.txt")"
+# the onnx row's file: LoRA q,v (seeded random B) merged into the bundled MiniLM and exported with OnnxExport
+java -cp "$CP" dev.peft4j.bench.MiniLmLoraExport "$OUT/minilm-lora-merged.onnx" > "$OUT/onnx-export.txt" 2>&1 \
+  || echo "FAILED export of $OUT/minilm-lora-merged.onnx: see $OUT/onnx-export.txt" >&2
 
 # OMP_WAIT_POLICY=passive: spinning OpenMP threads make 2-thread medians swing 2-10x on a shared machine; both sides
 # get the same environment (torch reads OMP_NUM_THREADS too, and bench_pytorch.py sets its threads from --threads)

@@ -88,7 +88,7 @@ public class MixedAdapterBenchmark {
     /** Each configuration runs in its own fork, so the process's peak is the configuration's. */
     @TearDown(Level.Trial)
     public void printPeakMemory() {
-      System.out.printf("%npeak RSS (VmHWM) %d MiB%n", PeakMemory.peakBytes() >> 20);
+      System.out.printf("%npeak RSS (VmHWM): %d MiB%n", PeakMemory.peakBytes() >> 20);
     }
   }
 
