@@ -73,6 +73,7 @@ public final class DataParallel implements AutoCloseable {
 
   private final SameDiff sd;
   private final int workers;
+  private final int minShardRows;
   // one single-thread executor per replica: SameDiff keeps a session per graph and thread, so replica i always runs
   // on thread i and never builds a second session
   private final List<ExecutorService> threads = new ArrayList<>();
@@ -98,9 +99,10 @@ public final class DataParallel implements AutoCloseable {
     }
   }
 
-  private DataParallel(SameDiff sd, int workers) {
+  private DataParallel(SameDiff sd, int workers, int minShardRows) {
     this.sd = sd;
     this.workers = workers;
+    this.minShardRows = minShardRows;
     for (int i = 1; i < workers; i++) {
       String name = "peft4j-data-parallel-" + i;
       threads.add(Executors.newSingleThreadExecutor(r -> {
@@ -120,7 +122,21 @@ public final class DataParallel implements AutoCloseable {
   public static DataParallel of(SameDiff sd, int workers) {
     checkArgument(sd != null, "graph must not be null");
     checkArgument(workers >= 1, "workers must be >= 1, got %s", workers);
-    return new DataParallel(sd, workers);
+    return new DataParallel(sd, workers, 1);
+  }
+
+  /**
+   * As {@link #of}, but never cutting a shard of fewer than {@code minShardRows} rows from a batch of more rows (fewer
+   * shards instead): {@link Trainer}'s default uses 2, because in ND4J 1.0.0-M2.1 the gradient of a one-row batch
+   * fails on some graphs where a larger batch's works (a {@code NullPointerException} in the {@code reduce_sum} of a
+   * linear layer's gradient, seen on a BERT sequence-classification graph loaded from Hugging Face files), and a default
+   * must not break a batch that trains without it.
+   */
+  static DataParallel of(SameDiff sd, int workers, int minShardRows) {
+    checkArgument(sd != null, "graph must not be null");
+    checkArgument(workers >= 1, "workers must be >= 1, got %s", workers);
+    checkArgument(minShardRows >= 1, "minShardRows must be >= 1, got %s", minShardRows);
+    return new DataParallel(sd, workers, minShardRows);
   }
 
   public int workers() {
@@ -137,7 +153,7 @@ public final class DataParallel implements AutoCloseable {
    */
   public OutAndGrad gradients(Map<String, INDArray> placeholders, String loss, Collection<String> variables) {
     checkArgument(sd.hasVariable(loss), "no loss variable '%s' in the graph", loss);
-    List<Map<String, INDArray>> shards = split(placeholders, workers);
+    List<Map<String, INDArray>> shards = split(placeholders, workers, minShardRows);
     List<OutAndGrad> parts = run(shards, loss,
         (graph, shard) -> Gradients.of(graph, shard, List.of(loss), variables));
     return combine(parts, shards, loss, variables);
@@ -154,7 +170,7 @@ public final class DataParallel implements AutoCloseable {
     for (String o : outputs) {
       checkArgument(sd.hasVariable(o), "no variable '%s' in the graph", o);
     }
-    List<Map<String, INDArray>> shards = split(placeholders, workers);
+    List<Map<String, INDArray>> shards = split(placeholders, workers, minShardRows);
     List<Map<String, INDArray>> parts = run(shards, null, (graph, shard) -> {
       RowMajorArrayCache.install(graph); // as PeftModel.output does
       return graph.output(shard, outputs);
@@ -372,6 +388,11 @@ public final class DataParallel implements AutoCloseable {
    * whose sizes differ by at most one; scalars go to every shard.
    */
   static List<Map<String, INDArray>> split(Map<String, INDArray> inputs, int workers) {
+    return split(inputs, workers, 1);
+  }
+
+  /** As {@link #split(Map, int)}, with at most {@code n / minShardRows} shards (at least one). */
+  static List<Map<String, INDArray>> split(Map<String, INDArray> inputs, int workers, int minShardRows) {
     long n = -1;
     for (INDArray a : inputs.values()) {
       if (a.rank() > 0) {
@@ -387,7 +408,7 @@ public final class DataParallel implements AutoCloseable {
       }
     }
     checkArgument(n > 0, "no input has a batch dimension to split: %s", inputs.keySet());
-    int shards = (int) Math.min(workers, n);
+    int shards = (int) Math.max(1, Math.min(workers, n / minShardRows));
     List<Map<String, INDArray>> out = new ArrayList<>();
     long from = 0;
     for (int i = 0; i < shards; i++) {

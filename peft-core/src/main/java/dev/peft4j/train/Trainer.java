@@ -64,6 +64,7 @@ public final class Trainer {
   private final List<StepListener> stepListeners;
   private final boolean checkpointing;
   private final int dataParallel;
+  private final boolean workersAuto; // the default: shards of at least two rows (DataParallel.of(sd, n, 2))
   private final boolean memoryGuard;
 
   private Trainer(Builder b, int steps, OptimizerSettings optimizerSettings) {
@@ -78,6 +79,7 @@ public final class Trainer {
     this.stepListeners = List.copyOf(b.stepListeners);
     this.checkpointing = Boolean.TRUE.equals(b.checkpointing);
     this.dataParallel = b.dataParallel;
+    this.workersAuto = b.workersAuto;
     this.memoryGuard = b.memoryGuard;
   }
 
@@ -134,7 +136,7 @@ public final class Trainer {
     NativeMemoryGuard memory = memoryGuard ? NativeMemoryGuard.forReusingSteps() : null;
     model.train();
     try (var seeding = RandomOps.seed(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
-        DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null) {
+        DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel, workersAuto ? 2 : 1) : null) {
       for (int step = 1; step <= steps; step++) {
         long start = System.nanoTime();
         if (checkpointed == null && parallel == null) { // segments and replicas build their own gradient functions
@@ -207,6 +209,7 @@ public final class Trainer {
     private final List<StepListener> stepListeners = new ArrayList<>();
     private Boolean checkpointing;
     private int dataParallel = -1;
+    private boolean workersAuto;
     private Boolean memoryGuard;
 
     private Builder(PeftModel model) {
@@ -267,8 +270,9 @@ public final class Trainer {
      * one per row), which run forward and backward at the same time with single-threaded ops, and their gradients are
      * averaged by rows ({@link DataParallel}); 1 turns it off. Worth it on machines with few cores, where ND4J's
      * per-op threading leaves them idle between ops. Default: every core ({@code
-     * Runtime.getRuntime().availableProcessors()}), or 1 when gradient checkpointing is on, with which it is not
-     * combined. Dropout draws other masks per shard, so a run's losses depend on the number of workers (see
+     * Runtime.getRuntime().availableProcessors()}), with shards of at least two rows (a batch of two or three rows
+     * runs whole: ND4J fails on the gradient of a one-row batch in some graphs), or 1 when gradient checkpointing is
+     * on, with which it is not combined. Dropout draws other masks per shard, so a run's losses depend on the number of workers (see
      * {@link DataParallel}); without randomness they agree to float rounding.
      */
     public Builder dataParallel(int workers) {
@@ -307,6 +311,7 @@ public final class Trainer {
           "gradient checkpointing and data parallelism (%s workers) cannot be combined: choose one", dataParallel);
       if (dataParallel == -1) { // the default follows the cores, as compare's --workers auto; checkpointing excludes it
         dataParallel = Boolean.TRUE.equals(checkpointing) ? 1 : Runtime.getRuntime().availableProcessors();
+        workersAuto = true;
       }
       return new Trainer(this, steps(), optimizer);
     }

@@ -14,6 +14,7 @@ import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import java.io.IOException;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -184,6 +185,18 @@ class DataParallelTest {
         assertNotSame(before.get(i), after.get(i), "replica " + i);
         assertFalse(after.get(i).getVariable("w1").getVariableType() == VariableType.VARIABLE, "replica " + i);
       }
+    }
+  }
+
+  @Test
+  void theTrainersDefaultCutsNoShardOfOneRowFromALargerBatch() {
+    SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+    for (int[] rowsWorkersShards : new int[][] {{1, 2, 1}, {2, 2, 1}, {3, 2, 1}, {4, 2, 2}, {5, 8, 2}, {9, 4, 4}}) {
+      Map<String, INDArray> inputs = Graphs.batches(sd, 1, 1, rowsWorkersShards[0]).get(0).inputs();
+      List<Map<String, INDArray>> shards = DataParallel.split(inputs, rowsWorkersShards[1], 2);
+      assertEquals(rowsWorkersShards[2], shards.size(), Arrays.toString(rowsWorkersShards));
+      assertTrue(rowsWorkersShards[0] == 1 || shards.stream().allMatch(s -> s.get(Mlp.INPUT).size(0) >= 2),
+          Arrays.toString(rowsWorkersShards));
     }
   }
 
