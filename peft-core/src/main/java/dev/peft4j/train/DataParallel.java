@@ -34,8 +34,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * <p>A batch of {@code n} rows is cut into {@code W} shards of {@code nᵢ} rows ({@code W} = the number of workers, or
  * {@code n} if smaller; sizes differ by at most one). Shard {@code i} runs through replica {@code i} of the graph
  * ({@link SameDiff#invokeGraphOn}), whose weights are the original's arrays: shard 0 on the calling thread, shard
- * {@code i > 0} on worker thread {@code i}, all at the same time. A batch of one row (one shard) runs through the graph
- * itself, with ND4J's usual threading. The results are combined as
+ * {@code i > 0} on worker thread {@code i}, all at the same time. A batch that makes one shard (one row) runs through
+ * the graph itself, with ND4J's usual threading. The results are combined as
  * <pre>
  *   L = Σᵢ (nᵢ/n)·Lᵢ        ∂L/∂θ = Σᵢ (nᵢ/n)·∂Lᵢ/∂θ
  * </pre>
