@@ -157,7 +157,9 @@ public class MiniLmTrainingBenchmark {
     if (trainable != null) {
       adam = new AdamW(sd, trainable, BETA1, BETA2, EPS, WEIGHT_DECAY);
     }
-    GradientFunction.prepare(sd);
+    if (workers == 1) { // DataParallel's replicas build their own; the graph's would only take memory
+      GradientFunction.prepare(sd);
+    }
     if (trainable != null && Boolean.getBoolean(CHECKPOINTING_PROPERTY)) {
       checkpointed = CheckpointedGradients.atLayers(sd); // as the trainer's gradient checkpointing
     }

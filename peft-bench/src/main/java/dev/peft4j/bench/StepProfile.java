@@ -1,6 +1,8 @@
 package dev.peft4j.bench;
 
 import java.io.IOException;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,7 +31,9 @@ import org.nd4j.linalg.dataset.api.MultiDataSet;
  *     -Dexec.args="-Xmx8g -cp %classpath dev.peft4j.bench.StepProfile loraQV fullFt --steps 8 --ops"
  * }</pre>
  *
- * {@code --shapes} lists op types per input shapes instead (40 rows). {@code -Dpeft4j.bench.workers=2} profiles the
+ * {@code --shapes} lists op types per input shapes instead (40 rows). {@code --per-step} also prints the set-up's and
+ * every step's time and CPU time, with the JIT compilers' and the collector's time in the step (how fast the first
+ * steps are, and why). {@code -Dpeft4j.bench.workers=2} profiles the
  * data-parallel step (phases only: the per-op listener times one thread).
  *
  * The first two steps are warm-up and are left out of the medians. Per-op times are measured around each op's
@@ -47,10 +51,12 @@ public final class StepProfile {
     int steps = 8;
     boolean ops = false;
     boolean shapes = false;
+    boolean perStep = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--steps" -> steps = Integer.parseInt(args[++i]);
         case "--ops" -> ops = true;
+        case "--per-step" -> perStep = true;
         case "--shapes" -> {
           ops = true;
           shapes = true;
@@ -62,25 +68,36 @@ public final class StepProfile {
       configs = List.of("inference", "loraQV", "fullFt");
     }
     for (String config : configs) {
-      profile(config, steps, ops, shapes);
+      profile(config, steps, ops, shapes, perStep);
     }
     System.exit(0);
   }
 
-  private static void profile(String config, int steps, boolean ops, boolean shapes) throws IOException {
+  private static void profile(String config, int steps, boolean ops, boolean shapes, boolean perStep)
+      throws IOException {
     MiniLmTrainingBenchmark bench = new MiniLmTrainingBenchmark();
     bench.config = config;
     bench.workers = Integer.getInteger("peft4j.bench.workers", 1); // -p workers=N of the JMH benchmark
     if (ops && bench.workers > 1) {
       throw new IllegalArgumentException("--ops and --shapes time the ops of one thread; profile with one worker");
     }
+    Cpu setUpStart = Cpu.now();
+    long setUpWall = System.nanoTime();
     bench.setUp();
+    Cpu setUpEnd = Cpu.now();
+    if (perStep) {
+      System.out.printf(Locale.ROOT, "%-14s set-up %.0f ms, CPU %.0f ms%n", config,
+          (System.nanoTime() - setUpWall) / 1e6, (setUpEnd.user - setUpStart.user + setUpEnd.system
+              - setUpStart.system) * 10.0);
+    }
     OpTimes opTimes = new OpTimes(shapes);
     double[][] phases = new double[steps][];
     for (int s = 0; s < steps; s++) {
       if (ops && s == WARMUP) {
         bench.sameDiff().setListeners(opTimes);
       }
+      long jit0 = jitMillis();
+      long gc0 = gcMillis();
       Cpu start = Cpu.now();
       long t0 = System.nanoTime();
       long t1;
@@ -100,6 +117,11 @@ public final class StepProfile {
       Cpu end = Cpu.now();
       phases[s] = new double[] {(t3 - t0) / 1e6, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
           (end.user - start.user) * 10.0, (end.system - start.system) * 10.0};
+      if (perStep) { // the JIT compiler's and the collector's time during the step, from the JVM's own counters
+        System.out.printf(Locale.ROOT, "%-14s step %2d  %6.0f ms | fwd+bwd %6.0f | CPU user %5.0f, kernel %4.0f"
+            + " | JIT %4d ms, GC %4d ms%n", config, s + 1, phases[s][0], phases[s][1], phases[s][4], phases[s][5],
+            jitMillis() - jit0, gcMillis() - gc0);
+      }
     }
     bench.tearDown();
     double[][] measured = Arrays.copyOfRange(phases, Math.min(WARMUP, steps - 1), steps);
@@ -110,6 +132,17 @@ public final class StepProfile {
     if (ops) {
       opTimes.print(measured.length);
     }
+  }
+
+  /** Time the JIT compilers have spent so far (summed over their threads). */
+  private static long jitMillis() {
+    return ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+  }
+
+  /** Time the garbage collectors have spent so far. */
+  private static long gcMillis() {
+    return ManagementFactory.getGarbageCollectorMXBeans().stream()
+        .mapToLong(GarbageCollectorMXBean::getCollectionTime).sum();
   }
 
   private static double median(double[][] rows, int column) {

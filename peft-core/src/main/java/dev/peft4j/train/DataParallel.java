@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
 import dev.peft4j.graph.GraphCopies;
+import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.RowMajorArrayCache;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,9 +33,10 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * with single-threaded ops.
  *
  * <p>A batch of {@code n} rows is cut into {@code W} shards of {@code nᵢ} rows ({@code W} = the number of workers, or
- * {@code n} if smaller; sizes differ by at most one). Shard 0 runs on the calling thread through the graph itself,
- * shard {@code i > 0} on worker thread {@code i} through a replica of the graph ({@link SameDiff#invokeGraphOn}) whose
- * weights are the original's arrays. The results are combined as
+ * {@code n} if smaller; sizes differ by at most one). Shard {@code i} runs through replica {@code i} of the graph
+ * ({@link SameDiff#invokeGraphOn}), whose weights are the original's arrays: shard 0 on the calling thread, shard
+ * {@code i > 0} on worker thread {@code i}, all at the same time. A batch that makes one shard (one row) runs through
+ * the graph itself, with ND4J's usual threading. The results are combined as
  * <pre>
  *   L = Σᵢ (nᵢ/n)·Lᵢ        ∂L/∂θ = Σᵢ (nᵢ/n)·∂Lᵢ/∂θ
  * </pre>
@@ -51,27 +53,57 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *
  * <p>Random ops seeded per op name ({@link RandomOps#seed}, as {@link Trainer} does) stay reproducible,
  * and each replica mixes its index into a random op's state, so that no two shards share a dropout mask; the masks
- * are not those of an unsplit step. The graph's listeners are called from every worker thread. Replicas follow the
- * original: weight arrays are re-shared before each call, and the replicas are rebuilt when the graph's ops, trainable
- * variables or loss change (a rewrite, a freeze, a switch between training and inference mode). Memory: each replica
- * holds the activations of its shard (together about one unsplit batch's), its own copy of the graph's structure and
- * of its gradient function, not of its weights. One instance serves one calling thread; {@link #close} stops the
- * worker threads.
+ * are not those of an unsplit step (shard 0 draws the unsplit graph's). The graph's listeners are called from every
+ * worker thread. Replicas follow the original: weight arrays are re-shared before each call, and the replicas are
+ * rebuilt when the graph's ops or trainable variables change (a rewrite, a freeze, an adapter added) or gradients of
+ * another loss are asked for.
+ *
+ * <p>Start-up: the replicas and their gradient functions are built at the first call, each on the thread that will run
+ * it, at the same time, so that the first call costs about one gradient-function build, not one per worker. The graph
+ * itself never runs a shard of more than one: a switch between training and inference mode rewires the graph (a
+ * dropout branch) and drops its sessions and gradient function, which would leave shard 0 cold after every evaluation
+ * between training steps. Instead the replicas are kept by the wiring they were copied from, one set for each of the
+ * last two wirings (the training mode's and the inference mode's), so that training → evaluation → training finds its
+ * warm replicas again; a change of ops or trainable variables drops every set.
+ *
+ * <p>Memory: each replica holds the activations of its shard (together about one unsplit batch's), its own copy of the
+ * graph's structure and of its gradient function, not of its weights; a second set (inference mode) holds another
+ * copy of the structure. One instance serves one calling thread; {@link #close} stops the worker threads.
  */
 public final class DataParallel implements AutoCloseable {
 
   private final SameDiff sd;
   private final int workers;
+  private final int minShardRows;
   // one single-thread executor per replica: SameDiff keeps a session per graph and thread, so replica i always runs
   // on thread i and never builds a second session
   private final List<ExecutorService> threads = new ArrayList<>();
-  private final List<SameDiff> replicas = new ArrayList<>();
-  private GraphCopies.Structure builtFor;
+  // replica sets by the graph they were copied from, the most recently used last; at most MODE_SETS
+  private final LinkedHashMap<BuiltFrom, List<SameDiff>> replicaSets = new LinkedHashMap<>(4, 0.75f, true);
+  private int replicasBuilt; // for tests: how many replicas were ever built
   private boolean closed;
 
-  private DataParallel(SameDiff sd, int workers) {
+  /** Replica sets kept at once: one per mode, training and inference, so that a switch between them rebuilds none. */
+  private static final int MODE_SETS = 2;
+
+  /** What a replica set was copied from: the ops, trainable variables and loss, and how every op is wired. */
+  private record BuiltFrom(GraphCopies.Structure structure, Map<String, List<String>> wiring) {
+    boolean sameGraphAs(BuiltFrom other) {
+      return structure.ops().equals(other.structure.ops())
+          && structure.trainable().equals(other.structure.trainable());
+    }
+
+    /** Whether replicas built from this serve {@code wanted}: the same graph and wiring, and its loss unless inference. */
+    boolean serves(BuiltFrom wanted) {
+      return sameGraphAs(wanted) && wiring.equals(wanted.wiring)
+          && (wanted.structure.loss() == null || wanted.structure.loss().equals(structure.loss()));
+    }
+  }
+
+  private DataParallel(SameDiff sd, int workers, int minShardRows) {
     this.sd = sd;
     this.workers = workers;
+    this.minShardRows = minShardRows;
     for (int i = 1; i < workers; i++) {
       String name = "peft4j-data-parallel-" + i;
       threads.add(Executors.newSingleThreadExecutor(r -> {
@@ -91,7 +123,21 @@ public final class DataParallel implements AutoCloseable {
   public static DataParallel of(SameDiff sd, int workers) {
     checkArgument(sd != null, "graph must not be null");
     checkArgument(workers >= 1, "workers must be >= 1, got %s", workers);
-    return new DataParallel(sd, workers);
+    return new DataParallel(sd, workers, 1);
+  }
+
+  /**
+   * As {@link #of}, but never cutting a shard of fewer than {@code minShardRows} rows from a batch of more rows (fewer
+   * shards instead): {@link Trainer}'s default uses 2, because in ND4J 1.0.0-M2.1 the gradient of a one-row batch
+   * fails on some graphs where a larger batch's works (a {@code NullPointerException} in the {@code reduce_sum} of a
+   * linear layer's gradient, seen on a BERT sequence-classification graph loaded from Hugging Face files), and a default
+   * must not break a batch that trains without it.
+   */
+  static DataParallel of(SameDiff sd, int workers, int minShardRows) {
+    checkArgument(sd != null, "graph must not be null");
+    checkArgument(workers >= 1, "workers must be >= 1, got %s", workers);
+    checkArgument(minShardRows >= 1, "minShardRows must be >= 1, got %s", minShardRows);
+    return new DataParallel(sd, workers, minShardRows);
   }
 
   public int workers() {
@@ -108,7 +154,7 @@ public final class DataParallel implements AutoCloseable {
    */
   public OutAndGrad gradients(Map<String, INDArray> placeholders, String loss, Collection<String> variables) {
     checkArgument(sd.hasVariable(loss), "no loss variable '%s' in the graph", loss);
-    List<Map<String, INDArray>> shards = split(placeholders, workers);
+    List<Map<String, INDArray>> shards = split(placeholders, workers, minShardRows);
     List<OutAndGrad> parts = run(shards, loss,
         (graph, shard) -> Gradients.of(graph, shard, List.of(loss), variables));
     return combine(parts, shards, loss, variables);
@@ -125,7 +171,7 @@ public final class DataParallel implements AutoCloseable {
     for (String o : outputs) {
       checkArgument(sd.hasVariable(o), "no variable '%s' in the graph", o);
     }
-    List<Map<String, INDArray>> shards = split(placeholders, workers);
+    List<Map<String, INDArray>> shards = split(placeholders, workers, minShardRows);
     List<Map<String, INDArray>> parts = run(shards, null, (graph, shard) -> {
       RowMajorArrayCache.install(graph); // as PeftModel.output does
       Map<String, INDArray> values = graph.output(shard, outputs);
@@ -153,9 +199,10 @@ public final class DataParallel implements AutoCloseable {
    */
   private <T> List<T> run(List<Map<String, INDArray>> shards, String loss, ShardTask<T> task) {
     checkState(!closed, "this DataParallel was closed");
-    if (shards.size() > 1) {
-      replicasFor(loss);
+    if (shards.size() == 1) { // nothing runs beside it: the graph itself, with ND4J's own threading
+      return List.of(task.run(sd, shards.get(0)));
     }
+    List<SameDiff> replicas = replicasFor(loss, shards.size());
     Environment env = Nd4j.getEnvironment();
     int masterThreads = env.maxMasterThreads();
     int blasThreads = Nd4j.factory().blas().getMaxThreads();
@@ -163,16 +210,18 @@ public final class DataParallel implements AutoCloseable {
     Nd4j.factory().blas().setMaxThreads(1);
     try {
       List<Future<T>> running = new ArrayList<>();
+      for (int i = 0; i < shards.size(); i++) {
+        replicas.get(i).setListeners(listenersFor(i));
+      }
       for (int i = 1; i < shards.size(); i++) {
-        SameDiff replica = replicas.get(i - 1);
+        SameDiff replica = replicas.get(i);
         Map<String, INDArray> shard = shards.get(i);
-        replica.setListeners(listenersFor(i));
         running.add(threads.get(i - 1).submit(() -> task.run(replica, shard)));
       }
       List<T> parts = new ArrayList<>();
       RuntimeException failure = null;
       try {
-        parts.add(task.run(sd, shards.get(0)));
+        parts.add(task.run(replicas.get(0), shards.get(0)));
       } catch (RuntimeException e) {
         failure = e;
       }
@@ -240,30 +289,97 @@ public final class DataParallel implements AutoCloseable {
   }
 
   /**
-   * Makes the replicas current: rebuilt when the graph's ops or trainable variables changed, or when gradients of
-   * {@code loss} are asked of replicas built without them ({@code loss} null: an inference run); weights re-shared.
+   * The first {@code count} replicas of the set copied from the graph as it is now: the set built for the same ops,
+   * trainable variables and wiring (and {@code loss}, unless {@code loss} is null: an inference run), grown or built
+   * when needed, its weights re-shared with the graph's. Sets of other ops or trainable variables are dropped; of the
+   * others the least recently used goes beyond {@value #MODE_SETS}.
    */
-  private void replicasFor(String loss) {
-    GraphCopies.Structure now = GraphCopies.Structure.of(sd, loss);
-    boolean current = builtFor != null && now.ops().equals(builtFor.ops())
-        && now.trainable().equals(builtFor.trainable()) && (loss == null || loss.equals(builtFor.loss()));
-    if (!current) {
-      replicas.clear();
-      for (int i = 1; i < workers; i++) {
-        SameDiff replica = GraphCopies.copy(sd);
-        if (loss != null) {
-          replica.setLossVariables(loss);
-          GradientFunction.prepare(replica);
-        }
-        replicas.add(replica);
-        // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect them
-        System.gc();
+  private List<SameDiff> replicasFor(String loss, int count) {
+    BuiltFrom now = new BuiltFrom(GraphCopies.Structure.of(sd, loss), GraphRewriter.of(sd).wiring());
+    replicaSets.keySet().removeIf(b -> !b.sameGraphAs(now)); // a real change: those replicas are of another graph
+    BuiltFrom found = replicaSets.keySet().stream().filter(b -> b.serves(now)).findFirst().orElse(null);
+    List<SameDiff> set;
+    if (found != null) {
+      set = replicaSets.get(found); // which also makes it the most recently used
+    } else {
+      if (replicaSets.size() == MODE_SETS) {
+        replicaSets.remove(replicaSets.keySet().iterator().next()); // the least recently used
       }
-      builtFor = now;
+      set = new ArrayList<>();
+      replicaSets.put(now, set);
     }
+    if (set.size() < count) {
+      set.addAll(build(set.size(), count, loss));
+    }
+    List<SameDiff> replicas = set.subList(0, count);
     for (SameDiff replica : replicas) {
       GraphCopies.shareArrays(sd, replica);
     }
+    return replicas;
+  }
+
+  /**
+   * Replicas {@code from} to {@code to - 1}, copied here in turn (copying reads the graph) and given their gradient
+   * functions for {@code loss} (when not null) at the same time, each on the thread that will run it: building a
+   * gradient function is most of a replica's cost, and two cores build two at once.
+   */
+  private List<SameDiff> build(int from, int to, String loss) {
+    List<SameDiff> built = new ArrayList<>();
+    for (int i = from; i < to; i++) {
+      SameDiff replica = GraphCopies.copy(sd);
+      if (loss != null) {
+        replica.setLossVariables(loss);
+      }
+      built.add(replica);
+    }
+    // copying a graph duplicates its trainable arrays before pointing the copy at the originals: collect them
+    System.gc();
+    if (loss != null) {
+      List<Future<Object>> preparing = new ArrayList<>();
+      for (int i = Math.max(from, 1); i < to; i++) {
+        SameDiff replica = built.get(i - from);
+        preparing.add(threads.get(i - 1).submit(() -> {
+          GradientFunction.prepare(replica);
+          return null;
+        }));
+      }
+      RuntimeException failure = null;
+      try {
+        if (from == 0) {
+          GradientFunction.prepare(built.get(0));
+        }
+      } catch (RuntimeException e) {
+        failure = e;
+      }
+      for (Future<Object> f : preparing) { // all of them: none may still be building when this returns
+        try {
+          await(f);
+        } catch (RuntimeException e) {
+          if (failure == null) {
+            failure = e;
+          } else {
+            failure.addSuppressed(e);
+          }
+        }
+      }
+      if (failure != null) {
+        throw failure;
+      }
+    }
+    replicasBuilt += built.size();
+    return built;
+  }
+
+  /** For tests: how many replicas this instance has built so far. */
+  int replicasBuilt() {
+    return replicasBuilt;
+  }
+
+  /** For tests: the replicas that served the last call of this mode's wiring, or none yet. */
+  List<SameDiff> replicas(String loss) {
+    BuiltFrom now = new BuiltFrom(GraphCopies.Structure.of(sd, loss), GraphRewriter.of(sd).wiring());
+    return replicaSets.entrySet().stream().filter(e -> e.getKey().serves(now)).map(e -> List.copyOf(e.getValue()))
+        .findFirst().orElse(List.of());
   }
 
   /** The graph's listeners, then one that gives replica {@code i}'s random ops their own state. */
@@ -272,7 +388,9 @@ public final class DataParallel implements AutoCloseable {
     if (sd.getListeners() != null) {
       listeners.addAll(sd.getListeners());
     }
-    listeners.add(RandomOps.distinct(replica));
+    if (replica > 0) { // shard 0 draws the masks of the graph itself
+      listeners.add(RandomOps.distinct(replica));
+    }
     return listeners;
   }
 
@@ -281,6 +399,11 @@ public final class DataParallel implements AutoCloseable {
    * whose sizes differ by at most one; scalars go to every shard.
    */
   static List<Map<String, INDArray>> split(Map<String, INDArray> inputs, int workers) {
+    return split(inputs, workers, 1);
+  }
+
+  /** As {@link #split(Map, int)}, with at most {@code n / minShardRows} shards (at least one). */
+  static List<Map<String, INDArray>> split(Map<String, INDArray> inputs, int workers, int minShardRows) {
     long n = -1;
     for (INDArray a : inputs.values()) {
       if (a.rank() > 0) {
@@ -296,7 +419,7 @@ public final class DataParallel implements AutoCloseable {
       }
     }
     checkArgument(n > 0, "no input has a batch dimension to split: %s", inputs.keySet());
-    int shards = (int) Math.min(workers, n);
+    int shards = (int) Math.max(1, Math.min(workers, n / minShardRows));
     List<Map<String, INDArray>> out = new ArrayList<>();
     long from = 0;
     for (int i = 0; i < shards; i++) {

@@ -15,7 +15,8 @@ import org.nd4j.autodiff.samediff.SameDiff;
  * once per rewrite. Nothing short of replacing {@code System.out} silences them, and that is process-wide state, so
  * it is opt-in: with the system property {@value #QUIET_PROPERTY}{@code =true} the lines are dropped, by swapping
  * {@code System.out} for a filter for the duration of the build (every other line passes through; output another
- * thread prints meanwhile goes through the filter too). Without it {@code System.out} is left alone.
+ * thread prints meanwhile goes through the filter too; builds on several threads at once share one filter). Without
+ * it {@code System.out} is left alone.
  */
 public final class GradientFunction {
 
@@ -39,14 +40,26 @@ public final class GradientFunction {
       create(sameDiff, placeholders);
       return;
     }
-    synchronized (System.class) {
-      PrintStream original = System.out;
+    quiet(true);
+    try {
+      create(sameDiff, placeholders);
+    } finally {
+      quiet(false);
+    }
+  }
+
+  // builds on several threads at once (DataParallel's replicas) share one filter: the first installs it, the last
+  // puts System.out back
+  private static int quietBuilds;
+  private static PrintStream original;
+
+  private static synchronized void quiet(boolean starting) {
+    if (starting && quietBuilds++ == 0) {
+      original = System.out;
       System.setOut(new PrintStream(new DropLinesStartingWith(original, NOISE), true, StandardCharsets.UTF_8));
-      try {
-        create(sameDiff, placeholders);
-      } finally {
-        System.setOut(original);
-      }
+    } else if (!starting && --quietBuilds == 0) {
+      System.setOut(original);
+      original = null;
     }
   }
 

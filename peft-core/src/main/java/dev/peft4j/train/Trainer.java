@@ -37,8 +37,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>Options that change how a step runs, each described on its builder method: {@code gradientCheckpointing}
  * ({@link CheckpointedGradients}: less activation memory for about one more forward pass, the same updates),
- * {@code dataParallel} ({@link DataParallel}: shards of each micro-batch on every core, gradients averaged by rows)
- * and {@code nativeMemoryGuard} ({@link NativeMemoryGuard}, on by default: {@code System.gc()} when resident memory
+ * {@code dataParallel} ({@link DataParallel}: shards of each micro-batch on every core, gradients averaged by rows;
+ * on by default over all cores, {@code dataParallel(1)} turns it off) and {@code nativeMemoryGuard} ({@link NativeMemoryGuard}, on by default: {@code System.gc()} when resident memory
  * grew by 256 MiB, and once per JVM glibc's {@code mallopt}; both process-wide, turned off by the option or by the
  * system property {@value #MEMORY_GUARD_PROPERTY}{@code =false}).
  */
@@ -64,6 +64,7 @@ public final class Trainer {
   private final List<StepListener> stepListeners;
   private final boolean checkpointing;
   private final int dataParallel;
+  private final boolean workersAuto; // the default: shards of at least two rows (DataParallel.of(sd, n, 2))
   private final boolean memoryGuard;
 
   private Trainer(Builder b, int steps, OptimizerSettings optimizerSettings) {
@@ -78,7 +79,13 @@ public final class Trainer {
     this.stepListeners = List.copyOf(b.stepListeners);
     this.checkpointing = Boolean.TRUE.equals(b.checkpointing);
     this.dataParallel = b.dataParallel;
+    this.workersAuto = b.workersAuto;
     this.memoryGuard = b.memoryGuard;
+  }
+
+  /** The data-parallel workers {@link #fit} runs each micro-batch on (1: none). */
+  int dataParallelWorkers() {
+    return dataParallel;
   }
 
   /** Whether {@link #fit} runs a {@link NativeMemoryGuard}. */
@@ -129,10 +136,10 @@ public final class Trainer {
     NativeMemoryGuard memory = memoryGuard ? NativeMemoryGuard.forReusingSteps() : null;
     model.train();
     try (var seeding = RandomOps.seed(sd, () -> seed * 0x9E3779B97F4A7C15L + microBatch[0]);
-        DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel) : null) {
+        DataParallel parallel = dataParallel > 1 ? DataParallel.of(sd, dataParallel, workersAuto ? 2 : 1) : null) {
       for (int step = 1; step <= steps; step++) {
         long start = System.nanoTime();
-        if (checkpointed == null) { // the segments build their own gradient functions
+        if (checkpointed == null && parallel == null) { // segments and replicas build their own gradient functions
           GradientFunction.prepare(sd); // again after an evaluation, whose mode switch rewires the graph
         }
         StepGradients g = StepGradients.accumulate(accumulation, names, loss, optimizerSettings.maxGradNorm(), () -> {
@@ -202,6 +209,7 @@ public final class Trainer {
     private final List<StepListener> stepListeners = new ArrayList<>();
     private Boolean checkpointing;
     private int dataParallel = -1;
+    private boolean workersAuto;
     private Boolean memoryGuard;
 
     private Builder(PeftModel model) {
@@ -258,11 +266,14 @@ public final class Trainer {
     }
 
     /**
-     * Data parallelism over {@code workers} cores (default 1: off): each micro-batch is split row-wise into that many
-     * shards, which run forward and backward at the same time with single-threaded ops, and their gradients are
-     * averaged by rows ({@link DataParallel}). Worth it on machines with few cores, where ND4J's per-op
-     * threading leaves them idle between ops; {@code Runtime.getRuntime().availableProcessors()} is the usual choice.
-     * Not combined with gradient checkpointing.
+     * Data parallelism over {@code workers} cores: each micro-batch is split row-wise into that many shards (at most
+     * one per row), which run forward and backward at the same time with single-threaded ops, and their gradients are
+     * averaged by rows ({@link DataParallel}); 1 turns it off. Worth it on machines with few cores, where ND4J's
+     * per-op threading leaves them idle between ops. Default: every core ({@code
+     * Runtime.getRuntime().availableProcessors()}), with shards of at least two rows (a batch of two or three rows
+     * runs whole: ND4J fails on the gradient of a one-row batch in some graphs), or 1 when gradient checkpointing is
+     * on, with which it is not combined. Dropout draws other masks per shard, so a run's losses depend on the number of workers (see
+     * {@link DataParallel}); without randomness they agree to float rounding.
      */
     public Builder dataParallel(int workers) {
       checkState(dataParallel == -1, "data parallelism was already set to %s workers", dataParallel);
@@ -288,17 +299,20 @@ public final class Trainer {
 
     /**
      * @throws IllegalStateException if {@code steps} was not set, warm-up is longer than the run, or both gradient
-     *     checkpointing and data parallelism over more than one worker are on
+     *     checkpointing and data parallelism over more than one worker were asked for
      */
     public Trainer build() {
       OptimizerSettings optimizer = optimizerSettings(); // checks the steps and the warm-up first
       accumulation = accumulation == -1 ? 1 : accumulation;
       progress = progressSet ? progress : System.err;
-      dataParallel = dataParallel == -1 ? 1 : dataParallel;
       memoryGuard = memoryGuard == null ? !"false".equalsIgnoreCase(System.getProperty(MEMORY_GUARD_PROPERTY))
           : memoryGuard;
       checkState(!(Boolean.TRUE.equals(checkpointing) && dataParallel > 1),
           "gradient checkpointing and data parallelism (%s workers) cannot be combined: choose one", dataParallel);
+      if (dataParallel == -1) { // the default follows the cores, as compare's --workers auto; checkpointing excludes it
+        dataParallel = Boolean.TRUE.equals(checkpointing) ? 1 : Runtime.getRuntime().availableProcessors();
+        workersAuto = true;
+      }
       return new Trainer(this, steps(), optimizer);
     }
   }

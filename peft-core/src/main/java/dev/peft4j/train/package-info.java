@@ -4,8 +4,9 @@
  * callback and a terminal progress bar). Updater state exists only for the trainable set. A step's forward and
  * backward pass is {@link dev.peft4j.train.Gradients} (SameDiff's array cache on, so the step reuses its buffers); the
  * update is {@link dev.peft4j.train.AdamW}, one fused ND4J op per parameter. With gradient checkpointing the pass is
- * {@link dev.peft4j.train.CheckpointedGradients}, one segment of layers at a time; with data parallelism it is
- * {@link dev.peft4j.train.DataParallel}, the batch split row-wise over the cores. The gradient function is built by
+ * {@link dev.peft4j.train.CheckpointedGradients}, one segment of layers at a time; with data parallelism (the
+ * trainer's default, over every core) it is {@link dev.peft4j.train.DataParallel}, the batch split row-wise over the
+ * cores. The gradient function is built by
  * {@link dev.peft4j.train.GradientFunction}; dropout masks are seeded per step and op by
  * {@link dev.peft4j.train.RandomOps}. Instruction data for a causal LM — JSONL read and checked by
  * {@link dev.peft4j.train.InstructionData}, tokenized with the loss on the responses only, padded or packed, by

@@ -3,14 +3,18 @@ package dev.peft4j.train;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Llama;
 import dev.peft4j.model.Mlp;
 import dev.peft4j.testing.Graphs;
 import dev.peft4j.testing.ToyModels;
 import java.io.IOException;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,6 +24,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -129,6 +134,131 @@ class DataParallelTest {
     parallel.close();
     assertThrows(IllegalStateException.class,
         () -> parallel.gradients(Graphs.batches(sd, 1, 1, 4).get(0).inputs(), Mlp.LOSS, List.of("head.weight")));
+  }
+
+  /**
+   * A mode switch rewires an op (as dropout's branch is rewired between training and inference): the replicas of
+   * each wiring are built once and found again, and still compute the unsplit batch's gradients and outputs.
+   */
+  @Test
+  void switchingBetweenTwoWiringsKeepsBothReplicaSets() {
+    SwitchableGraph g = new SwitchableGraph();
+    Map<String, INDArray> inputs = g.batch(5, 707);
+    Map<String, INDArray> features = Map.of("x", inputs.get("x"));
+    try (DataParallel parallel = DataParallel.of(g.sd, 2)) {
+      SameGradients.assertSame(Gradients.of(g.sd, inputs, List.of("loss"), g.params), parallel.gradients(inputs,
+          "loss", g.params), "loss", g.params, 1e-12, 1e-12, ", training wiring");
+      List<SameDiff> training = parallel.replicas("loss");
+      assertEquals(2, training.size());
+      assertEquals(2, parallel.replicasBuilt());
+      for (int round = 0; round < 2; round++) {
+        g.readScaledInput(true); // "inference mode"
+        INDArray expected = g.sd.output(features, "logits").get("logits");
+        INDArray actual = parallel.output(features, "logits").get("logits");
+        assertTrue(expected.equalsWithEps(actual, 1e-12), "inference wiring, round " + round + ": " + expected
+            + " vs " + actual);
+        g.readScaledInput(false); // "training mode" again
+        SameGradients.assertSame(Gradients.of(g.sd, inputs, List.of("loss"), g.params), parallel.gradients(inputs,
+            "loss", g.params), "loss", g.params, 1e-12, 1e-12, ", training wiring, round " + round);
+        assertEquals(4, parallel.replicasBuilt(), "round " + round + ": two for training, two for inference");
+        for (int i = 0; i < 2; i++) {
+          assertSame(training.get(i), parallel.replicas("loss").get(i), "training replica " + i);
+        }
+      }
+    }
+  }
+
+  @Test
+  void aChangeOfTrainableVariablesRebuildsTheReplicas() {
+    SwitchableGraph g = new SwitchableGraph();
+    Map<String, INDArray> inputs = g.batch(4, 808);
+    try (DataParallel parallel = DataParallel.of(g.sd, 2)) {
+      parallel.gradients(inputs, "loss", g.params);
+      List<SameDiff> before = parallel.replicas("loss");
+      GraphRewriter.of(g.sd).freeze(List.of("w1"));
+      List<String> left = List.of("w2");
+      SameGradients.assertSame(Gradients.of(g.sd, inputs, List.of("loss"), left), parallel.gradients(inputs, "loss",
+          left), "loss", left, 1e-12, 1e-12, ", after freezing w1");
+      assertEquals(4, parallel.replicasBuilt());
+      List<SameDiff> after = parallel.replicas("loss");
+      for (int i = 0; i < 2; i++) {
+        assertNotSame(before.get(i), after.get(i), "replica " + i);
+        assertFalse(after.get(i).getVariable("w1").getVariableType() == VariableType.VARIABLE, "replica " + i);
+      }
+    }
+  }
+
+  @Test
+  void theTrainersDefaultCutsNoShardOfOneRowFromALargerBatch() {
+    SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+    for (int[] rowsWorkersShards : new int[][] {{1, 2, 1}, {2, 2, 1}, {3, 2, 1}, {4, 2, 2}, {5, 8, 2}, {9, 4, 4}}) {
+      Map<String, INDArray> inputs = Graphs.batches(sd, 1, 1, rowsWorkersShards[0]).get(0).inputs();
+      List<Map<String, INDArray>> shards = DataParallel.split(inputs, rowsWorkersShards[1], 2);
+      assertEquals(rowsWorkersShards[2], shards.size(), Arrays.toString(rowsWorkersShards));
+      assertTrue(rowsWorkersShards[0] == 1 || shards.stream().allMatch(s -> s.get(Mlp.INPUT).size(0) >= 2),
+          Arrays.toString(rowsWorkersShards));
+    }
+  }
+
+  @Test
+  void aBatchOfOneRowRunsOnTheGraphWithoutReplicas() {
+    SwitchableGraph g = new SwitchableGraph();
+    Map<String, INDArray> inputs = g.batch(1, 909);
+    try (DataParallel parallel = DataParallel.of(g.sd, 2)) {
+      SameGradients.assertSame(Gradients.of(g.sd, inputs, List.of("loss"), g.params), parallel.gradients(inputs,
+          "loss", g.params), "loss", g.params, 1e-12, 1e-12, ", one row");
+      assertEquals(0, parallel.replicasBuilt());
+    }
+  }
+
+  /**
+   * {@code loss = softmaxCrossEntropy(labels, tanh(in·w1)·w2)}, where {@code in} is {@code x} or, rewired as a mode
+   * switch rewires dropout's branch, {@code 0.5·x}. {@code x: [n, 6]  w1: [6, 5]  w2: [5, 3]  labels: [n, 3]}.
+   */
+  private static final class SwitchableGraph {
+    final SameDiff sd = SameDiff.create();
+    final List<String> params = List.of("w1", "w2");
+    private final String firstMatmul;
+
+    SwitchableGraph() {
+      Random random = new Random(3);
+      SDVariable x = sd.placeHolder("x", DataType.DOUBLE, -1, 6);
+      SDVariable labels = sd.placeHolder("labels", DataType.DOUBLE, -1, 3);
+      x.mul("scaled", 0.5);
+      SDVariable h = x.mmul(sd.var("w1", uniform(random, 6, 5)));
+      firstMatmul = sd.getVariableOutputOp(h.name()).getOwnName();
+      SDVariable logits = sd.math.tanh(h).mmul("logits", sd.var("w2", uniform(random, 5, 3)));
+      sd.loss.softmaxCrossEntropy("loss", labels, logits, null);
+      sd.setLossVariables("loss");
+    }
+
+    private static INDArray uniform(Random random, int rows, int columns) {
+      double[][] values = new double[rows][columns];
+      for (double[] row : values) {
+        for (int c = 0; c < columns; c++) {
+          row[c] = random.nextDouble() - 0.5;
+        }
+      }
+      return Nd4j.createFromArray(values);
+    }
+
+    void readScaledInput(boolean scaled) {
+      GraphRewriter.of(sd).setInput(firstMatmul, 0, scaled ? "scaled" : "x");
+    }
+
+    Map<String, INDArray> batch(int rows, long seed) {
+      System.out.println("DataParallelTest seed " + seed);
+      Random random = new Random(seed);
+      double[][] x = new double[rows][6];
+      double[][] labels = new double[rows][3];
+      for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < 6; c++) {
+          x[r][c] = random.nextGaussian();
+        }
+        labels[r][random.nextInt(3)] = 1;
+      }
+      return Map.of("x", Nd4j.createFromArray(x), "labels", Nd4j.createFromArray(labels));
+    }
   }
 
   /** {@code rows} sequences of {@code length} random tokens, no padding, labels = the ids (a causal LM batch). */

@@ -1,6 +1,8 @@
 package dev.peft4j.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,11 +11,14 @@ import dev.peft4j.PeftModel;
 import dev.peft4j.methods.Peft;
 import dev.peft4j.model.Heads;
 import dev.peft4j.model.HfModels;
+import dev.peft4j.model.ModelInputs;
 import dev.peft4j.testing.Fixtures;
 import dev.peft4j.testing.Graphs;
 import java.io.IOException;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -21,6 +26,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Training with data parallelism over two workers gives the losses and weights of training without it (up to float
@@ -88,6 +95,54 @@ class DataParallelTrainingTest {
         () -> Trainer.builder(model).steps(1).dataParallel(2).gradientCheckpointing(true).build());
     assertTrue(both.getMessage().contains("checkpointing") && both.getMessage().contains("data parallel"),
         both.getMessage());
+  }
+
+  /**
+   * LoRA with dropout: training, an evaluation in inference mode (dropout's branch rewired), training again. The
+   * training replicas are the same objects afterwards and, with the same seed, give the same gradients; the inference
+   * run went through replicas of the inference wiring and equals the model's own output.
+   */
+  @Test
+  void anEvaluationBetweenStepsKeepsTheWarmReplicas() throws IOException {
+    PeftModel model = Peft.lora(4).alpha(8).dropout(0.3).target("query", "value").apply(bert());
+    SameDiff sd = model.sameDiff();
+    List<String> names = model.trainableParameters().names();
+    Map<String, INDArray> inputs = ModelInputs.complete(sd, Graphs.tinyBertBatch(11).inputs());
+    Map<String, INDArray> features = new HashMap<>(inputs);
+    features.remove(Heads.LABELS);
+    try (var seeding = RandomOps.seed(sd, () -> 9);
+        DataParallel parallel = DataParallel.of(sd, 2)) {
+      model.train();
+      OutAndGrad first = parallel.gradients(inputs, Heads.LOSS, names);
+      List<SameDiff> training = parallel.replicas(Heads.LOSS);
+      model.eval();
+      INDArray expected = model.output(features, Heads.LOGITS).get(Heads.LOGITS);
+      INDArray actual = parallel.output(features, Heads.LOGITS).get(Heads.LOGITS);
+      assertTrue(expected.equalsWithEps(actual, 1e-5), "inference mode: " + expected + " vs " + actual);
+      model.train();
+      OutAndGrad again = parallel.gradients(inputs, Heads.LOSS, names);
+      assertEquals(4, parallel.replicasBuilt(), "two replicas for training, two for inference, none rebuilt");
+      for (int i = 0; i < 2; i++) {
+        assertSame(training.get(i), parallel.replicas(Heads.LOSS).get(i), "training replica " + i);
+      }
+      assertEquals(first.getOutputs().get(Heads.LOSS), again.getOutputs().get(Heads.LOSS), "loss after an evaluation");
+      for (String p : names) {
+        assertEquals(first.getGradients().get(p), again.getGradients().get(p), p + " after an evaluation");
+      }
+    }
+  }
+
+  @Test
+  void theDefaultFollowsTheCoresAndCheckpointingOrOneWorkerTurnsItOff() throws IOException {
+    PeftModel model = Peft.lora(4).target("query").apply(bert());
+    assertEquals(Runtime.getRuntime().availableProcessors(),
+        Trainer.builder(model).steps(1).build().dataParallelWorkers());
+    assertEquals(1, Trainer.builder(model).steps(1).dataParallel(1).build().dataParallelWorkers());
+    assertEquals(3, Trainer.builder(model).steps(1).dataParallel(3).build().dataParallelWorkers());
+    assertEquals(1, Trainer.builder(model).steps(1).gradientCheckpointing(true).build().dataParallelWorkers(),
+        "checkpointing alone means one worker");
+    assertEquals(1, Trainer.builder(model).steps(1).gradientCheckpointing(true).dataParallel(1).build()
+        .dataParallelWorkers());
   }
 
   private static SameDiff bert() throws IOException {

@@ -227,8 +227,9 @@ class SparkTrainerTest {
         }
         batches.add(Batch.of(Examples.toArrays(alone.sameDiff(), own, columns), "labels"));
       }
+      // alone: one pass per micro-batch, as a partition's local steps (not the trainer's default over every core)
       TrainingHistory shard = Trainer.builder(alone).steps(2).learningRate(1e-2).seed(5).progress(null)
-          .nativeMemoryGuard(false).build().fit(batches);
+          .dataParallel(1).nativeMemoryGuard(false).build().fit(batches);
       for (int j = 0; j < 2; j++) {
         losses[j] += weight * shard.steps().get(j).loss();
       }
