@@ -57,10 +57,10 @@ onnx      | 1024 | LoRA q,v merged and exported to ONNX, onnxruntime 1.30, forwa
 field() { echo "$1" | cut -d'|' -f"$2" | sed 's/^ *//; s/ *$//'; }
 
 if [ -z "${TABLE_ONLY:-}" ]; then
-if [ ! -x "$PYTHON" ] || ! "$PYTHON" -c 'import torch, transformers, peft' 2>/dev/null; then
-  echo "speed-vs-pytorch: $PYTHON cannot import torch, transformers and peft; create the virtualenv (or set" \
+if [ ! -x "$PYTHON" ] || ! "$PYTHON" -c 'import torch, transformers, peft, onnxruntime' 2>/dev/null; then
+  echo "speed-vs-pytorch: $PYTHON cannot import torch, transformers, peft and onnxruntime; create the virtualenv (or set" \
        "PYTHON): python3 -m venv /tmp/fixtures-venv && /tmp/fixtures-venv/bin/pip install torch==2.13.0" \
-       "transformers==5.18.0 safetensors==0.8.0 peft==0.21.0" >&2
+       "transformers==5.18.0 safetensors==0.8.0 peft==0.21.0 onnxruntime==1.30.0" >&2
   exit 1
 fi
 rm -rf "$OUT"
