@@ -225,20 +225,7 @@ public final class DataParallel implements AutoCloseable {
       } catch (RuntimeException e) {
         failure = e;
       }
-      for (Future<T> f : running) { // all of them, also after a failure: no shard may still run when this returns
-        try {
-          parts.add(await(f));
-        } catch (RuntimeException e) {
-          if (failure == null) {
-            failure = e;
-          } else {
-            failure.addSuppressed(e);
-          }
-        }
-      }
-      if (failure != null) {
-        throw failure;
-      }
+      parts.addAll(awaitAll(running, failure)); // no shard may still run when this returns
       return parts;
     } finally {
       env.setMaxMasterThreads(masterThreads);
@@ -351,20 +338,7 @@ public final class DataParallel implements AutoCloseable {
       } catch (RuntimeException e) {
         failure = e;
       }
-      for (Future<Object> f : preparing) { // all of them: none may still be building when this returns
-        try {
-          await(f);
-        } catch (RuntimeException e) {
-          if (failure == null) {
-            failure = e;
-          } else {
-            failure.addSuppressed(e);
-          }
-        }
-      }
-      if (failure != null) {
-        throw failure;
-      }
+      awaitAll(preparing, failure); // none may still be building when this returns
     }
     replicasBuilt += built.size();
     return built;
@@ -444,6 +418,30 @@ public final class DataParallel implements AutoCloseable {
 
   private static long rowsOf(Map<String, INDArray> shard) {
     return shard.values().stream().filter(a -> a.rank() > 0).findFirst().orElseThrow().size(0);
+  }
+
+  /**
+   * Waits for every one of {@code futures}, also after a failure, and returns their results in order; throws
+   * {@code failure} (a failure of the caller's own share, or null) or else the first future's failure, with the later
+   * failures suppressed into it.
+   */
+  private static <T> List<T> awaitAll(List<Future<T>> futures, RuntimeException failure) {
+    List<T> results = new ArrayList<>();
+    for (Future<T> f : futures) {
+      try {
+        results.add(await(f));
+      } catch (RuntimeException e) {
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+    return results;
   }
 
   private static <T> T await(Future<T> f) {
