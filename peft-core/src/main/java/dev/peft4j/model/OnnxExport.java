@@ -109,12 +109,7 @@ public final class OnnxExport {
         + "not merged and unloaded would be lost or wrongly applied in the export; export the graph "
         + "PeftModel.mergeAndUnload() returns", adapterVariables.size(), first(adapterVariables, 3));
 
-    Onnx.ModelProto model;
-    try {
-      model = Onnx.ModelProto.parseFrom(baseOnnx);
-    } catch (IOException e) {
-      throw new IOException(source + ": not an ONNX model (" + e.getMessage() + ")", e);
-    }
+    Onnx.ModelProto model = OnnxWeights.parse(baseOnnx, source);
     Onnx.GraphProto graph = model.getGraph();
     Map<String, OnnxWeights.HfName> names = OnnxWeights.hfNames(graph);
     Set<String> linearWeights = GraphRewriter.of(merged).linearModules().stream().map(LinearModule::weight)

@@ -37,6 +37,15 @@ public final class OnnxWeights implements Weights {
     this.storedInOut = storedInOut;
   }
 
+  /** The ONNX model in {@code in}; {@code source} names it in the error when the bytes are not one. */
+  static Onnx.ModelProto parse(InputStream in, String source) throws IOException {
+    try {
+      return Onnx.ModelProto.parseFrom(in);
+    } catch (IOException e) {
+      throw new IOException(source + ": not an ONNX model (" + e.getMessage() + ")", e);
+    }
+  }
+
   /**
    * Reads the initializers of an ONNX model.
    *
@@ -44,13 +53,7 @@ public final class OnnxWeights implements Weights {
    * @throws IOException if the stream is not an ONNX model or holds an initializer type other than float/int64
    */
   public static OnnxWeights read(InputStream in, String source) throws IOException {
-    Onnx.ModelProto model;
-    try {
-      model = Onnx.ModelProto.parseFrom(in);
-    } catch (IOException e) {
-      throw new IOException(source + ": not an ONNX model (" + e.getMessage() + ")", e);
-    }
-    Onnx.GraphProto graph = model.getGraph();
+    Onnx.GraphProto graph = parse(in, source).getGraph();
     if (graph.getInitializerCount() == 0) {
       throw new IOException(source + ": the ONNX graph has no initializers (weights)");
     }
