@@ -15,6 +15,7 @@ import dev.peft4j.train.GradientFunction;
 import dev.peft4j.train.Gradients;
 import dev.peft4j.train.NativeMemoryGuard;
 import dev.peft4j.train.RandomOps;
+import dev.peft4j.train.StepGradients;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -195,7 +196,11 @@ public class MiniLmTrainingBenchmark {
     if (trainable == null) {
       return forward();
     }
-    INDArray last = update(gradients());
+    Map<String, INDArray> gradients = gradients();
+    INDArray last = update(gradients);
+    if (!nd4jGradients) {
+      StepGradients.free(gradients.values()); // as the trainer does after the optimizer step
+    }
     memory.afterStep();
     return last;
   }

@@ -2,7 +2,9 @@ package dev.peft4j.train;
 
 import static com.google.common.base.Preconditions.checkState;
 
+import java.util.Collection;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -42,6 +44,7 @@ public record StepGradients(Map<String, INDArray> gradients, double meanLoss, lo
         checkState(g != null, "no gradient for '%s': it does not reach the loss '%s'", p, loss);
         gradients.merge(p, g.dup(), INDArray::addi);
       }
+      free(result.getGradients().values()); // copied: the pass's own arrays, freed now rather than by the collector
       if (memory != null) {
         memory.afterStep();
       }
@@ -51,6 +54,17 @@ public record StepGradients(Map<String, INDArray> gradients, double meanLoss, lo
     }
     double norm = clip(gradients, maxGradNorm);
     return new StepGradients(gradients, lossSum / accumulation, tokens, norm);
+  }
+
+  /**
+   * Frees the buffers of {@code arrays} now (each distinct closeable array once), instead of when the garbage
+   * collector finalises them: a step's gradients once the optimizer and the step listeners are done with them
+   * (full fine-tuning of MiniLM: 43 MiB a step, which otherwise piled up until the memory guard collected).
+   */
+  public static void free(Collection<INDArray> arrays) {
+    Map<INDArray, Boolean> distinct = new IdentityHashMap<>();
+    arrays.forEach(a -> distinct.put(a, true));
+    distinct.keySet().stream().filter(a -> a != null && !a.wasClosed() && a.closeable()).forEach(INDArray::close);
   }
 
   /**

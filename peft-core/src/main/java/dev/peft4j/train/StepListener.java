@@ -16,8 +16,9 @@ public interface StepListener {
   /**
    * @param step      the optimizer step just taken, from 1
    * @param gradients the step's gradients of the trainable set, keyed by variable name: averaged over the
-   *                  micro-batches and clipped, as the optimizer used them (copies; the parameters already hold
-   *                  their updated values)
+   *                  micro-batches and clipped, as the optimizer used them (the parameters already hold their
+   *                  updated values). Valid during this call only: the trainer frees their buffers when the
+   *                  listeners return, so a listener that keeps one keeps a {@code dup()}
    */
   void afterStep(int step, Map<String, INDArray> gradients);
 }

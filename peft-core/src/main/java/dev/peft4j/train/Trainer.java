@@ -155,6 +155,7 @@ public final class Trainer {
         for (StepListener l : listeners) {
           l.afterStep(step, view);
         }
+        StepGradients.free(g.gradients().values()); // the listeners' gradients are valid during their call only
         history.add(new TrainingHistory.Step(step, g.meanLoss(), lr, g.norm(), g.tokens(),
             (System.nanoTime() - start) / 1e9));
         if (bar != null) {
