@@ -41,7 +41,7 @@ public final class MemoryProfile {
   private static final Field SESSIONS = field(SameDiff.class, "sessions");
   private static final Field NODE_VALUES = field(
       org.nd4j.autodiff.samediff.internal.AbstractSession.class, "nodeValueOutputs");
-  private static final Field REPLICAS = field(DataParallel.class, "replicas");
+  private static final Field REPLICA_SETS = field(DataParallel.class, "replicaSets");
 
   private MemoryProfile() {}
 
@@ -104,11 +104,11 @@ public final class MemoryProfile {
     List<SameDiff> base = new ArrayList<>();
     base.add(bench.sameDiff());
     DataParallel parallel = bench.parallel();
-    if (parallel != null && REPLICAS != null) {
+    if (parallel != null && REPLICA_SETS != null) {
       try {
         @SuppressWarnings("unchecked")
-        List<SameDiff> replicas = (List<SameDiff>) REPLICAS.get(parallel);
-        base.addAll(replicas);
+        Map<?, List<SameDiff>> sets = (Map<?, List<SameDiff>>) REPLICA_SETS.get(parallel);
+        sets.values().forEach(base::addAll);
       } catch (IllegalAccessException e) {
         throw new IllegalStateException(e);
       }
