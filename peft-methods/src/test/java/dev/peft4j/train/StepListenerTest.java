@@ -1,6 +1,7 @@
 package dev.peft4j.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,6 +45,24 @@ class StepListenerTest {
     }
     assertEquals(sd.getArrForVarName(a), afterUpdate.get(3).get(a), "called after the optimizer updated the weights");
     assertTrue(norms.get(0) > 0);
+  }
+
+  /** The step's gradients are freed when the listeners return (not left to the collector); a dup() is the caller's. */
+  @Test
+  void theGradientsAreValidDuringTheCallOnly() {
+    SameDiff sd = ToyModels.mlp(DataType.FLOAT);
+    PeftModel model = Peft.lora(2).target("fc").apply(sd);
+    List<INDArray> seen = new ArrayList<>();
+    List<INDArray> kept = new ArrayList<>();
+    Trainer.builder(model).steps(3).learningRate(1e-2).progress(null).onStep((step, gradients) -> {
+      gradients.values().forEach(g -> assertFalse(g.wasClosed(), "open during the call"));
+      seen.addAll(gradients.values());
+      kept.add(gradients.values().iterator().next().dup());
+    }).build().fit(Graphs.batches(sd, 4, 2, 8));
+    assertEquals(3 * model.trainableParameters().names().size(), seen.size());
+    assertTrue(seen.stream().allMatch(INDArray::wasClosed), "freed after the call");
+    assertTrue(kept.stream().noneMatch(INDArray::wasClosed) && kept.get(0).norm2Number().doubleValue() > 0,
+        "a copy stays the listener's");
   }
 
   @Test
