@@ -190,4 +190,24 @@ class RowMajorArrayCacheTest {
     assertEquals(leftBehind.get(1), leftBehind.get(2), "steady from the second run: " + leftBehind);
     assertTrue(leftBehind.get(0) <= leftBehind.get(1), "bytes left behind per run: " + leftBehind);
   }
+
+  /** Batches of another shape for more than three runs: the first shape's cached arrays are freed, not kept for good. */
+  @Test
+  void arraysOfAShapeNoRecentRunAskedForAreFreed() {
+    SameDiff sd = chain();
+    RowMajorArrayCache cache = new RowMajorArrayCache();
+    List<Integer> smallPool = new ArrayList<>();
+    for (int rows : new int[] {5, 5, 9, 9, 9, 9, 5}) {
+      RowMajorArrayCache.install(sd, cache);
+      Map<String, INDArray> out = sd.output(Map.of("x", Nd4j.rand(DataType.FLOAT, rows, 8)), "out");
+      RowMajorArrayCache.reclaim(sd, out.values());
+      List<INDArray> pool = cache.getArrays().get(DataType.FLOAT, "[5, 8]");
+      smallPool.add(pool == null ? 0 : pool.size());
+    }
+    assertTrue(smallPool.get(0) > 0 && smallPool.get(3) > 0, "kept while recent runs asked for it: " + smallPool);
+    assertEquals(0, smallPool.get(5), "freed after three runs without it: " + smallPool);
+    assertTrue(smallPool.get(6) > 0, "and cached again once asked for: " + smallPool);
+    long bytes = cache.getArrays().values().stream().flatMap(List::stream).mapToLong(a -> a.length() * 4).sum();
+    assertEquals(bytes, cache.getCurrentCacheSize(), "the cache's count follows what it holds");
+  }
 }
