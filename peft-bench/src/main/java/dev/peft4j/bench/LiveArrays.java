@@ -2,11 +2,16 @@ package dev.peft4j.bench;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Function;
 import org.nd4j.autodiff.listeners.At;
 import org.nd4j.autodiff.listeners.BaseListener;
 import org.nd4j.autodiff.listeners.Operation;
@@ -37,13 +42,13 @@ public final class LiveArrays extends BaseListener {
   private record Buffer(int written, String op, String opType, long[] shape, long bytes) {}
 
   // one entry per lifetime: a buffer the array cache hands out again starts a new one
-  private final Map<Buffer, Boolean> buffers = new IdentityHashMap<>();
+  private final List<Buffer> buffers = new ArrayList<>();
   private final Map<DataBuffer, Buffer> current = new IdentityHashMap<>();
   private final Map<Buffer, Integer> lastRead = new IdentityHashMap<>();
   private final List<String> opTypes = new ArrayList<>();
   private final List<String> opNames = new ArrayList<>();
   private boolean recording;
-  private java.util.Set<String> forwardOps = java.util.Set.of();
+  private Set<String> forwardOps = Set.of();
 
   private static boolean listBuffers;
 
@@ -68,7 +73,7 @@ public final class LiveArrays extends BaseListener {
     for (int s = 1; s < steps; s++) {
       bench.run();
     }
-    live.forwardOps = new java.util.HashSet<>(bench.sameDiff().getOps().keySet());
+    live.forwardOps = new HashSet<>(bench.sameDiff().getOps().keySet());
     live.recording = true;
     bench.run();
     live.recording = false;
@@ -107,24 +112,26 @@ public final class LiveArrays extends BaseListener {
       DataBuffer root = root(out);
       Buffer known = current.get(root);
       if (known == null || known.written() != index) {
-        long bytesOf = root.length() * root.getElementSize();
         Buffer b = new Buffer(index, op.getName(), (forwardOps.contains(op.getName()) ? "fwd " : "grad ") + type,
             out.shape(), root.length() * root.getElementSize());
-        buffers.put(b, true);
+        buffers.add(b);
         current.put(root, b);
       }
     }
   }
 
-  /** Σ over keys of (the most buffers of that key alive at once × their bytes): what a pool per key holds. */
-  private long pooled(int n, java.util.function.Function<Buffer, String> key) {
-    Map<String, long[]> deltas = new java.util.HashMap<>();
-    Map<String, Long> size = new java.util.HashMap<>();
-    for (Buffer b : buffers.keySet()) {
+  /**
+   * Σ over keys of (the most buffers of that key alive at once × their bytes): what a pool per key holds; {@code end}:
+   * each buffer's last op (see {@link #ends}).
+   */
+  private long pooled(int n, Map<Buffer, Integer> end, Function<Buffer, String> key) {
+    Map<String, long[]> deltas = new HashMap<>();
+    Map<String, Long> size = new HashMap<>();
+    for (Buffer b : buffers) {
       String k = key.apply(b) + "/" + b.bytes();
       long[] d = deltas.computeIfAbsent(k, x -> new long[n + 1]);
       d[b.written()]++;
-      d[lastRead.getOrDefault(b, ended(b, n)) + 1]--;
+      d[end.get(b) + 1]--;
       size.put(k, b.bytes());
     }
     long total = 0;
@@ -140,9 +147,18 @@ public final class LiveArrays extends BaseListener {
     return total;
   }
 
-  /** A buffer never read: alive until the step's end if it is still its buffer's lifetime, else only when written. */
-  private int ended(Buffer b, int n) {
-    return current.containsValue(b) ? n - 1 : b.written();
+  /**
+   * The last op of each buffer's lifetime among {@code n}: its last reader; for one never read, the step's last op if
+   * it is still its buffer's lifetime (returned, or kept), else the op that wrote it.
+   */
+  private Map<Buffer, Integer> ends(int n) {
+    Set<Buffer> open = Collections.newSetFromMap(new IdentityHashMap<>());
+    open.addAll(current.values());
+    Map<Buffer, Integer> end = new IdentityHashMap<>();
+    for (Buffer b : buffers) {
+      end.put(b, lastRead.getOrDefault(b, open.contains(b) ? n - 1 : b.written()));
+    }
+    return end;
   }
 
   private static DataBuffer root(INDArray a) {
@@ -159,11 +175,11 @@ public final class LiveArrays extends BaseListener {
         break;
       }
     }
+    Map<Buffer, Integer> end = ends(n);
     long[] delta = new long[n + 1];
-    for (Buffer b : buffers.keySet()) {
-      int end = lastRead.getOrDefault(b, ended(b, n));
+    for (Buffer b : buffers) {
       delta[b.written()] += b.bytes();
-      delta[end + 1] -= b.bytes();
+      delta[end.get(b) + 1] -= b.bytes();
     }
     long liveBytes = 0;
     long peak = 0;
@@ -175,36 +191,32 @@ public final class LiveArrays extends BaseListener {
         peakAt = i;
       }
     }
-    long written = buffers.keySet().stream().mapToLong(Buffer::bytes).sum();
+    long written = buffers.stream().mapToLong(Buffer::bytes).sum();
     System.out.printf(Locale.ROOT, "ops %d (first _bp op at %d); buffers written %d, %d MiB; peak live %d MiB after op %d"
         + " (%s)%n", n, firstBackward, buffers.size(), written >> 20, peak >> 20, peakAt, opTypes.get(peakAt));
     System.out.printf(Locale.ROOT, "cache pools that serve every request, summed over keys of each key's peak: by shape %d MiB,"
-        + " by length %d MiB%n", pooled(n, b -> b.opType().startsWith("x") ? "" : Arrays.toString(b.shape())) >> 20,
-        pooled(n, b -> Long.toString(b.bytes())) >> 20);
+        + " by length %d MiB%n", pooled(n, end, b -> Arrays.toString(b.shape())) >> 20,
+        pooled(n, end, b -> Long.toString(b.bytes())) >> 20);
     Map<String, long[]> atPeak = new TreeMap<>();
     Map<String, long[]> kept = new TreeMap<>();
-    for (Buffer b : buffers.keySet()) {
-      int end = lastRead.getOrDefault(b, ended(b, n));
+    for (Buffer b : buffers) {
+      int last = end.get(b);
       String key = String.format(Locale.ROOT, "%-22s %s", b.opType(), Arrays.toString(b.shape()));
-      if (b.written() <= peakAt && end >= peakAt) {
+      if (b.written() <= peakAt && last >= peakAt) {
         long[] c = atPeak.computeIfAbsent(key, k -> new long[2]);
         c[0]++;
         c[1] += b.bytes();
       }
-      if (b.written() < firstBackward && end >= firstBackward) {
+      if (b.written() < firstBackward && last >= firstBackward) {
         long[] c = kept.computeIfAbsent(key, k -> new long[2]);
         c[0]++;
         c[1] += b.bytes();
       }
     }
     if (listBuffers) {
-      buffers.keySet().stream().filter(b -> b.bytes() >= 6 << 20)
-          .sorted((a, b) -> Integer.compare(a.written(), b.written())).limit(60)
-          .forEach(b -> {
-            int end = lastRead.getOrDefault(b, ended(b, n));
-            System.out.printf(Locale.ROOT, "  %4d %-40s %-22s -> %4d %s (%s)%n", b.written(), b.op(),
-                Arrays.toString(b.shape()), end, opNames.get(end), opTypes.get(end));
-          });
+      buffers.stream().filter(b -> b.bytes() >= 6 << 20).limit(60) // in the order written
+          .forEach(b -> System.out.printf(Locale.ROOT, "  %4d %-40s %-22s -> %4d %s (%s)%n", b.written(), b.op(),
+              Arrays.toString(b.shape()), end.get(b), opNames.get(end.get(b)), opTypes.get(end.get(b))));
     }
     print("alive at the peak, by writing op and shape", atPeak);
     print("written in the forward pass, read in the backward pass", kept);

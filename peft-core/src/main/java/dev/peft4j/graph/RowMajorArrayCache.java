@@ -108,10 +108,14 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
   private static INDArray withOwnId(INDArray a) {
     if (a instanceof BaseNDArray array) {
       try {
-        ARRAY_ID.setLong(array, OWN_IDS.decrementAndGet());
+        if (ARRAY_ID != null) {
+          ARRAY_ID.setLong(array, OWN_IDS.decrementAndGet());
+          return a;
+        }
       } catch (IllegalAccessException | RuntimeException e) {
-        SPACER.assignNewId(); // a reused array's id is the counter's value: move the counter past it
+        // fall through
       }
+      SPACER.assignNewId(); // a reused array's id is the counter's value: move the counter past it
     }
     return a;
   }

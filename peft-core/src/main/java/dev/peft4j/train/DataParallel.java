@@ -267,7 +267,7 @@ public final class DataParallel implements AutoCloseable {
       Map<INDArray, Boolean> added = new IdentityHashMap<>();
       parts.get(i).getGradients().values().forEach(g -> added.put(g, true));
       gradients.values().forEach(added::remove); // a gradient only this part had is the result itself
-      added.keySet().stream().filter(INDArray::closeable).forEach(INDArray::close);
+      StepGradients.free(added.keySet());
     }
     INDArray lossArray = parts.get(0).getOutputs().get(loss);
     Map<String, INDArray> outputs = new HashMap<>();
