@@ -2,6 +2,7 @@ package dev.peft4j.bench;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import dev.peft4j.PeftModel;
 import dev.peft4j.bench.CompareMethods.Method;
 import dev.peft4j.bench.TextClassificationData.Example;
 import dev.peft4j.model.BertConfig;
@@ -855,11 +856,15 @@ public final class Compare {
     return ModelOptions.family(model) == ModelFamily.DECODER ? ModelOptions.decoderPad(model).id() : null;
   }
 
-  /** Class probabilities of every example, {@code [n][labels]}, in inference mode. */
-  static double[][] probabilities(SameDiff sd, List<Batch> batches) {
+  /**
+   * Class probabilities of every example, {@code [n][labels]}, in inference mode, through {@link PeftModel#output} (the
+   * library's path: its array cache gives back what each batch used; {@code SameDiff.output} alone kept every padded
+   * length's arrays and added hundreds of MiB to a trial's peak).
+   */
+  static double[][] probabilities(PeftModel model, List<Batch> batches) {
     List<double[]> rows = new ArrayList<>();
     for (Batch b : batches) {
-      INDArray p = sd.output(b.inputs(), Heads.PROBABILITIES).get(Heads.PROBABILITIES);  // [b, labels]
+      INDArray p = model.output(b.inputs(), Heads.PROBABILITIES).get(Heads.PROBABILITIES);  // [b, labels]
       for (int i = 0; i < p.rows(); i++) {
         rows.add(p.getRow(i).toDoubleVector());
       }

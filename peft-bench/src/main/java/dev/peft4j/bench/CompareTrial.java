@@ -232,7 +232,7 @@ final class CompareTrial {
     };
     Trainer.Evaluator atEpochEnd = (step, model) -> {
       best.epochsRun++;
-      double[][] probabilities = Compare.probabilities(model.sameDiff(), validationBatches);
+      double[][] probabilities = Compare.probabilities(model, validationBatches);
       double loss = crossEntropy(validationLabels, probabilities);
       if (loss < best.loss) {
         best.loss = loss;
@@ -278,7 +278,7 @@ final class CompareTrial {
     long tokens = trainBatches.subList(0, Math.min(best.steps, trainBatches.size())).stream()
         .mapToLong(Batch::tokens).sum();
     start = System.nanoTime();
-    double[][] test = Compare.probabilities(model.sameDiff(), testBatches);
+    double[][] test = Compare.probabilities(model, testBatches);
     double evalSeconds = (System.nanoTime() - start) / 1e9;
     long peak = peakKnown ? PeakMemory.peakBytes() : -1;
     if (family == ModelFamily.DECODER) { // the decoder was built from its files, not by HfModels, which names it

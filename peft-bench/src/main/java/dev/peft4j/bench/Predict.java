@@ -128,7 +128,6 @@ public final class Predict {
     checkArgument(!texts.isEmpty(), "%s: no texts (one per line expected)", source);
 
     PeftModel peft = load(adapter, task, base, seqLength);
-    SameDiff sd = peft.sameDiff();
     CSVPrinter csv = null;
     if (format == Format.CSV) {
       List<String> header = new ArrayList<>(List.of("line", "label"));
@@ -142,7 +141,7 @@ public final class Predict {
       for (int from = 0; from < texts.size(); from += batch) {
         int to = Math.min(texts.size(), from + batch);
         Tokenizer.Encoded encoded = tokenizer.encode(texts.subList(from, to));
-        INDArray p = sd.output(Compare.inputs(encoded, pad), Heads.PROBABILITIES).get(Heads.PROBABILITIES); // [b, labels]
+        INDArray p = peft.output(Compare.inputs(encoded, pad), Heads.PROBABILITIES).get(Heads.PROBABILITIES); // [b, labels]
         for (int i = 0; i < p.rows(); i++) {
           double[] row = p.getRow(i).toDoubleVector();
           int best = 0;
