@@ -11,6 +11,7 @@
 #   ROUNDS=3 peft-bench/speed-vs-pytorch.sh
 #   ROUNDS=1 PT_ARGS="--steps 3 --warmup 1" JMH_ARGS="-wi 1 -w 2 -i 1 -r 3" peft-bench/speed-vs-pytorch.sh  # smoke
 #   TABLE_ONLY=1 peft-bench/speed-vs-pytorch.sh    # the table again from the last run's log (or a run cut short)
+#   ONLY="inference mixed8" peft-bench/speed-vs-pytorch.sh  # some rows only (ids below), still both sides each round
 #
 # Knobs (environment): ROUNDS (default 2); THREADS (default 2: OMP_NUM_THREADS for ND4J, torch's threads);
 # PT_ARGS, the PyTorch side's measurement (default "--steps 20 --warmup 3": medians of 20 steps after 3 warm-up);
@@ -67,13 +68,22 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 : > "$LOG"
 echo "$ROWS" | grep -v '^ *$' > "$OUT/rows.txt"
+if [ -n "${ONLY:-}" ]; then
+  for id in $ONLY; do
+    grep -q "^$id *|" "$OUT/rows.txt" || { echo "speed-vs-pytorch: no row '$id' in ONLY; the rows are:" \
+      "$(cut -d'|' -f1 "$OUT/rows.txt" | tr -d ' ' | tr '\n' ' ')" >&2; exit 1; }
+  done
+  grep -E "^($(echo "$ONLY" | tr ' ' '|')) *\|" "$OUT/rows.txt" > "$OUT/rows.only" && mv "$OUT/rows.only" "$OUT/rows.txt"
+fi
 mvn -o -B -q compile -pl peft-bench -am
 # the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
 mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt" > /dev/null
 CP="peft-core/target/classes:peft-methods/target/classes:peft-bench/target/classes:$(cat "$OUT/cp.txt")"
 # the onnx row's file: LoRA q,v (seeded random B) merged into the bundled MiniLM and exported with OnnxExport
-java -cp "$CP" dev.peft4j.bench.MiniLmLoraExport "$OUT/minilm-lora-merged.onnx" > "$OUT/onnx-export.txt" 2>&1 \
-  || echo "FAILED export of $OUT/minilm-lora-merged.onnx: see $OUT/onnx-export.txt" >&2
+if grep -q '^onnx ' "$OUT/rows.txt"; then
+  java -cp "$CP" dev.peft4j.bench.MiniLmLoraExport "$OUT/minilm-lora-merged.onnx" > "$OUT/onnx-export.txt" 2>&1 \
+    || echo "FAILED export of $OUT/minilm-lora-merged.onnx: see $OUT/onnx-export.txt" >&2
+fi
 
 # OMP_WAIT_POLICY=passive: spinning OpenMP threads make 2-thread medians swing 2-10x on a shared machine; both sides
 # get the same environment (torch reads OMP_NUM_THREADS too, and bench_pytorch.py sets its threads from --threads)
