@@ -69,11 +69,19 @@ mkdir -p "$OUT"
 : > "$LOG"
 echo "$ROWS" | grep -v '^ *$' > "$OUT/rows.txt"
 if [ -n "${ONLY:-}" ]; then
+  ids=" $(while IFS= read -r row; do field "$row" 1; done < "$OUT/rows.txt" | tr '\n' ' ')"
   for id in $ONLY; do
-    grep -q "^$id *|" "$OUT/rows.txt" || { echo "speed-vs-pytorch: no row '$id' in ONLY; the rows are:" \
-      "$(cut -d'|' -f1 "$OUT/rows.txt" | tr -d ' ' | tr '\n' ' ')" >&2; exit 1; }
+    case "$ids" in *" $id "*) ;; *) echo "speed-vs-pytorch: no row '$id' in ONLY; the rows are:$ids" >&2; exit 1 ;; esac
   done
-  grep -E "^($(echo "$ONLY" | tr ' ' '|')) *\|" "$OUT/rows.txt" > "$OUT/rows.only" && mv "$OUT/rows.only" "$OUT/rows.txt"
+  while IFS= read -r row; do
+    case " $ONLY " in *" $(field "$row" 1) "*) ;; *) continue ;; esac
+    ref=$(field "$row" 4)  # "=<id>" reuses another row's PyTorch figures: that row must run too
+    case "$ref" in =*) case " $ONLY " in *" ${ref#=} "*) ;; *)
+      echo "speed-vs-pytorch: row '$(field "$row" 1)' reuses row '${ref#=}''s PyTorch figures: add it to ONLY" >&2
+      exit 1 ;; esac ;; esac
+    echo "$row"
+  done < "$OUT/rows.txt" > "$OUT/rows.only"
+  mv "$OUT/rows.only" "$OUT/rows.txt"
 fi
 mvn -o -B -q compile -pl peft-bench -am
 # the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
