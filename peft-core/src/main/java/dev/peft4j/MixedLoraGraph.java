@@ -40,7 +40,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * fastest, and the gathered form cost ~30% over the base forward at 32 rows where this one cost ~1% (CPU time, one
  * process, under load; peft-bench HISTORY, round 5). The stacked weights and the mask are placeholders filled from the
  * adapters' live arrays at every call, so a trained or loaded adapter needs no rebuild and concurrent calls share
- * nothing mutable; the copy's base weights are the original's arrays ({@link GraphCopies#shareArrays}). It is rebuilt
+ * nothing mutable; the copy's base weights are the original's arrays ({@link GraphCopies#copy}). It is rebuilt
  * when its adapters' modules or rank, the original's ops or a base weight array change ({@link #isCurrent}). The
  * update is added where LoRA's own branch adds it, so a row's result equals running it alone with its adapter (to
  * float rounding: the matmuls sum in another order). Models whose module inputs are not grouped by batch row
@@ -93,7 +93,6 @@ final class MixedLoraGraph {
       }
     }
     SameDiff copy = GraphCopies.copy(sd);
-    GraphCopies.shareArrays(sd, copy); // invokeGraphOn duplicated every weight: point the copy back at the originals
     GraphRewriter g = GraphRewriter.of(copy);
     Map<String, Module> modules = new LinkedHashMap<>();
     if (!shapes.isEmpty()) {

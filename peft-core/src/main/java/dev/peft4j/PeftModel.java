@@ -3,6 +3,7 @@ package dev.peft4j;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
+import dev.peft4j.graph.ArrayHolders;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.graph.BatchedMatmulBlasThreads;
 import dev.peft4j.graph.RowMajorArrayCache;
@@ -122,7 +123,9 @@ public final class PeftModel {
   }
 
   /**
-   * A model over {@code sameDiff} with no adapter yet; nothing is frozen until the first adapter is added.
+   * A model over {@code sameDiff} with no adapter yet; nothing is frozen until the first adapter is added. The graph's
+   * weights move into holders that keep each array once ({@link ArrayHolders#keepEachArrayOnce}: the same array
+   * objects, without the duplicate SameDiff's default holder keeps of each).
    *
    * @throws IllegalStateException naming the ND4J backend artifacts to add, if none is on the classpath
    *     ({@link BackendCheck})
@@ -130,7 +133,7 @@ public final class PeftModel {
   public static PeftModel wrap(SameDiff sameDiff) {
     checkArgument(sameDiff != null, "sameDiff must not be null");
     BackendCheck.requireBackend();
-    return new PeftModel(sameDiff);
+    return new PeftModel(ArrayHolders.keepEachArrayOnce(sameDiff));
   }
 
   /**

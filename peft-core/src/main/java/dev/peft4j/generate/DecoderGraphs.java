@@ -66,7 +66,7 @@ final class DecoderGraphs {
   /** The graphs of a decoder without prompt learning: both are copies of {@code sd}, which does not change. */
   static DecoderGraphs of(SameDiff sd) {
     requireDecoder(sd);
-    return ofCopies(copy(sd), copy(sd), false);
+    return ofCopies(GraphCopies.copy(sd), GraphCopies.copy(sd), false);
   }
 
   /**
@@ -95,13 +95,6 @@ final class DecoderGraphs {
         "generation needs a Llama-family decoder (Llama.causalLm: Llama, Mistral, Qwen2, Qwen3, Gemma); this graph "
         + "lacks '%s' or '%s'", Hooks.ROPE_COS, Hooks.CAUSAL_MASK);
     return Hooks.require(sd, "generation");
-  }
-
-  /** A copy of the ops and variables whose weights are the original's arrays. */
-  static SameDiff copy(SameDiff sd) {
-    SameDiff copy = GraphCopies.copy(sd);
-    GraphCopies.shareArrays(sd, copy); // invokeGraphOn duplicated every weight: point the copy back at the originals
-    return copy;
   }
 
   /** Replaces the rotary tables at positions offset..offset+s−1 by the tables at each row's own positions. */

@@ -261,11 +261,11 @@ public final class Generator {
     if (!prepends) {
       return DecoderGraphs.of(sd);
     }
-    SameDiff prefill = DecoderGraphs.copy(sd);
+    SameDiff prefill = GraphCopies.copy(sd);
     Adapter a = model.adapter(prompt);
     a.disable();
     try {
-      return DecoderGraphs.ofCopies(prefill, DecoderGraphs.copy(sd), true);
+      return DecoderGraphs.ofCopies(prefill, GraphCopies.copy(sd), true);
     } finally {
       a.enable();
     }

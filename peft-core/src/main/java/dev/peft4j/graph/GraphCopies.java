@@ -17,17 +17,21 @@ public final class GraphCopies {
 
   /**
    * A copy of {@code sd}'s ops and variables ({@link SameDiff#invokeGraphOn}, as SameDiff copies a graph for its
-   * gradient function; FlatBuffers' {@code dup} loses spliced outputs) whose weights are the original's arrays.
+   * gradient function; FlatBuffers' {@code dup} loses spliced outputs) whose weights and constants are the original's
+   * arrays. Copying duplicates them on the way ({@code invokeGraphOn} gives each variable a new array); the copy holds
+   * the originals before it is returned, so those duplicates are garbage by then.
    */
   public static SameDiff copy(SameDiff sd) {
-    SameDiff copy = SameDiff.create();
+    SameDiff copy = ArrayHolders.keepEachArrayOnce(SameDiff.create());
     sd.invokeGraphOn(copy);
+    shareArrays(sd, copy);
     return copy;
   }
 
   /**
-   * Points the copy's weights and constants (and its gradient function's) at the original's arrays: a weight array
-   * replaced in the original since the copy was made (a merge, a load) is then shared again.
+   * Makes the copy (and its gradient function) hold the original's weight and constant arrays themselves
+   * ({@link ArrayHolders#hold}): a weight array replaced in the original since the copy was made (a merge, a load)
+   * is then shared again. Nothing is copied; where the copy already holds the original's array nothing changes.
    */
   public static void shareArrays(SameDiff original, SameDiff copy) {
     SameDiff grad = copy.hasGradientFunction() ? copy.getFunction("grad") : null;
@@ -41,10 +45,10 @@ public final class GraphCopies {
         continue;
       }
       if (copy.hasVariable(v.name()) && copy.getArrForVarName(v.name()) != arr) {
-        copy.setArrayForVariable(v.name(), arr);
+        ArrayHolders.hold(copy, v.name(), arr);
       }
       if (grad != null && grad.hasVariable(v.name()) && grad.getArrForVarName(v.name()) != arr) {
-        grad.setArrayForVariable(v.name(), arr);
+        ArrayHolders.hold(grad, v.name(), arr);
       }
     }
   }

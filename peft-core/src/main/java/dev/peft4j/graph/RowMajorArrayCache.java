@@ -54,10 +54,10 @@ import org.nd4j.shade.guava.collect.Table;
  */
 public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
 
-  private static final Field SESSIONS = field(SameDiff.class, "sessions");
-  private static final Field FREED_ARRAYS = field(InferenceSession.class, "freedArrays");
+  private static final Field SESSIONS = PrivateFields.field(SameDiff.class, "sessions");
+  private static final Field FREED_ARRAYS = PrivateFields.field(InferenceSession.class, "freedArrays");
 
-  private static final Field ARRAY_ID = field(BaseNDArray.class, "arrayId");
+  private static final Field ARRAY_ID = PrivateFields.field(BaseNDArray.class, "arrayId");
   /** The ids this cache gives: negative, below ND4J's, which count up from 0 (see the class comment). */
   private static final AtomicLong OWN_IDS = new AtomicLong();
   private static final BaseNDArray SPACER = (BaseNDArray) Nd4j.scalar(0f);
@@ -251,15 +251,5 @@ public final class RowMajorArrayCache extends ArrayCacheMemoryMgr {
   static int releasedIds(SameDiff sd) throws IllegalAccessException {
     InferenceSession session = ((Map<Long, InferenceSession>) SESSIONS.get(sd)).get(Thread.currentThread().getId());
     return ((Set<Long>) FREED_ARRAYS.get(session)).size();
-  }
-
-  private static Field field(Class<?> owner, String name) {
-    try {
-      Field f = owner.getDeclaredField(name);
-      f.setAccessible(true);
-      return f;
-    } catch (ReflectiveOperationException | RuntimeException e) {
-      return null;
-    }
   }
 }

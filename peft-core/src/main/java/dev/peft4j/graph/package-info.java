@@ -9,7 +9,8 @@
  * <p>Internals reached here and nowhere else: SameDiff's graph records ({@code SameDiffOp}, {@code Variable}, the
  * op↔variable links, the cached sessions and the gradient function; other packages ask
  * {@code GraphRewriter.opNames()}, {@code ancestorsOf}, {@code consumersOf}), the inference session's array cache
- * ({@link dev.peft4j.graph.RowMajorArrayCache}) and the protected method that runs a training pass
+ * ({@link dev.peft4j.graph.RowMajorArrayCache}), the holders that keep a graph's weight arrays
+ * ({@link dev.peft4j.graph.ArrayHolders}) and the protected method that runs a training pass
  * ({@link dev.peft4j.graph.TrainingPass}). The one use of a {@code samediff.internal} type elsewhere comes through
  * SameDiff's public listener API, whose callbacks receive a {@code SameDiffOp}: {@code dev.peft4j.train.RandomOps}
  * and peft-bench's {@code StepProfile} read its name and op type there, nothing else.

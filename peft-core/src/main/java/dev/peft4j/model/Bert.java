@@ -5,6 +5,7 @@ import static dev.peft4j.model.Layers.layerNorm;
 import static dev.peft4j.model.Layers.linear;
 import static dev.peft4j.model.Layers.longs;
 
+import dev.peft4j.graph.ArrayHolders;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -59,7 +60,7 @@ public final class Bert {
    */
   static SameDiff encoder(BertConfig config, Weights checkpoint, String prefix, boolean pooler) {
     Weights weights = prefix.isEmpty() ? checkpoint : new PrefixedWeights(prefix, checkpoint);
-    SameDiff sd = SameDiff.create();
+    SameDiff sd = ArrayHolders.keepEachArrayOnce(SameDiff.create()); // no hidden second copy of each weight
     int h = config.hiddenSize();
     SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT64, -1, -1);                // [b, s]
     SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.INT64, -1, -1);          // [b, s]

@@ -4,6 +4,7 @@ import static dev.peft4j.model.Layers.dimension;
 import static dev.peft4j.model.Layers.layerNorm;
 import static dev.peft4j.model.Layers.longs;
 
+import dev.peft4j.graph.ArrayHolders;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -34,7 +35,7 @@ public final class DistilBert {
    * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
    */
   public static SameDiff encoder(DistilBertConfig config, Weights weights) {
-    SameDiff sd = SameDiff.create();
+    SameDiff sd = ArrayHolders.keepEachArrayOnce(SameDiff.create()); // no hidden second copy of each weight
     int h = config.dim();
     SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT64, -1, -1);                // [b, s]
     SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.INT64, -1, -1);          // [b, s]

@@ -6,6 +6,7 @@ import static dev.peft4j.model.Layers.geluTanh;
 import static dev.peft4j.model.Layers.layerNorm;
 import static dev.peft4j.model.Layers.longs;
 
+import dev.peft4j.graph.ArrayHolders;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -44,7 +45,7 @@ public final class Gpt2 {
    * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
    */
   public static SameDiff causalLm(Gpt2Config c, Weights weights) {
-    SameDiff sd = SameDiff.create();
+    SameDiff sd = ArrayHolders.keepEachArrayOnce(SameDiff.create()); // no hidden second copy of each weight
     int h = c.hidden();
     int nh = c.numHeads();
     int d = c.headDim();

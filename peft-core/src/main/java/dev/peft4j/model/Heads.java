@@ -3,6 +3,7 @@ package dev.peft4j.model;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import dev.peft4j.TaskType;
+import dev.peft4j.graph.ArrayHolders;
 import java.util.Random;
 import org.nd4j.autodiff.samediff.NameScope;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -176,7 +177,7 @@ public final class Heads {
     checkArgument(numLabels >= 1, "num_labels must be at least 1, got %s", numLabels);
     InitialisedWeights w = new InitialisedWeights(weights, new Random(seed));
     requireLabels(w, SCORE, numLabels);
-    SameDiff sd = SameDiff.create();
+    SameDiff sd = ArrayHolders.keepEachArrayOnce(SameDiff.create()); // no hidden second copy of each weight
     int h = config.hiddenSize();
     SDVariable normed = Llama.decoder(sd, config, w);                                  // [b·s, H]
     SDVariable rows = Layers.linear(sd, w.withDefault(SCORE, h, numLabels), SCORE, normed, h, numLabels,

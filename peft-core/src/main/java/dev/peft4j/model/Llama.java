@@ -5,6 +5,7 @@ import static dev.peft4j.model.Layers.linear;
 import static dev.peft4j.model.Layers.longs;
 import static dev.peft4j.model.Layers.rmsNorm;
 
+import dev.peft4j.graph.ArrayHolders;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -69,7 +70,7 @@ public final class Llama {
    * @throws IllegalArgumentException naming the tensor, if a weight is missing or has the wrong shape
    */
   public static SameDiff causalLm(LlamaConfig c, Weights weights, boolean packed) {
-    SameDiff sd = SameDiff.create();
+    SameDiff sd = ArrayHolders.keepEachArrayOnce(SameDiff.create()); // no hidden second copy of each weight
     SDVariable last = decoder(sd, c, weights, packed).rename(Hooks.FINAL_HIDDEN_ROWS);  // [b·s, H]
     SDVariable seq = sd.getVariable(Hooks.SEQ_LEN);
     int h = c.hiddenSize();

@@ -2,6 +2,7 @@ package dev.peft4j.model;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import dev.peft4j.graph.ArrayHolders;
 import java.util.Random;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -38,7 +39,7 @@ public final class Mlp {
     checkArgument(inputs > 0 && hidden > 0 && layers > 0 && classes > 1,
         "need inputs, hidden, layers > 0 and classes > 1, got %s, %s, %s, %s", inputs, hidden, layers, classes);
     Random random = new Random(seed);
-    SameDiff sd = SameDiff.create();
+    SameDiff sd = ArrayHolders.keepEachArrayOnce(SameDiff.create()); // no hidden second copy of each weight
     SDVariable h = sd.placeHolder(INPUT, dataType, -1, inputs);              // [n, in]
     SDVariable labels = sd.placeHolder(LABELS, dataType, -1, classes);       // [n, classes]
     long width = inputs;

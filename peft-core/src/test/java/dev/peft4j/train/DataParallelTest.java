@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.peft4j.graph.ArrayHolders;
 import dev.peft4j.graph.GraphRewriter;
 import dev.peft4j.model.Llama;
 import dev.peft4j.model.Mlp;
@@ -184,6 +185,45 @@ class DataParallelTest {
       for (int i = 0; i < 2; i++) {
         assertNotSame(before.get(i), after.get(i), "replica " + i);
         assertFalse(after.get(i).getVariable("w1").getVariableType() == VariableType.VARIABLE, "replica " + i);
+      }
+    }
+  }
+
+  /**
+   * Replicas compute with the graph's own weight arrays (not copies refreshed at each call), and a weight array
+   * replaced in the graph is the one the next call's replicas hold.
+   */
+  @Test
+  void replicasHoldTheGraphsWeightArraysThemselves() {
+    SameDiff sd = ToyModels.mlp(DataType.DOUBLE);
+    List<String> params = CheckpointedGradientsTest.trainable(sd);
+    Map<String, INDArray> inputs = Graphs.batches(sd, 909, 1, 6).get(0).inputs();
+    try (DataParallel parallel = DataParallel.of(sd, 2)) {
+      parallel.gradients(inputs, Mlp.LOSS, params);
+      assertReplicasHoldTheGraphsArrays(sd, parallel.replicas(Mlp.LOSS));
+      String first = params.get(0);
+      INDArray replaced = sd.getArrForVarName(first).mul(0.5);
+      ArrayHolders.hold(sd, first, replaced);
+      SameGradients.assertSame(Gradients.of(sd, inputs, List.of(Mlp.LOSS), params),
+          parallel.gradients(inputs, Mlp.LOSS, params), Mlp.LOSS, params, 1e-12, 1e-12, ", after replacing " + first);
+      assertEquals(2, parallel.replicasBuilt(), "replacing an array rebuilds nothing");
+      assertReplicasHoldTheGraphsArrays(sd, parallel.replicas(Mlp.LOSS));
+      assertSame(replaced, parallel.replicas(Mlp.LOSS).get(1).getArrForVarName(first));
+    }
+  }
+
+  private static void assertReplicasHoldTheGraphsArrays(SameDiff sd, List<SameDiff> replicas) {
+    assertEquals(2, replicas.size());
+    for (SameDiff replica : replicas) {
+      SameDiff grad = replica.getFunction("grad");
+      for (SDVariable v : sd.variables()) {
+        if (v.getVariableType() == VariableType.VARIABLE || v.getVariableType() == VariableType.CONSTANT) {
+          INDArray original = sd.getArrForVarName(v.name());
+          assertSame(original, replica.getArrForVarName(v.name()), v.name());
+          if (grad != null && grad.hasVariable(v.name())) {
+            assertSame(original, grad.getArrForVarName(v.name()), "gradient function's " + v.name());
+          }
+        }
       }
     }
   }
