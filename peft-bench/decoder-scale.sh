@@ -12,7 +12,8 @@
 # NEW generated tokens (default 8), THREADS (default 2), PYTHON (default /tmp/fixtures-venv/bin/python), JAVA_OPTS
 # (default -Xmx3g, JavaCPP's limit 17g). Every configuration warms up first on a small batch (2 x 32) or with a
 # 2-token generation.
-# Builds peft-core, peft-methods and peft-bench offline first (mvn -o compile; nothing is installed).
+# Builds peft-core, peft-methods and peft-bench first (mvn compile; nothing is installed; Maven fetches what a fresh
+# ~/.m2 lacks, such as the dependency plugin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRAIN_REPS=${TRAIN_REPS:-1}
@@ -29,9 +30,9 @@ LOG="$OUT/results.log"
 
 if [ -z "${TABLE_ONLY:-}" ]; then
 : > "$LOG"
-mvn -o -B -q compile -pl peft-bench -am
+mvn -B -q compile -pl peft-bench -am
 # the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
-mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt" > /dev/null
+mvn -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt"
 CP="peft-core/target/classes:peft-methods/target/classes:peft-bench/target/classes:$(cat "$OUT/cp.txt")"
 
 # OMP_WAIT_POLICY=passive: spinning OpenMP threads make 2-thread medians swing 2-10x on a shared machine

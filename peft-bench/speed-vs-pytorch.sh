@@ -19,7 +19,8 @@
 # fork); PYTHON (default /tmp/fixtures-venv/bin/python, with torch, transformers and peft: scripts/README.md's pip
 # line plus peft==0.21.0); JAVA_OPTS for JMH's own (non-forked) JVM. One round should take about 8 minutes on an idle
 # 2-core machine with the defaults (estimated from a loaded run; not yet timed idle).
-# Builds peft-core, peft-methods and peft-bench offline first (mvn -o compile; nothing is installed).
+# Builds peft-core, peft-methods and peft-bench first (mvn compile; nothing is installed; Maven fetches what a fresh
+# ~/.m2 lacks, such as the dependency plugin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
@@ -83,9 +84,9 @@ if [ -n "${ONLY:-}" ]; then
   done < "$OUT/rows.txt" > "$OUT/rows.only"
   mv "$OUT/rows.only" "$OUT/rows.txt"
 fi
-mvn -o -B -q compile -pl peft-bench -am
+mvn -B -q compile -pl peft-bench -am
 # the module's dependencies, with this build's classes first (not the snapshots in ~/.m2)
-mvn -o -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt" > /dev/null
+mvn -B -q -pl peft-bench dependency:build-classpath -Dmdep.outputFile="$PWD/$OUT/cp.txt"
 CP="peft-core/target/classes:peft-methods/target/classes:peft-bench/target/classes:$(cat "$OUT/cp.txt")"
 # the onnx row's file: LoRA q,v (seeded random B) merged into the bundled MiniLM and exported with OnnxExport
 if grep -q '^onnx ' "$OUT/rows.txt"; then
